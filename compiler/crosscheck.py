@@ -1,0 +1,351 @@
+"""Cross-section rules: what one section says must agree with the others.
+
+Each rule is a small function returning diagnostics; `crosscheck` runs them all
+so a user sees every problem in one compile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .compose import ENV_REF
+from .diagnostics import Diagnostic, did_you_mean, dotted
+from .expressions import ExpressionError, parse_expression
+from .load import Document, KeyPath
+from .paths import PathProblem, check_output_path, check_source_uri
+from .spec import BACKEND_PARAMS, SECRET_KEY, DicomSource, SystemSpec
+from .units import share
+
+DICOM_COLUMNS = ("path", "rows", "columns", "pixel_mean", "pixel_std")
+CLASSIFICATION_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc", "logloss"}
+REGRESSION_METRICS = {"rmse", "mae"}
+
+Rule = Callable[[SystemSpec, Document, Path | None], Iterator[Diagnostic]]
+
+
+def crosscheck(spec: SystemSpec, doc: Document, root: Path | None) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for rule in RULES:
+        out.extend(rule(spec, doc, root))
+    return out
+
+
+def _at(doc: Document, path: KeyPath, message: str, *hints: str) -> Diagnostic:
+    return Diagnostic(doc.position(path), dotted(path), message, tuple(h for h in hints if h))
+
+
+def _guess(word: str, choices: list[str]) -> str:
+    g = did_you_mean(word, choices)
+    return f"did you mean '{g}'?" if g else ""
+
+
+def source_columns(spec: SystemSpec) -> dict[str, set[str]]:
+    """The columns each source exposes: its declared schema, plus DICOM summaries."""
+    out: dict[str, set[str]] = {}
+    for src in spec.data.sources:
+        cols = set(spec.expectations.schema_.get(src.name, {}))
+        if isinstance(src, DicomSource):
+            cols |= set(src.metadata) | set(DICOM_COLUMNS)
+        out[src.name] = cols
+    return out
+
+
+def unique_names(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    for kind, names in (("sources", [s.name for s in spec.data.sources]), ("definitions", [f.name for f in spec.features.definitions])):
+        seen: set[str] = set()
+        section = ("data", "sources") if kind == "sources" else ("features", "definitions")
+        for i, name in enumerate(names):
+            if name in seen:
+                yield _at(doc, (*section, i, "name"), f"duplicate name '{name}'")
+            seen.add(name)
+
+
+def schema_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    names = [s.name for s in spec.data.sources]
+    for table in spec.expectations.schema_:
+        if table not in names:
+            yield _at(doc, ("expectations", "schema", table), f"unknown source '{table}'", _guess(table, names), f"known sources: {', '.join(names)}")
+    for table, columns in spec.expectations.schema_.items():
+        for col, cs in columns.items():
+            path = ("expectations", "schema", table, col)
+            if cs.min is not None and cs.max is not None and cs.min > cs.max:
+                yield _at(doc, (*path, "min"), f"min {cs.min} is above max {cs.max}")
+            if cs.values is not None and cs.type not in ("category", "string"):
+                yield _at(doc, (*path, "values"), f"allowed values need type category or string, not {cs.type}")
+            if (cs.min is not None or cs.max is not None) and cs.type not in ("int", "float"):
+                yield _at(doc, path, f"min/max need type int or float, not {cs.type}")
+            for other in cs.unique_with or []:
+                if other not in columns:
+                    yield _at(doc, (*path, "unique_with"), f"unknown column '{other}' in source '{table}'", _guess(other, list(columns)))
+
+
+def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    p = spec.spec
+    holders = [t for t, cols in spec.expectations.schema_.items() if p.target in cols]
+    if not holders:
+        yield _at(doc, ("spec", "target"), f"target '{p.target}' is not a column of any source in expectations.schema", "declare it, e.g. expectations.schema.<source>.<target>: {type: bool}")
+    else:
+        cols = spec.expectations.schema_[holders[0]]
+        if p.entity not in cols:
+            yield _at(doc, ("spec", "entity"), f"entity '{p.entity}' is not a column of '{holders[0]}', the source holding the target")
+        if p.timestamp and p.timestamp not in cols:
+            yield _at(doc, ("spec", "timestamp"), f"timestamp '{p.timestamp}' is not a column of '{holders[0]}', the source holding the target")
+        elif p.timestamp and cols[p.timestamp].type != "timestamp":
+            yield _at(doc, ("spec", "timestamp"), f"column '{p.timestamp}' must have type timestamp")
+        kind = cols[p.target].type
+        if p.task == "binary_classification" and kind not in ("bool", "int", "category", "string"):
+            yield _at(doc, ("spec", "target"), f"a binary target must be bool, int or category, not {kind}")
+        if p.task == "regression" and kind not in ("int", "float"):
+            yield _at(doc, ("spec", "target"), f"a regression target must be int or float, not {kind}")
+    if spec.features.entity != p.entity:
+        yield _at(doc, ("features", "entity"), f"'{spec.features.entity}' differs from spec.entity '{p.entity}'")
+    if spec.features.timestamp is not None and spec.features.timestamp != p.timestamp:
+        yield _at(doc, ("features", "timestamp"), f"'{spec.features.timestamp}' differs from spec.timestamp '{p.timestamp}'")
+
+
+def inputs_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    features = [f.name for f in spec.features.definitions]
+    allowed = set(features) | {spec.spec.entity} | ({"image"} if spec.features.image else set())
+    for i, name in enumerate(spec.spec.inputs):
+        if name not in allowed:
+            yield _at(doc, ("spec", "inputs", i), f"input '{name}' is not a feature, the entity or an image", _guess(name, sorted(allowed)))
+    if spec.spec.target in spec.spec.inputs:
+        yield _at(doc, ("spec", "inputs"), f"the target '{spec.spec.target}' cannot be a request input")
+    if len(set(spec.spec.inputs)) != len(spec.spec.inputs):
+        yield _at(doc, ("spec", "inputs"), "inputs must not repeat")
+
+
+def feature_expressions(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    columns = source_columns(spec)
+    names = sorted(columns)
+    for i, f in enumerate(spec.features.definitions):
+        here = ("features", "definitions", i)
+        if f.from_ not in columns:
+            yield _at(doc, (*here, "from"), f"unknown source '{f.from_}'", _guess(f.from_, names), f"known sources: {', '.join(names)}")
+            continue
+        if f.name == spec.spec.target:
+            yield _at(doc, (*here, "name"), "a feature must not be named like the target")
+        try:
+            parsed = parse_expression(f.expr)
+        except ExpressionError as exc:
+            yield _at(doc, (*here, "expr"), str(exc))
+            continue
+        known = columns[f.from_]
+        if not known:
+            yield _at(doc, (*here, "from"), f"source '{f.from_}' has no columns declared in expectations.schema")
+            continue
+        for col in parsed.columns:
+            if col not in known:
+                yield _at(doc, (*here, "expr"), f"unknown column '{col}' in source '{f.from_}'", _guess(col, sorted(known)), f"columns of '{f.from_}': {', '.join(sorted(known))}")
+        if f.window is None and parsed.aggregate:
+            yield _at(doc, (*here, "expr"), "an aggregation needs a `window` (and `time_column`)")
+        if f.window is not None:
+            if not parsed.aggregate:
+                yield _at(doc, (*here, "window"), "a windowed feature needs an aggregate expression such as sum(...) or count(*)")
+            if f.time_column is None:
+                yield _at(doc, (*here, "window"), "a window aggregation requires `time_column`")
+            elif f.time_column not in known:
+                yield _at(doc, (*here, "time_column"), f"unknown column '{f.time_column}' in source '{f.from_}'", _guess(f.time_column, sorted(known)))
+            if spec.spec.timestamp is None:
+                yield _at(doc, (*here, "window"), "window aggregations need spec.timestamp (point-in-time joins)")
+            if spec.spec.entity not in known:
+                yield _at(doc, (*here, "from"), f"source '{f.from_}' has no entity column '{spec.spec.entity}' to aggregate by")
+        if f.encoding != "none" and parsed.aggregate:
+            yield _at(doc, (*here, "encoding"), "only row-level features can be encoded as categories")
+
+
+def cross_field_checks(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    columns = source_columns(spec)
+    for i, cf in enumerate(spec.expectations.cross_field):
+        here = ("expectations", "cross_field", i)
+        if cf.table not in columns:
+            yield _at(doc, (*here, "table"), f"unknown source '{cf.table}'", _guess(cf.table, sorted(columns)))
+            continue
+        try:
+            parsed = parse_expression(cf.check)
+        except ExpressionError as exc:
+            yield _at(doc, (*here, "check"), str(exc))
+            continue
+        for col in parsed.columns:
+            if col not in columns[cf.table]:
+                yield _at(doc, (*here, "check"), f"unknown column '{col}' in source '{cf.table}'", _guess(col, sorted(columns[cf.table])))
+        if parsed.aggregate:
+            yield _at(doc, (*here, "check"), "a cross-field check is a row-level condition, not an aggregate")
+
+
+def overrides_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    schema = spec.expectations.schema_
+    cross = {c.name for c in spec.expectations.cross_field}
+    for i, ov in enumerate(spec.expectations.overrides):
+        parts = ov.expectation.split(".")
+        layer = parts[0]
+        ok = False
+        if layer in ("schema", "distribution") and len(parts) >= 3:
+            ok = parts[1] in schema and parts[2] in schema[parts[1]]
+        elif layer == "cross_field" and len(parts) == 2:
+            ok = parts[1] in cross
+        elif layer == "target" and len(parts) == 1:
+            ok = True
+        if not ok:
+            yield _at(
+                doc,
+                ("expectations", "overrides", i, "expectation"),
+                f"'{ov.expectation}' names no expectation",
+                "use schema.<source>.<column>[.<check>], distribution.<source>.<column>, cross_field.<name> or target",
+            )
+
+
+def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    task = spec.spec.task
+    m = spec.spec.metric.name
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    if m not in allowed:
+        yield _at(doc, ("spec", "metric", "name"), f"metric '{m}' does not fit task '{task}'", f"use one of: {', '.join(sorted(allowed))}")
+    cm = spec.monitoring.concept.metric
+    if cm not in (REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS - {"logloss"}):
+        yield _at(doc, ("monitoring", "concept", "metric"), f"metric '{cm}' does not fit task '{task}'")
+    if task == "multiclass_classification":
+        yield _at(doc, ("spec", "task"), "multiclass_classification is accepted by the schema but not yet trained by any backend", "use binary_classification or regression")
+
+
+def split_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    split = spec.training.split
+    if split.strategy == "random" and spec.spec.timestamp:
+        yield _at(doc, ("training", "split", "strategy"), "random splits are refused when spec.timestamp is set (they leak the future)", "use strategy: time")
+    if split.strategy == "time" and not spec.spec.timestamp:
+        yield _at(doc, ("training", "split", "strategy"), "a time split needs spec.timestamp")
+    if split.validation + split.test >= 0.8:
+        yield _at(doc, ("training", "split"), "validation + test leave too little to train on")
+    if spec.training.cv.strategy == "kfold" and spec.spec.timestamp:
+        yield _at(doc, ("training", "cv", "strategy"), "k-fold CV mixes past and future when spec.timestamp is set", "use strategy: time_series")
+
+
+def backend_params(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    t = spec.training
+    known = sorted(BACKEND_PARAMS[t.backend])
+    for key in t.params:
+        if key not in known:
+            yield _at(doc, ("training", "params", key), f"'{key}' is not a {t.backend} parameter", _guess(key, known), f"known: {', '.join(known)}")
+    for key, space in t.hpo.space.items():
+        here = ("training", "hpo", "space", key)
+        if key not in known:
+            yield _at(doc, here, f"'{key}' is not a {t.backend} parameter", _guess(key, known), f"known: {', '.join(known)}")
+        low, high = getattr(space, "low", None), getattr(space, "high", None)
+        if low is not None and high is not None:
+            if low >= high:
+                yield _at(doc, (*here, "low"), f"low {low} must be below high {high}")
+            if getattr(space, "log", False) and low <= 0:
+                yield _at(doc, (*here, "low"), "a log-scale range must start above 0")
+    if t.backend == "torch" and spec.features.image is None and t.params.get("model") == "small_cnn":
+        yield _at(doc, ("training", "params", "model"), "small_cnn needs features.image")
+    model = t.params.get("model")
+    if t.backend == "torch" and model is not None and model not in ("mlp", "small_cnn"):
+        yield _at(doc, ("training", "params", "model"), f"'{model}' is not one of: mlp, small_cnn", _guess(str(model), ["mlp", "small_cnn"]))
+    if spec.features.image is not None and t.backend != "torch":
+        yield _at(doc, ("training", "backend"), "image features need backend: torch")
+
+
+def image_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    img = spec.features.image
+    if img is None:
+        return
+    dicoms = [s.name for s in spec.data.sources if isinstance(s, DicomSource)]
+    if img.source not in dicoms:
+        yield _at(doc, ("features", "image", "source"), f"'{img.source}' is not a dicom source", f"dicom sources: {', '.join(dicoms) or 'none'}")
+    if "image" not in spec.spec.inputs:
+        yield _at(doc, ("spec", "inputs"), "features.image is set, so `image` must be one of the inputs")
+
+
+def canary_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    c = spec.serving.canary
+    steps = [share(s) for s in c.steps]
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        yield _at(doc, ("serving", "canary", "steps"), "steps must be strictly increasing")
+    if steps[-1] != 1.0:
+        yield _at(doc, ("serving", "canary", "steps"), "steps must end at 100%")
+    t = share(c.traffic)
+    if not 0.0 < t < 1.0:
+        yield _at(doc, ("serving", "canary", "traffic"), "canary traffic must be between 0% and 100%, exclusive")
+    if spec.serving.mode == "batch" and not spec.serving.batch.input:
+        yield _at(doc, ("serving", "batch", "input"), "mode: batch needs serving.batch.input")
+
+
+def paths_inside(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    if root is None:
+        return
+    spec_dir, project = root, _project_root(root)
+    for i, src in enumerate(spec.data.sources):
+        try:
+            check_source_uri(src.uri, spec_dir, project)
+        except PathProblem as exc:
+            yield _at(doc, ("data", "sources", i, "uri"), str(exc), exc.hint)
+    if spec.serving.batch.input:
+        try:
+            check_source_uri(spec.serving.batch.input, spec_dir, project)
+        except PathProblem as exc:
+            yield _at(doc, ("serving", "batch", "input"), str(exc), exc.hint)
+    if spec.monitoring.concept.labels:
+        try:
+            check_source_uri(spec.monitoring.concept.labels, spec_dir, project)
+        except PathProblem as exc:
+            yield _at(doc, ("monitoring", "concept", "labels"), str(exc), exc.hint)
+    outputs: list[tuple[KeyPath, str]] = [
+        (("serving", "logging", "path"), spec.serving.logging.path),
+        (("serving", "batch", "output"), spec.serving.batch.output),
+        (("features", "store", "offline", "path"), spec.features.store.offline.path),
+        (("features", "store", "online", "path"), spec.features.store.online.path),
+    ]
+    outputs += [(("monitoring", "alerts", i, "path"), a.path) for i, a in enumerate(spec.monitoring.alerts) if a.type == "log"]
+    for path, value in outputs:
+        try:
+            check_output_path(value)
+        except PathProblem as exc:
+            yield _at(doc, path, str(exc), exc.hint)
+
+
+def _project_root(spec_dir: Path) -> Path:
+    """The git repository holding the spec, or the spec's folder when there is none."""
+    here = spec_dir.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def secrets_are_references(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    def walk(value: object, path: KeyPath) -> Iterator[Diagnostic]:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                sub = (*path, k)
+                if isinstance(k, str) and SECRET_KEY.search(k) and not k.endswith("_env") and isinstance(v, str) and v and not ENV_REF.match(v):
+                    yield _at(doc, sub, "a secret must not be written in the spec", f"use ${{oc.env:{k.upper()}}} and set it in the environment")
+                else:
+                    yield from walk(v, sub)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from walk(v, (*path, i))
+        elif isinstance(value, str) and "://" in value and not ENV_REF.match(value):
+            userinfo = value.split("://", 1)[1].split("/", 1)[0]
+            if "@" in userinfo and ":" in userinfo.split("@", 1)[0]:
+                yield _at(doc, path, "this URL carries a password", "move the URL into the environment: ${oc.env:NAME}")
+
+    yield from walk(doc.data, ())
+
+
+RULES: tuple[Rule, ...] = (
+    unique_names,
+    schema_sources,
+    target_and_keys,
+    inputs_known,
+    feature_expressions,
+    cross_field_checks,
+    overrides_known,
+    metric_fits_task,
+    split_rules,
+    backend_params,
+    image_rules,
+    canary_rules,
+    paths_inside,
+    secrets_are_references,
+)

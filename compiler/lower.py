@@ -1,0 +1,312 @@
+"""Lower pass: a validated `SystemSpec` -> the frozen `SystemPlan`.
+
+Resolves what emitters would otherwise have to work out: units to numbers,
+features to their sources and columns, the label source, paths relative to the
+build folder, and the stage graph. Each stage gets a params section holding
+exactly what that stage reads, so DVC re-runs a stage only when its section (or
+a dep) changes, and `mlwright diff` can say which stages a key touches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .. import __version__
+from .crosscheck import source_columns
+from .expressions import parse_expression
+from .paths import is_remote, static_prefix
+from .plan import IR_VERSION, RowFeaturePlan, SourcePlan, StagePlan, SystemPlan, WindowFeaturePlan
+from .spec import DicomSource, SystemSpec
+from .units import duration_seconds, share, size_bytes
+
+RUNTIME = "python3 -m mlwright.runtime"
+
+
+def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:
+    """Build the plan; `spec_dir` and `out_dir` only fix relative paths between them."""
+    root = _relative(spec_dir, out_dir)
+    sources = tuple(_source(spec, s, root) for s in sorted(spec.data.sources, key=lambda s: s.name))
+    rows, windows = _features(spec)
+    label_source = next(t for t, cols in spec.expectations.schema_.items() if spec.spec.target in cols)
+    resolved = spec.model_dump(mode="json", by_alias=True, exclude={"defaults"})
+    params = _params(spec, root, sources, rows, windows, label_source)
+    stages = _stages(spec, sources)
+    return SystemPlan(
+        ir_version=IR_VERSION,
+        name=spec.name,
+        version=spec.version,
+        model_version=f"v{spec.version}",
+        compiler_version=__version__,
+        task=spec.spec.task,
+        target=spec.spec.target,
+        entity=spec.spec.entity,
+        timestamp=spec.spec.timestamp,
+        inputs=tuple(spec.spec.inputs),
+        label_source=label_source,
+        sources=sources,
+        row_features=rows,
+        window_features=windows,
+        stages=stages,
+        params=params,
+        resolved=resolved,
+        monitoring=params["monitor"],
+    )
+
+
+def _relative(spec_dir: Path, out_dir: Path) -> str:
+    rel = os.path.relpath(spec_dir.resolve(), out_dir.resolve())
+    return PurePosixPath(Path(rel).as_posix()).as_posix()
+
+
+def _join(root: str, path: str) -> str:
+    return os.path.normpath(str(PurePosixPath(root) / path)).replace(os.sep, "/")
+
+
+def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
+    schema = spec.expectations.schema_.get(src.name, {})
+    columns = tuple(sorted((c, cs.type) for c, cs in schema.items()))
+    options: list[tuple[str, Any]] = []
+    if src.format == "csv":
+        options.append(("delimiter", src.delimiter))
+    if isinstance(src, DicomSource):
+        options.append(("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())}))
+    dep = "" if is_remote(src.uri) else _join(root, static_prefix(src.uri))
+    return SourcePlan(src.name, src.format, src.uri, dep, columns, tuple(options))
+
+
+def _features(spec: SystemSpec) -> tuple[tuple[RowFeaturePlan, ...], tuple[WindowFeaturePlan, ...]]:
+    rows: list[RowFeaturePlan] = []
+    windows: list[WindowFeaturePlan] = []
+    for f in spec.features.definitions:
+        parsed = parse_expression(f.expr)
+        if f.window is None:
+            rows.append(RowFeaturePlan(f.name, f.from_, parsed.sql, parsed.columns, f.encoding))
+        else:
+            assert f.time_column is not None  # checked by crosscheck
+            windows.append(
+                WindowFeaturePlan(f.name, f.from_, parsed.sql, parsed.columns, int(duration_seconds(f.window)), f.time_column, parsed.counts)
+            )
+    return tuple(rows), tuple(windows)
+
+
+def _input_types(spec: SystemSpec) -> dict[str, str]:
+    """The request type of each input: the declared column type, or float for derived features."""
+    columns = {name: dict(cols) for name, cols in spec.expectations.schema_.items()}
+    by_name = {f.name: f for f in spec.features.definitions}
+    out: dict[str, str] = {}
+    for name in spec.spec.inputs:
+        if name == "image":
+            out[name] = "image"
+        elif name in by_name:
+            f = by_name[name]
+            col = columns.get(f.from_, {}).get(f.expr.strip())
+            out[name] = col.type if col is not None else ("category" if f.encoding != "none" else "float")
+        else:
+            label = next((cols for cols in columns.values() if name in cols), {})
+            out[name] = label[name].type if name in label else "string"
+    return out
+
+
+def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: tuple[RowFeaturePlan, ...], windows: tuple[WindowFeaturePlan, ...], label_source: str) -> dict[str, Any]:
+    p = spec.spec
+    t = spec.training
+    s = spec.serving
+    m = spec.monitoring
+    e = spec.expectations
+    store = spec.features.store
+    categorical_inputs = sorted(
+        f.name for f in spec.features.definitions if f.name in p.inputs and f.encoding != "none"
+    )
+    image = None
+    if spec.features.image is not None:
+        img = spec.features.image
+        image = {"source": img.source, "center": img.window.center, "width": img.window.width, "size": list(img.size), "normalize": img.normalize}
+    problem = {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
+    return {
+        "ingest": {
+            "source_root": root,
+            "sources": [
+                {"name": src.name, "format": src.format, "uri": src.uri, "columns": dict(src.columns), **dict(src.options)}
+                for src in sources
+            ],
+            "manifest": spec.data.versioning.manifest,
+            "remote": spec.data.versioning.remote,
+            "rebuild_sla_seconds": int(duration_seconds(spec.data.versioning.rebuild_sla)),
+        },
+        "validate": {
+            **problem,
+            "label_source": label_source,
+            "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
+            "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
+            "distribution": e.distribution.model_dump(mode="json"),
+            "target": e.target.model_dump(mode="json"),
+            "overrides": [o.model_dump(mode="json") for o in e.overrides],
+        },
+        "featurize": {
+            **problem,
+            "label_source": label_source,
+            "sql": "features.sql",
+            "row_features": [{"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)} for f in rows],
+            "window_features": [
+                {"name": f.name, "source": f.source, "sql": f.sql, "window_seconds": f.window_seconds, "time_column": f.time_column, "counts": f.counts}
+                for f in windows
+            ],
+            "image": image,
+            "offline_path": store.offline.path,
+            "online": {
+                "backend": store.online.backend,
+                "path": store.online.path,
+                "url": store.online.url,
+                "ttl_seconds": int(duration_seconds(store.online.ttl)),
+                "timeout_ms": store.online.timeout_ms,
+            },
+            "retrieval_p99_ms": store.retrieval_p99_ms,
+        },
+        "train": {
+            **problem,
+            "backend": t.backend,
+            "seed": t.seed,
+            "metric": p.metric.model_dump(mode="json"),
+            "costs": p.costs.model_dump(mode="json"),
+            "split": {"strategy": t.split.strategy, "validation": t.split.validation, "test": t.split.test, "gap_seconds": int(duration_seconds(t.split.gap))},
+            "cv": t.cv.model_dump(mode="json"),
+            "hpo": {
+                "trials": t.hpo.trials,
+                "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
+                "sampler": t.hpo.sampler,
+                "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
+            },
+            "params": dict(sorted(t.params.items())),
+            "slices": categorical_inputs,
+            "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        },
+        "register": {
+            "name": spec.name,
+            "model_version": f"v{spec.version}",
+            "reproduce": t.register_.reproduce,
+            "tolerance": t.register_.tolerance,
+            "min_metric": t.register_.min_metric,
+            "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        },
+        "package": {
+            "name": spec.name,
+            "model_version": f"v{spec.version}",
+            "backend": t.backend,
+            "base_image": s.image.base,
+            "max_size_bytes": size_bytes(s.image.max_size),
+            "port": s.port,
+        },
+        "serve": {
+            "name": spec.name,
+            "entity": p.entity,
+            "inputs": _input_types(spec),
+            "host": s.host,
+            "port": s.port,
+            "workers": s.workers,
+            "request_limit_bytes": s.request_limit_kb * 1024,
+            "timeout_ms": s.timeout_ms,
+            "max_concurrency": s.max_concurrency,
+            "api_key_env": s.auth.api_key_env,
+            "api_key_header": s.auth.header,
+            "log_path": s.logging.path,
+            "sla": p.sla.model_dump(mode="json"),
+            "canary": {
+                "traffic": share(s.canary.traffic),
+                "duration_seconds": int(duration_seconds(s.canary.duration)),
+                "success_rate": s.canary.success_rate,
+                "steps": [share(x) for x in s.canary.steps],
+                "min_requests": s.canary.min_requests,
+            },
+            "batch": {
+                "input": _join(root, s.batch.input) if s.batch.input and not is_remote(s.batch.input) else s.batch.input,
+                "output": s.batch.output,
+                "chunk_rows": s.batch.chunk_rows,
+            },
+            "mode": s.mode,
+        },
+        "monitor": {
+            "entity": p.entity,
+            "timestamp": p.timestamp,
+            "task": p.task,
+            "covariate": m.covariate.model_dump(mode="json"),
+            "concept": {
+                **m.concept.model_dump(mode="json"),
+                "labels": _join(root, m.concept.labels) if m.concept.labels and not is_remote(m.concept.labels) else m.concept.labels,
+            },
+            "window_seconds": int(duration_seconds(m.window)),
+            "alerts": [a.model_dump(mode="json") for a in m.alerts],
+            "dashboard": m.dashboard,
+            "slices": categorical_inputs,
+            "log_path": s.logging.path,
+        },
+    }
+
+
+def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePlan, ...]:
+    online = "features/online.sqlite" if spec.features.store.online.backend == "sqlite" else "features/online.json"
+    offline = spec.features.store.offline.path
+    source_deps = tuple(sorted({s.dep for s in sources if s.dep}))
+    return (
+        StagePlan(
+            "ingest",
+            f"{RUNTIME}.ingest",
+            source_deps,
+            ("ingest",),
+            ("data/snapshots", "data/manifest.csv"),
+            ("data/version.json",),
+            (),
+            "hash every source file into the manifest and snapshot each source as Parquet",
+        ),
+        StagePlan(
+            "validate",
+            f"{RUNTIME}.validate",
+            ("data/manifest.csv", "data/snapshots"),
+            ("validate",),
+            ("reports/validation.html",),
+            ("reports/validation.json",),
+            ("ingest",),
+            "schema, distribution and target expectations; halts the pipeline on a failure",
+        ),
+        StagePlan(
+            "featurize",
+            f"{RUNTIME}.featurize",
+            ("data/snapshots", "features.sql", "reports/validation.json"),
+            ("featurize",),
+            (offline, online),
+            (),
+            ("validate",),
+            "point-in-time features into the offline Parquet store and the online store",
+        ),
+        StagePlan(
+            "train",
+            f"{RUNTIME}.train",
+            (offline,),
+            ("train",),
+            ("models/candidate", "reports/model_card.md"),
+            ("reports/metrics.json",),
+            ("featurize",),
+            "time-aware split, cross-validated search, final fit and test evaluation",
+        ),
+        StagePlan(
+            "register",
+            f"{RUNTIME}.register",
+            (offline, "models/candidate", "reports/metrics.json"),
+            ("train", "register"),
+            ("models/registered",),
+            ("reports/register.json",),
+            ("train",),
+            "re-run the final fit; register only if the metrics reproduce",
+        ),
+        StagePlan(
+            "package",
+            f"{RUNTIME}.package",
+            ("models/registered", "serving/Dockerfile", "serving/requirements.txt"),
+            ("package", "serve"),
+            ("dist",),
+            ("reports/package.json",),
+            ("register",),
+            "assemble the container build context: bundle, wheel, Dockerfile",
+        ),
+    )

@@ -1,0 +1,92 @@
+"""The intermediate representation: a frozen, fully resolved `SystemPlan`.
+
+Everything emitters need and nothing they must compute: defaults explicit, units
+converted (seconds, bytes, fractions), feature -> source -> column resolved,
+collections in a stable order, and the stage graph with each stage's command,
+deps, params sections and outs. `ir_version` changes whenever this shape does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+IR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RowFeaturePlan:
+    name: str
+    source: str
+    sql: str
+    columns: tuple[str, ...]
+    encoding: str
+
+
+@dataclass(frozen=True)
+class WindowFeaturePlan:
+    name: str
+    source: str
+    sql: str
+    columns: tuple[str, ...]
+    window_seconds: int
+    time_column: str
+    counts: bool
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    name: str
+    format: str
+    uri: str  # relative to the spec folder, or s3://
+    dep: str  # what DVC tracks, relative to the build folder ("" for remote data)
+    columns: tuple[tuple[str, str], ...]  # (column, declared type), sorted
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    params: tuple[str, ...]
+    outs: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SystemPlan:
+    ir_version: int
+    name: str
+    version: str
+    model_version: str
+    compiler_version: str
+    task: str
+    target: str
+    entity: str
+    timestamp: str | None
+    inputs: tuple[str, ...]
+    label_source: str
+    sources: tuple[SourcePlan, ...]
+    row_features: tuple[RowFeaturePlan, ...]
+    window_features: tuple[WindowFeaturePlan, ...]
+    stages: tuple[StagePlan, ...]
+    params: dict[str, Any]  # params.yaml: one section per stage, what that stage reads
+    resolved: dict[str, Any]  # the spec with every default explicit
+    monitoring: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StagePlan:
+        return next(s for s in self.stages if s.name == name)
+
+    def downstream(self, names: set[str]) -> list[str]:
+        """`names` plus every stage that depends on them, in pipeline order."""
+        hit = set(names)
+        for s in self.stages:
+            if hit & set(s.upstream):
+                hit.add(s.name)
+        return [s.name for s in self.stages if s.name in hit]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

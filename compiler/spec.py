@@ -1,0 +1,420 @@
+"""The system YAML as pydantic models: the user-facing schema (`mlwright schema`).
+
+Models are strict (no silent `"yes"` -> True or `"10"` -> 10) and forbid unknown
+keys; every default here is the one written out in `spec.resolved.yaml`. Backends
+and alert sinks are discriminated unions on their `backend` / `type` key.
+Cross-section rules (a feature's source exists, the metric fits the task, ...)
+live in `validate.py`, not here: these models check one section at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from .units import duration_seconds, share, size_bytes
+
+
+def _source_text(value: Any) -> Any:
+    return getattr(value, "source_text", value)
+
+
+def _check_duration(value: str) -> str:
+    duration_seconds(value)
+    return value
+
+
+def _check_size(value: str) -> str:
+    size_bytes(value)
+    return value
+
+
+def _check_share(value: str | float) -> str | float:
+    share(value)
+    return value
+
+
+# A string field keeps the text the user wrote: `version: 010` is "010", not 10.
+Text = Annotated[str, BeforeValidator(_source_text)]
+Name = Annotated[Text, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
+Identifier = Annotated[Text, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Duration = Annotated[Text, AfterValidator(_check_duration)]
+Size = Annotated[Text, AfterValidator(_check_size)]
+Share = Annotated[Text | float, AfterValidator(_check_share)]
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+# --- Stage 1 ------------------------------------------------------------------
+class MetricSpec(Strict):
+    name: Literal["fbeta", "f1", "roc_auc", "pr_auc", "logloss", "rmse", "mae"] = "fbeta"
+    beta: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    threshold: Literal["auto"] | Fraction = "auto"
+
+
+class CostsSpec(Strict):
+    false_negative: Annotated[float, Field(ge=0.0)] = 1.0
+    false_positive: Annotated[float, Field(ge=0.0)] = 1.0
+
+
+class SlaSpec(Strict):
+    latency_p99_ms: Annotated[float, Field(gt=0.0, le=600_000)] = 100.0
+    availability: Annotated[float, Field(gt=0.0, le=1.0)] = 0.999
+
+
+class ProblemSpec(Strict):
+    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    target: Identifier
+    entity: Identifier
+    timestamp: Identifier | None = None
+    inputs: Annotated[list[Identifier], Field(min_length=1)]
+    metric: MetricSpec = MetricSpec()
+    costs: CostsSpec = CostsSpec()
+    sla: SlaSpec = SlaSpec()
+    owner: Text = "unassigned"
+    description: Text = ""
+
+
+# --- Stage 2 ------------------------------------------------------------------
+class _SourceBase(Strict):
+    name: Identifier
+    uri: Annotated[Text, Field(min_length=1)]
+
+
+class CsvSource(_SourceBase):
+    format: Literal["csv"]
+    delimiter: Annotated[Text, Field(min_length=1, max_length=1)] = ","
+
+
+class ParquetSource(_SourceBase):
+    format: Literal["parquet"]
+
+
+class JsonlSource(_SourceBase):
+    format: Literal["jsonl"]
+
+
+class DicomSource(_SourceBase):
+    format: Literal["dicom"]
+    metadata: dict[Identifier, Text | Annotated[list[Text], Field(min_length=1)]] = {}
+
+
+SourceSpec = Annotated[CsvSource | ParquetSource | JsonlSource | DicomSource, Field(discriminator="format")]
+
+
+class VersioningSpec(Strict):
+    manifest: Literal["sha256"] = "sha256"
+    remote: Text = ".mlwright/remote"
+    rebuild_sla: Duration = "1h"
+
+
+class DataSpec(Strict):
+    sources: Annotated[list[SourceSpec], Field(min_length=1)]
+    versioning: VersioningSpec = VersioningSpec()
+
+
+# --- Stage 3 ------------------------------------------------------------------
+class ColumnSpec(Strict):
+    type: Literal["string", "int", "float", "bool", "timestamp", "category"]
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    values: list[Text] | None = None
+    unique: bool = False
+    unique_with: list[Identifier] | None = None
+
+
+class CrossFieldSpec(Strict):
+    name: Identifier
+    table: Identifier
+    check: Annotated[Text, Field(min_length=1)]
+
+
+class DistributionSpec(Strict):
+    reference: Text = "previous"
+    continuous: Literal["ks"] = "ks"
+    categorical: Literal["chi2"] = "chi2"
+    p_value: Probability = 0.01
+
+
+class TargetExpectationSpec(Strict):
+    max_class_proportion_deviation: Annotated[float, Field(gt=0.0, le=10.0)] = 0.15
+
+
+class OverrideSpec(Strict):
+    expectation: Annotated[Text, Field(min_length=1)]
+    justification: Annotated[Text, Field(min_length=1)]
+
+    @field_validator("justification")
+    @classmethod
+    def _written(cls, value: str) -> str:
+        if len(value.strip()) < 10:
+            raise ValueError("a justification must say why in words (at least 10 characters)")
+        return value
+
+
+class ExpectationsSpec(Strict):
+    schema_: Annotated[dict[Identifier, dict[Identifier, ColumnSpec]], Field(alias="schema")] = {}
+    cross_field: list[CrossFieldSpec] = []
+    distribution: DistributionSpec = DistributionSpec()
+    target: TargetExpectationSpec = TargetExpectationSpec()
+    overrides: list[OverrideSpec] = []
+
+
+# --- Stage 4 ------------------------------------------------------------------
+class FeatureSpec(Strict):
+    name: Identifier
+    from_: Annotated[Identifier, Field(alias="from")]
+    expr: Annotated[Text, Field(min_length=1)]
+    encoding: Literal["category", "one_hot", "none"] = "none"
+    window: Duration | None = None
+    time_column: Identifier | None = None
+
+
+class HuWindowSpec(Strict):
+    center: float = 40.0
+    width: Annotated[float, Field(gt=0.0)] = 80.0
+
+
+class ImageSpec(Strict):
+    source: Identifier
+    window: HuWindowSpec = HuWindowSpec()
+    size: Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)] = [128, 128]
+    normalize: Literal["per_image", "none"] = "per_image"
+
+
+class OfflineStoreSpec(Strict):
+    format: Literal["parquet"] = "parquet"
+    path: Text = "features/offline"
+
+
+class OnlineStoreSpec(Strict):
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    path: Text = "features/online.sqlite"
+    url: Text = "${oc.env:MLWRIGHT_REDIS_URL,redis://127.0.0.1:6379/0}"
+    ttl: Duration = "30d"
+    timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 500
+
+
+class FeatureStoreSpec(Strict):
+    offline: OfflineStoreSpec = OfflineStoreSpec()
+    online: OnlineStoreSpec = OnlineStoreSpec()
+    retrieval_p99_ms: Annotated[float, Field(gt=0.0)] = 50.0
+
+
+class FeaturesSpec(Strict):
+    entity: Identifier
+    timestamp: Identifier | None = None
+    image: ImageSpec | None = None
+    definitions: list[FeatureSpec] = []
+    store: FeatureStoreSpec = FeatureStoreSpec()
+
+
+# --- Stage 5 ------------------------------------------------------------------
+class IntParam(Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: Annotated[int, Field(ge=1)] = 1
+
+
+class FloatParam(Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+
+class CategoricalParam(Strict):
+    type: Literal["categorical"]
+    choices: Annotated[list[bool | int | float | str], Field(min_length=1)]
+
+
+ParamSpace = Annotated[IntParam | FloatParam | CategoricalParam, Field(discriminator="type")]
+Scalar = bool | int | float | str
+
+
+class SplitSpec(Strict):
+    strategy: Literal["time", "random"] = "time"
+    validation: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    test: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.15
+    gap: Duration = "0d"
+
+
+class CvSpec(Strict):
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+    strategy: Literal["time_series", "kfold"] = "time_series"
+
+
+class HpoSpec(Strict):
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 20
+    timeout: Duration = "10m"
+    sampler: Literal["tpe", "random"] = "tpe"
+    space: dict[Identifier, ParamSpace] = {}
+
+
+class TrackingSpec(Strict):
+    uri: Text = "${oc.env:MLWRIGHT_TRACKING_URI,sqlite:///.mlwright/tracking.db}"
+    experiment: Text | None = None
+
+
+class RegisterSpec(Strict):
+    reproduce: bool = True
+    tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.001
+    min_metric: float | None = 0.5
+
+
+class _TrainingBase(Strict):
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 42
+    split: SplitSpec = SplitSpec()
+    cv: CvSpec = CvSpec()
+    hpo: HpoSpec = HpoSpec()
+    params: dict[Identifier, Scalar] = {}
+    tracking: TrackingSpec = TrackingSpec()
+    register_: Annotated[RegisterSpec, Field(alias="register")] = RegisterSpec()
+
+
+class LightGBMTrainingSpec(_TrainingBase):
+    backend: Literal["lightgbm"]
+
+
+class TorchTrainingSpec(_TrainingBase):
+    backend: Literal["torch"]
+
+
+TrainingSpec = Annotated[LightGBMTrainingSpec | TorchTrainingSpec, Field(discriminator="backend")]
+
+# Parameter names each backend understands (in `params` and in `hpo.space`).
+BACKEND_PARAMS: dict[str, frozenset[str]] = {
+    "lightgbm": frozenset(
+        {
+            "n_estimators",
+            "early_stopping_rounds",
+            "num_leaves",
+            "learning_rate",
+            "min_child_samples",
+            "max_depth",
+            "subsample",
+            "subsample_freq",
+            "colsample_bytree",
+            "reg_alpha",
+            "reg_lambda",
+            "min_split_gain",
+            "max_bin",
+            "scale_pos_weight",
+        }
+    ),
+    "torch": frozenset(
+        {"model", "epochs", "batch_size", "lr", "weight_decay", "hidden", "channels", "dropout", "patience"}
+    ),
+}
+
+
+# --- Stage 6 ------------------------------------------------------------------
+class AuthSpec(Strict):
+    api_key_env: Annotated[Text, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    header: Text = "X-API-Key"
+
+
+class LoggingSpec(Strict):
+    path: Text = "logs/predictions.jsonl"
+
+
+class ImageBuildSpec(Strict):
+    base: Text = "python:3.11-slim"
+    max_size: Size = "5GB"
+
+
+class CanarySpec(Strict):
+    traffic: Share = "5%"
+    duration: Duration = "48h"
+    success_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.999
+    steps: Annotated[list[Share], Field(min_length=1)] = ["5%", "25%", "50%", "100%"]
+    min_requests: Annotated[int, Field(ge=1)] = 100
+
+
+class BatchSpec(Strict):
+    input: Text | None = None
+    output: Text = "predictions/"
+    chunk_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+
+
+class ServingSpec(Strict):
+    mode: Literal["online", "batch"] = "online"
+    host: Text = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    request_limit_kb: Annotated[int, Field(ge=1, le=1_048_576)] = 64
+    timeout_ms: Annotated[int, Field(ge=1, le=600_000)] = 1000
+    max_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    auth: AuthSpec = AuthSpec()
+    logging: LoggingSpec = LoggingSpec()
+    image: ImageBuildSpec = ImageBuildSpec()
+    canary: CanarySpec = CanarySpec()
+    batch: BatchSpec = BatchSpec()
+
+
+# --- Stage 7 ------------------------------------------------------------------
+class CovariateSpec(Strict):
+    metric: Literal["psi"] = "psi"
+    threshold: Annotated[float, Field(gt=0.0)] = 0.2
+    bins: Annotated[int, Field(ge=2, le=1000)] = 10
+    ks_p_value: Probability = 0.01
+    epsilon: Annotated[float, Field(gt=0.0, lt=0.01)] = 1e-4
+    min_rows: Annotated[int, Field(ge=1)] = 50
+
+
+class ConceptSpec(Strict):
+    labels: Text | None = None
+    metric: Literal["f1", "fbeta", "roc_auc", "pr_auc", "rmse", "mae"] = "f1"
+    max_relative_drop: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    min_labels: Annotated[int, Field(ge=1)] = 50
+
+
+class LogAlertSpec(Strict):
+    type: Literal["log"]
+    path: Text = "logs/alerts.jsonl"
+
+
+class WebhookAlertSpec(Strict):
+    type: Literal["webhook"]
+    url: Text
+    timeout_s: Annotated[float, Field(gt=0.0, le=60.0)] = 5.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+
+
+AlertSpec = Annotated[LogAlertSpec | WebhookAlertSpec, Field(discriminator="type")]
+
+
+class MonitoringSpec(Strict):
+    covariate: CovariateSpec = CovariateSpec()
+    concept: ConceptSpec = ConceptSpec()
+    window: Duration = "1d"
+    alerts: list[AlertSpec] = [LogAlertSpec(type="log")]
+    dashboard: Literal["html", "none"] = "html"
+
+
+# --- The system ------------------------------------------------------------------
+class SystemSpec(Strict):
+    """One production ML system: the seven stages in one file."""
+
+    name: Name
+    version: Annotated[Text, Field(pattern=r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")]
+    defaults: list[Any] = []
+    spec: ProblemSpec
+    data: DataSpec
+    expectations: ExpectationsSpec = ExpectationsSpec()
+    features: FeaturesSpec
+    training: TrainingSpec = LightGBMTrainingSpec(backend="lightgbm")
+    serving: ServingSpec = ServingSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+
+
+SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|apikey|access_key|credential)", re.I)

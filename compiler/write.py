@@ -1,0 +1,94 @@
+"""Write, check and diff: the file map against what is on disk.
+
+`write_tree` replaces each file atomically and deletes files that a previous
+compile emitted (known from its lock) but this one does not; files the compiler
+never emitted (run outputs beside them) are never touched. `stale_files` and
+`unified_diff` serve `compile --check` and `mlwright diff`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .emit import LOCK, FileMap
+
+
+def previously_emitted(out_dir: Path) -> set[str]:
+    lock = out_dir / LOCK
+    try:
+        data = json.loads(lock.read_text(encoding="utf-8"))
+        return set(data.get("files", {})) | {LOCK}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _safe_target(out_dir: Path, rel: str) -> Path:
+    target = (out_dir / rel).resolve()
+    root = out_dir.resolve()
+    if root not in target.parents:
+        raise ValueError(f"refusing to write outside the output folder: {rel}")
+    return target
+
+
+def write_atomic(path: Path, body: bytes) -> None:
+    """Write `body` to `path` via a temporary file and os.replace (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_tree(files: FileMap, out_dir: Path) -> list[str]:
+    """Write the file map; return the relative paths that changed or were removed."""
+    changed: list[str] = []
+    old = previously_emitted(out_dir)
+    for rel, body in files.items():
+        target = _safe_target(out_dir, rel)
+        if not target.is_file() or target.read_bytes() != body:
+            write_atomic(target, body)
+            changed.append(rel)
+    for rel in sorted(old - set(files)):
+        target = _safe_target(out_dir, rel)
+        if target.is_file():
+            target.unlink()
+            changed.append(rel)
+    return changed
+
+
+def current_tree(out_dir: Path, files: FileMap) -> dict[str, bytes | None]:
+    """What is on disk for every path the compile emits or once emitted."""
+    paths = set(files) | previously_emitted(out_dir)
+    out: dict[str, bytes | None] = {}
+    for rel in sorted(paths):
+        p = out_dir / rel
+        out[rel] = p.read_bytes() if p.is_file() else None
+    return out
+
+
+def stale_files(files: FileMap, out_dir: Path) -> list[str]:
+    disk = current_tree(out_dir, files)
+    return [rel for rel in sorted(disk) if disk[rel] != files.get(rel)]
+
+
+def unified_diff(files: FileMap, out_dir: Path, rels: list[str]) -> str:
+    disk = current_tree(out_dir, files)
+    chunks: list[str] = []
+    for rel in rels:
+        before = (disk.get(rel) or b"").decode("utf-8", "replace").splitlines(keepends=True)
+        after = (files.get(rel) or b"").decode("utf-8", "replace").splitlines(keepends=True)
+        a = f"a/{rel}" if disk.get(rel) is not None else "/dev/null"
+        b = f"b/{rel}" if rel in files else "/dev/null"
+        chunks.extend(difflib.unified_diff(before, after, a, b))
+    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
