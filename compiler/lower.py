@@ -141,7 +141,7 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
             "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
             "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
             "distribution": e.distribution.model_dump(mode="json"),
-            "target": e.target.model_dump(mode="json"),
+            "target_proportion": e.target.model_dump(mode="json"),
             "overrides": [o.model_dump(mode="json") for o in e.overrides],
         },
         "featurize": {

@@ -1,0 +1,84 @@
+"""What every stage gets: its build folder, its params section, and one way to fail.
+
+A stage runs with the build folder as working directory (DVC's `wdir`), reads
+`params.yaml` (only its own section), and reports a user-facing failure by
+raising `UserError` / `GateFailed`; `stage_main` turns those into one line on
+stderr and the exit code, never a traceback (unless MLWRIGHT_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlwright.errors import GateFailed, UserError
+
+__all__ = ["GateFailed", "StageContext", "UserError", "load_context", "resolve_env", "stage_main"]
+
+
+def resolve_env(value: Any) -> Any:
+    """Resolve `${oc.env:NAME,default}` references (OmegaConf semantics) at run time."""
+    if isinstance(value, dict):
+        return {k: resolve_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(OmegaConf.create({"v": value}), resolve=True)["v"]
+    return value
+
+
+@dataclass
+class StageContext:
+    root: Path  # the build folder
+    params: dict[str, Any]
+
+    def section(self, name: str) -> dict[str, Any]:
+        if name not in self.params:
+            raise UserError(f"{self.root / 'params.yaml'}: no '{name}' section (recompile the spec)")
+        return self.params[name]
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def source_root(self) -> Path:
+        return (self.root / self.params["ingest"]["source_root"]).resolve()
+
+
+def load_context(root: Path | None = None) -> StageContext:
+    root = Path(root or Path.cwd())
+    params_file = root / "params.yaml"
+    if not params_file.is_file():
+        raise UserError(f"{root}: not a compiled mlwright folder (no params.yaml); run `mlwright compile` first")
+    with params_file.open(encoding="utf-8") as fh:
+        params = yaml.safe_load(fh) or {}
+    return StageContext(root.resolve(), params)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
+    """Run one stage as a command: errors become one line and an exit code."""
+    started = time.perf_counter()
+    try:
+        ctx = load_context()
+        run(ctx)
+    except UserError as exc:
+        if os.environ.get("MLWRIGHT_DEBUG"):
+            raise
+        sys.stderr.write(f"{name}: {exc}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{name}: interrupted\n")
+        sys.exit(130)
+    say(f"{name}: done in {time.perf_counter() - started:.1f}s")

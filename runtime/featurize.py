@@ -1,0 +1,220 @@
+"""Stage 4, `featurize`: the point-in-time training table, offline and online.
+
+DuckDB runs the compiled `features.sql` over the ingested snapshots. The result
+goes to the offline store (Parquet parts in event-time order plus
+`_metadata.json`: feature-set hash, dataset version, row counts, feature list
+and encodings); image features are preprocessed once into `images.npy`. The
+latest row per entity is materialised into the online store. Before finishing,
+the row-level expressions are re-computed by the online evaluator on real rows
+and must agree with DuckDB: training/serving skew fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .atomic import replace_dir, staging_dir, write_json
+from .context import GateFailed, StageContext, UserError, say, stage_main
+from .ingest import SNAPSHOTS, VERSION
+from .online_store import CorruptStore, open_store
+
+PART_ROWS = 250_000
+IMAGE_COLUMN = "__image_path"
+SKEW_SAMPLE = 2000
+
+
+def training_table(ctx: StageContext) -> pa.Table:
+    import duckdb
+
+    cfg = ctx.section("featurize")
+    sql = ctx.path(cfg["sql"]).read_text(encoding="utf-8")
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    for s in ctx.section("ingest")["sources"]:
+        path = ctx.path(SNAPSHOTS) / f"{s['name']}.parquet"
+        con.register(s["name"], pq.read_table(path))
+    try:
+        table = con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise UserError(f"features.sql failed in DuckDB: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return table
+
+
+def feature_names(cfg: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in cfg["row_features"]] + [f["name"] for f in cfg["window_features"]]
+
+
+def feature_set_hash(ctx: StageContext) -> str:
+    cfg = ctx.section("featurize")
+    body = ctx.path(cfg["sql"]).read_bytes() + json.dumps(cfg, sort_keys=True).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def write_offline(ctx: StageContext, table: pa.Table, images: np.ndarray | None, version: str) -> dict[str, Any]:
+    cfg = ctx.section("featurize")
+    final = ctx.path(cfg["offline_path"])
+    stage = staging_dir(final)
+    parts = []
+    for i, start in enumerate(range(0, max(table.num_rows, 1), PART_ROWS)):
+        name = f"part-{i:05d}.parquet"
+        pq.write_table(table.slice(start, PART_ROWS), stage / name, compression="zstd")
+        parts.append(name)
+    if images is not None:
+        np.save(stage / "images.npy", images)
+    meta = {
+        "metadata_version": 1,
+        "feature_set_hash": feature_set_hash(ctx),
+        "dataset_version": version,
+        "rows": table.num_rows,
+        "parts": parts,
+        "entity": cfg["entity"],
+        "timestamp": cfg["timestamp"] or "__ts",
+        "target": cfg["target"],
+        "features": feature_names(cfg),
+        "encodings": {f["name"]: f["encoding"] for f in cfg["row_features"]},
+        "window_counts": [f["name"] for f in cfg["window_features"] if f["counts"]],
+        "image": cfg["image"],
+        "images": "images.npy" if images is not None else None,
+        "columns": {f.name: str(f.type) for f in table.schema},
+    }
+    write_json(stage / "_metadata.json", meta)
+    replace_dir(stage, final)
+    return meta
+
+
+def load_offline(root: Path, offline_path: str) -> tuple[pa.Table, dict[str, Any]]:
+    folder = root / offline_path
+    meta_file = folder / "_metadata.json"
+    if not meta_file.is_file():
+        raise UserError(f"{folder}: no offline feature store; run featurize first")
+    meta = json.loads(meta_file.read_text())
+    table = pa.concat_tables([pq.read_table(folder / p) for p in meta["parts"]])
+    return table, meta
+
+
+def image_tensor(ctx: StageContext, table: pa.Table) -> np.ndarray | None:
+    from .imaging import image_from_file
+
+    cfg = ctx.section("featurize")["image"]
+    if not cfg:
+        return None
+    root = ctx.source_root()
+    paths = table.column(IMAGE_COLUMN).to_pylist()
+    missing = [i for i, p in enumerate(paths) if p is None]
+    if missing:
+        raise UserError(f"{len(missing)} labelled rows have no image in source '{cfg['source']}' (first: row {missing[0]})")
+    return np.stack([image_from_file(root / p, cfg) for p in paths]) if paths else np.zeros((0, *cfg["size"]), np.float32)
+
+
+def online_rows(table: pa.Table, cfg: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
+    """The latest row per entity: (entity, event_time_us, {feature: value})."""
+    names = feature_names(cfg)
+    ts_col = cfg["timestamp"] or "__ts"
+    entities = table.column(cfg["entity"]).to_pylist()
+    ts = pc.cast(table.column(ts_col), pa.int64()).to_pylist() if cfg["timestamp"] else [0] * table.num_rows
+    cols = {n: table.column(n).to_pylist() for n in names}
+    latest: dict[str, int] = {}
+    for i, (e, t) in enumerate(zip(entities, ts, strict=True)):
+        j = latest.get(e)
+        if j is None or (t or 0) >= (ts[j] or 0):
+            latest[e] = i
+    return [(e, int(ts[i] or 0), {n: _plain(cols[n][i]) for n in names}) for e, i in sorted(latest.items())]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def materialize(ctx: StageContext, table: pa.Table) -> int:
+    cfg = ctx.section("featurize")
+    name = ctx.params["register"]["name"]
+    rows = online_rows(table, cfg)
+    try:
+        store = open_store(cfg["online"], ctx.root, name)
+    except CorruptStore:
+        path = ctx.path(cfg["online"]["path"])
+        say(f"featurize: {path.name} is corrupt; rebuilding it from the offline store")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        store = open_store(cfg["online"], ctx.root, name)
+    try:
+        written = store.write(rows)
+    finally:
+        store.close()
+    if cfg["online"]["backend"] != "sqlite":
+        write_json(ctx.path("features/online.json"), {"backend": cfg["online"]["backend"], "entities": len(rows), "written": written})
+    return written
+
+
+def skew_check(ctx: StageContext, cfg: dict[str, Any]) -> list[str]:
+    """Row-level features recomputed by the online evaluator must equal DuckDB's,
+    on real rows of each feature's source."""
+    import duckdb
+
+    from .expr_eval import Unsupported, compile_expression
+
+    problems: list[str] = []
+    con = duckdb.connect()
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for f in cfg["row_features"]:
+        by_source.setdefault(f["source"], []).append(f)
+    for source, feats in sorted(by_source.items()):
+        con.register(source, pq.read_table(ctx.path(SNAPSHOTS) / f"{source}.parquet"))
+        raw = sorted({c for f in feats for c in f["columns"]})
+        select = ", ".join([*(f'"{c}"' for c in raw), *(f'({f["sql"]}) AS "__f{i}"' for i, f in enumerate(feats))])
+        rows = con.sql(f'SELECT {select} FROM "{source}" LIMIT {SKEW_SAMPLE}').to_arrow_table().to_pylist()
+        for i, f in enumerate(feats):
+            try:
+                fn = compile_expression(f["sql"])
+            except Unsupported:
+                continue  # not computable per request: served from the online store
+            for row in rows:
+                env = {c: row[c] for c in f["columns"]}
+                want, got = row[f"__f{i}"], fn(env)
+                if not _same(want, got):
+                    problems.append(f"{f['name']}: DuckDB gives {want!r}, the online evaluator {got!r} for {env}")
+                    break
+    con.close()
+    return problems
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        fa, fb = float(a), float(b)
+        return (math.isnan(fa) and math.isnan(fb)) or fa == fb or abs(fa - fb) <= 1e-9 * max(1.0, abs(fa))
+    return a == b
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    cfg = ctx.section("featurize")
+    version = json.loads(ctx.path(VERSION).read_text())["version_id"]
+    table = training_table(ctx)
+    problems = skew_check(ctx, cfg)
+    if problems:
+        raise GateFailed("training/serving skew: " + "; ".join(problems))
+    images = image_tensor(ctx, table)
+    meta = write_offline(ctx, table, images, version)
+    written = materialize(ctx, table)
+    say(f"featurize: {meta['rows']} rows x {len(meta['features'])} features; online store: {written} entities written")
+    return meta
+
+
+if __name__ == "__main__":
+    stage_main("featurize", run)

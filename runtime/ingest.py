@@ -1,0 +1,171 @@
+"""Stage 2, `ingest`: hash every source file into the manifest, snapshot each source.
+
+Writes `data/manifest.csv` (path,sha256,size,modified; sorted; paths relative to
+the spec's folder), `data/version.json` (the dataset version id) and one Parquet
+snapshot per source under `data/snapshots/`. The version id is the SHA-256 of
+the manifest's path,sha256,size columns: it names the content, so it is the same
+on every machine (the `modified` column, which checkouts change, stays out of it).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .atomic import replace_dir, staging_dir, write_json, write_parquet, write_text
+from .context import StageContext, UserError, say, stage_main
+from .hashing import hash_files, hash_with_state
+
+MANIFEST = "data/manifest.csv"
+VERSION = "data/version.json"
+SNAPSHOTS = "data/snapshots"
+STATE = ".mlwright/hash_state.json"
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    path: str
+    sha256: str
+    size: int
+    modified: str
+
+
+def local_files(ctx: StageContext) -> dict[str, list[Path]]:
+    from .sources import source_files
+
+    root = ctx.source_root()
+    return {s["name"]: source_files(s, root) for s in ctx.section("ingest")["sources"]}
+
+
+def relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else os.path.relpath(path, root)
+
+
+def manifest_rows(files: list[Path], root: Path, digests: dict[str, str]) -> list[ManifestRow]:
+    rows = []
+    for p in files:
+        st = p.stat()
+        modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(ManifestRow(relative(p, root), digests[str(p)], st.st_size, modified))
+    return sorted(rows, key=lambda r: r.path)
+
+
+def manifest_csv(rows: list[ManifestRow]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "sha256", "size", "modified"])
+    for r in rows:
+        w.writerow([r.path, r.sha256, r.size, r.modified])
+    return buf.getvalue()
+
+
+def read_manifest(path: Path) -> list[ManifestRow]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [ManifestRow(r["path"], r["sha256"], int(r["size"]), r["modified"]) for r in csv.DictReader(fh)]
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc}); re-run ingest") from None
+
+
+def version_id(rows: list[ManifestRow]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(f"{r.path},{r.sha256},{r.size}\n".encode())
+    return h.hexdigest()
+
+
+def snapshot(source: dict[str, Any], files: list[Path], root: Path) -> Any:
+    from .dicom import read_dicom_source
+    from .sources import cast_declared, concat, read_csv, read_jsonl, read_parquet
+
+    columns: dict[str, str] = source.get("columns", {})
+    shown = [(p, relative(p, root)) for p in files]
+    if source["format"] == "csv":
+        tables = [read_csv(p, columns, source.get("delimiter", ","), s) for p, s in shown]
+    elif source["format"] == "parquet":
+        tables = [read_parquet(p, s) for p, s in shown]
+    elif source["format"] == "jsonl":
+        tables = [read_jsonl(p, s) for p, s in shown]
+    else:
+        tables = [read_dicom_source(shown, source.get("metadata", {}))]
+    try:
+        table = concat(tables)
+    except Exception as exc:
+        raise UserError(f"source '{source['name']}': files disagree on columns ({str(exc).splitlines()[0]})") from None
+    return cast_declared(table, columns)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    root = ctx.source_root()
+    files = local_files(ctx)
+    every = sorted({p for fs in files.values() for p in fs})
+    digests = hash_with_state([str(p) for p in every], ctx.path(STATE))
+    rows = manifest_rows(every, root, digests)
+    snaps = staging_dir(ctx.path(SNAPSHOTS))
+    counts = {}
+    for source in ctx.section("ingest")["sources"]:
+        table = snapshot(source, files[source["name"]], root)
+        write_parquet(snaps / f"{source['name']}.parquet", table)
+        counts[source["name"]] = table.num_rows
+    replace_dir(snaps, ctx.path(SNAPSHOTS))
+    version = version_id(rows)
+    write_text(ctx.path(MANIFEST), manifest_csv(rows))
+    write_json(
+        ctx.path(VERSION),
+        {"version_id": version, "files": len(rows), "bytes": sum(r.size for r in rows), "rows": counts},
+    )
+    say(f"ingest: {len(rows)} files, {sum(r.size for r in rows) / 1e6:.1f} MB, dataset version {version[:12]}")
+    return {"version_id": version, "rows": counts}
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    what: str  # modified | truncated | grown | missing | added
+
+
+def verify(ctx: StageContext) -> list[Change]:
+    """Re-hash every source byte against the current manifest (no cache: a same-size
+    edit with its mtime restored is still found)."""
+    manifest = ctx.path(MANIFEST)
+    if not manifest.is_file():
+        raise UserError(f"{manifest}: no manifest yet; run the pipeline once (`mlwright run`)")
+    root = ctx.source_root()
+    recorded = {r.path: r for r in read_manifest(manifest)}
+    try:
+        present = {relative(p, root): p for fs in local_files(ctx).values() for p in fs}
+    except UserError:
+        present = {}
+        for s in ctx.section("ingest")["sources"]:
+            try:
+                from .sources import source_files
+
+                present.update({relative(p, root): p for p in source_files(s, root)})
+            except UserError:
+                pass
+    digests = hash_files([str(p) for p in present.values()])
+    changes: list[Change] = []
+    for rel in sorted(set(recorded) | set(present)):
+        if rel not in present:
+            changes.append(Change(rel, "missing"))
+        elif rel not in recorded:
+            changes.append(Change(rel, "added"))
+        else:
+            size = present[rel].stat().st_size
+            if size < recorded[rel].size:
+                changes.append(Change(rel, "truncated"))
+            elif size > recorded[rel].size:
+                changes.append(Change(rel, "grown"))
+            elif digests[str(present[rel])] != recorded[rel].sha256:
+                changes.append(Change(rel, "modified"))
+    return changes
+
+
+if __name__ == "__main__":
+    stage_main("ingest", run)

@@ -1,0 +1,175 @@
+"""The online feature store: latest feature values per entity, behind one interface.
+
+`sqlite` (embedded default: one row per entity holding all its features, a
+primary-key lookup) and `redis` (one string key per entity, MGET for batches).
+Both keep the event time with each row so materialisation is idempotent: an
+older or identical row never overwrites, so a second run writes 0 rows and a run
+killed half way converges when re-run. TTL counts from materialisation.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .context import UserError, resolve_env
+
+Payload = dict[str, Any]
+BATCH = 5000
+
+
+class OnlineStore(Protocol):
+    def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
+        """Upsert (entity, event_time_us, features); return how many rows changed."""
+        ...
+
+    def get(self, entity_ids: Sequence[str]) -> list[Payload | None]: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteOnlineStore:
+    def __init__(self, path: Path, ttl_seconds: int, *, readonly: bool = False):
+        self.path = path
+        self.ttl = ttl_seconds
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        try:
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS features (entity TEXT PRIMARY KEY, ts INTEGER NOT NULL, written INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID"
+                )
+            self.db.execute("SELECT count(*) FROM features").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStore(f"{path}: online store is unreadable ({exc}); re-run `featurize` to rebuild it") from None
+
+    def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
+        now = int(time.time())
+        changed = 0
+        sql = (
+            "INSERT INTO features(entity, ts, written, payload) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(entity) DO UPDATE SET ts=excluded.ts, written=excluded.written, payload=excluded.payload "
+            "WHERE excluded.ts > features.ts OR (excluded.ts = features.ts AND excluded.payload != features.payload)"
+        )
+        batch: list[tuple[str, int, int, bytes]] = []
+        for entity, ts, payload in rows:
+            batch.append((entity, ts, now, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)))
+            if len(batch) >= BATCH:
+                changed += self._commit(sql, batch)
+                batch = []
+        if batch:
+            changed += self._commit(sql, batch)
+        return changed
+
+    def _commit(self, sql: str, batch: list[tuple[str, int, int, bytes]]) -> int:
+        before = self.db.total_changes
+        self.db.execute("BEGIN")
+        self.db.executemany(sql, batch)
+        self.db.execute("COMMIT")
+        return self.db.total_changes - before
+
+    def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
+        cutoff = int(time.time()) - self.ttl
+        if len(entity_ids) == 1:
+            row = self.db.execute("SELECT payload, written FROM features WHERE entity = ?", (entity_ids[0],)).fetchone()
+            return [orjson.loads(row[0]) if row and row[1] >= cutoff else None]
+        found: dict[str, Payload] = {}
+        for i in range(0, len(entity_ids), 500):
+            chunk = list(entity_ids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            for entity, payload, written in self.db.execute(f"SELECT entity, payload, written FROM features WHERE entity IN ({marks})", chunk):
+                if written >= cutoff:
+                    found[entity] = orjson.loads(payload)
+        return [found.get(e) for e in entity_ids]
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM features").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+_REDIS_UPSERT = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur == ARGV[2] then return 0 end
+  local ts = tonumber(string.match(cur, '^(%-?%d+)|'))
+  if ts and ts > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+class RedisOnlineStore:
+    def __init__(self, url: str, namespace: str, ttl_seconds: int, timeout_ms: int):
+        try:
+            import redis
+        except ImportError:
+            raise UserError("the redis online store needs redis-py: pip install 'mlwright[redis]'") from None
+        self.url = url
+        self.prefix = f"mlw:{namespace}:"
+        self.ttl = max(1, ttl_seconds)
+        timeout = timeout_ms / 1000.0
+        self.r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            self.r.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            raise UserError(f"redis online store at {_safe(url)} is unreachable ({type(exc).__name__}: {exc})") from None
+        self.upsert = self.r.register_script(_REDIS_UPSERT)
+
+    def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
+        changed = 0
+        pipe = self.r.pipeline(transaction=False)
+        n = 0
+        for entity, ts, payload in rows:
+            value = f"{ts}|".encode() + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+            self.upsert(keys=[self.prefix + entity], args=[ts, value, self.ttl], client=pipe)
+            n += 1
+            if n % BATCH == 0:
+                changed += sum(pipe.execute())
+        changed += sum(pipe.execute())
+        return changed
+
+    def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
+        values = self.r.mget([self.prefix + e for e in entity_ids])
+        return [None if v is None else orjson.loads(v[v.index(b"|") + 1 :]) for v in values]
+
+    def count(self) -> int:
+        return sum(1 for _ in self.r.scan_iter(match=self.prefix + "*", count=1000))
+
+    def close(self) -> None:
+        self.r.close()
+
+
+class CorruptStore(UserError):
+    pass
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def open_store(cfg: dict[str, Any], root: Path, namespace: str, *, readonly: bool = False) -> OnlineStore:
+    """The configured backend (`featurize.online` in params.yaml)."""
+    backend = cfg["backend"]
+    if backend == "sqlite":
+        return SqliteOnlineStore(root / cfg["path"], int(cfg["ttl_seconds"]), readonly=readonly)
+    if backend == "redis":
+        url = str(resolve_env(cfg["url"]))
+        return RedisOnlineStore(url, namespace, int(cfg["ttl_seconds"]), int(cfg["timeout_ms"]))
+    raise UserError(f"unknown online store backend '{backend}'")

@@ -1,0 +1,143 @@
+"""Reading sources into Arrow tables with the declared column types.
+
+Values that do not parse as their declared type are not an ingest error: the
+column stays as text and the validation stage reports how many values failed
+and which (layer A). Unreadable files are ingest errors naming the file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .context import UserError
+
+ARROW_TYPES = {
+    "string": pa.string(),
+    "category": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us"),
+}
+_TRUE = ["true", "1", "t", "yes", "y"]
+_FALSE = ["false", "0", "f", "no", "n"]
+
+
+def source_files(source: dict[str, Any], root: Path) -> list[Path]:
+    """The files of a local source, sorted; a missing file or an empty glob is an error."""
+    uri = source["uri"]
+    if uri.startswith("s3://"):
+        raise UserError(f"source '{source['name']}': {uri}: s3 sources are read through the DVC remote; import them with `dvc import-url` into the project")
+    pattern = str(root / uri)
+    if glob.has_magic(uri):
+        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise UserError(f"source '{source['name']}': no files match {uri}")
+        return files
+    path = Path(pattern)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise UserError(f"source '{source['name']}': folder {uri} is empty")
+        return files
+    if not path.is_file():
+        raise UserError(f"source '{source['name']}': {uri}: no such file")
+    return [path]
+
+
+def cast_declared(table: pa.Table, columns: dict[str, str]) -> pa.Table:
+    """Cast each declared column to its type; keep text where values do not parse."""
+    for name, kind in columns.items():
+        if name not in table.column_names:
+            continue
+        idx = table.column_names.index(name)
+        table = table.set_column(idx, name, _cast(table.column(name), kind))
+    return table
+
+
+def _cast(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    target = ARROW_TYPES[kind]
+    if col.type == target:
+        return col
+    try:
+        if kind == "bool" and pa.types.is_string(col.type):
+            return _parse_bool(col)
+        if kind == "timestamp" and pa.types.is_string(col.type):
+            return pc.cast(pc.strptime(_iso(col), format="%Y-%m-%dT%H:%M:%S", unit="us"), target)
+        if kind == "timestamp" and pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = pc.cast(col, pa.timestamp("us", tz="UTC"))  # the instant in UTC, then drop the zone
+        if kind in ("string", "category"):
+            return pc.cast(col, pa.string())
+        return pc.cast(col, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+
+
+def _parse_bool(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """`true`/`1`/`yes` and `false`/`0`/`no` (any case); anything else keeps the column as text."""
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+    is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
+    known = pc.or_(is_true, pc.is_in(lowered, value_set=pa.array(_FALSE)))
+    if not pc.all(pc.or_kleene(known, pc.is_null(col))).as_py():
+        return col
+    return pc.if_else(pc.is_null(col), pa.scalar(None, pa.bool_()), is_true)
+
+
+def _iso(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Normalise `2024-01-02`, `2024-01-02 03:04:05`, `...Z` and fractions to one format."""
+    s = pc.utf8_trim_whitespace(col)
+    s = pc.replace_substring_regex(s, r"Z$|[+-]00:?00$", "")
+    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
+    s = pc.replace_substring_regex(s, r"^(\d{4}-\d{2}-\d{2}) ", r"\1T")
+    s = pc.replace_substring_regex(s, r"\.\d+$", "")
+    return s
+
+
+def read_csv(path: Path, columns: dict[str, str], delimiter: str, shown: str) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    try:
+        convert = pcsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=True)
+        table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter), convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise UserError(f"{shown}: malformed CSV: {_csv_message(str(exc))}") from None
+    except OSError as exc:
+        raise UserError(f"{shown}: cannot read: {exc}") from None
+    return table
+
+
+def _csv_message(text: str) -> str:
+    text = text.strip().splitlines()[0]
+    m = re.search(r"Row #(\d+)", text)
+    return f"line {m.group(1)}: {text}" if m else text
+
+
+def read_parquet(path: Path, shown: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{shown}: not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+
+
+def read_jsonl(path: Path, shown: str) -> pa.Table:
+    import pyarrow.json as pj
+
+    try:
+        return pj.read_json(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"{shown}: malformed JSONL: {str(exc).splitlines()[0]}") from None
+
+
+def concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
