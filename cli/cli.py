@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-
 from mlwright import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="One YAML file in, a production ML system out.")
@@ -149,6 +148,220 @@ def _graph_stages(target: Path) -> list[tuple[str, list[str]]]:
         return [(s["name"], list(s["upstream"])) for s in data["stages"]]
     compiled = _compile(target, None, None)
     return [(s.name, list(s.upstream)) for s in compiled.plan.stages]
+
+
+Dir = Annotated[Path, typer.Argument(help="A compiled folder (build/<name>)")]
+
+
+def _user_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a runtime call; its UserError/GateFailed become one line and an exit code."""
+    from mlwright.errors import UserError
+
+    try:
+        return fn(*args, **kwargs)
+    except UserError as exc:
+        if STATE["debug"]:
+            raise
+        _fail(f"error: {exc}", exc.exit_code)
+
+
+@app.command("run")
+def run_cmd(
+    target: Dir,
+    stage: Annotated[str | None, typer.Option("--stage", help="Run only this stage (if stale, or with --force)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-run even unchanged stages")] = False,
+    new_data: Annotated[bool, typer.Option("--new-data", help="Accept changed sources as a new dataset version")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Plain log lines (for CI)")] = False,
+) -> None:
+    """Run the pipeline through DVC: verify -> ingest -> validate -> featurize -> train -> register -> package."""
+    from mlwright.runtime.pipeline import run_pipeline
+
+    from .progress import StageProgress
+
+    with StageProgress(quiet=quiet) as progress:
+        result = _user_errors(run_pipeline, target, stage=stage, force=force, new_data=new_data, on_line=progress.line)
+    if not result.ran:
+        print(f"{target}: nothing changed; every stage skipped ({result.seconds:.1f}s)")
+    else:
+        print(f"{target}: ran {', '.join(result.ran)}" + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "") + f" ({result.seconds:.1f}s)")
+
+
+@app.command("status")
+def status_cmd(target: Dir) -> None:
+    """Which stages are stale and why (changed param, dep or out)."""
+    from mlwright.runtime.pipeline import status
+
+    stale = _user_errors(status, target)
+    if not stale:
+        print(f"{target}: up to date")
+        return
+    for stage, reasons in stale.items():
+        print(f"{stage}:")
+        for r in reasons:
+            print(f"  {r}")
+
+
+@app.command("verify")
+def verify_cmd(target: Dir) -> None:
+    """Re-hash the sources against the current manifest (exit 1 naming each changed path)."""
+    from mlwright.runtime.context import load_context
+    from mlwright.runtime.ingest import verify
+
+    ctx = _user_errors(load_context, target)
+    changes = _user_errors(verify, ctx)
+    if changes:
+        for c in changes:
+            print(f"{c.what}: {c.path}")
+        _fail(f"{target}: {len(changes)} source file(s) changed since the manifest", 1)
+    print(f"{target}: all sources match data/manifest.csv")
+
+
+@app.command("push")
+def push_cmd(target: Dir) -> None:
+    """Move versioned data to the DVC remote."""
+    from mlwright.runtime.pipeline import push
+
+    print(_user_errors(push, target) or "pushed")
+
+
+@app.command("pull")
+def pull_cmd(target: Dir) -> None:
+    """Fetch versioned data from the DVC remote."""
+    from mlwright.runtime.pipeline import pull
+
+    print(_user_errors(pull, target) or "pulled")
+
+
+@app.command("rebuild")
+def rebuild_cmd(
+    target: Dir,
+    version: Annotated[str | None, typer.Option("--version", help="Dataset version id (default: current)")] = None,
+    into: Annotated[Path | None, typer.Option("--into", help="Clean folder to rebuild into")] = None,
+) -> None:
+    """Reconstruct a dataset version from the remote into a clean folder and verify every hash."""
+    from mlwright.runtime.rebuild import rebuild
+
+    report = _user_errors(rebuild, target, version, into)
+    print(f"rebuilt {report['version_id'][:12]}: {report['files']} files verified in {report['seconds']:.1f}s (SLA {report['sla_seconds']}s) -> {report['folder']}")
+    if not report["within_sla"]:
+        _fail("rebuild exceeded data.versioning.rebuild_sla", 1)
+
+
+@app.command("serve")
+def serve_cmd(
+    target: Dir,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """Serve the registered model (POST /predict, /health, /ready, /metrics)."""
+    from mlwright.runtime.serve import serve_forever
+
+    _user_errors(serve_forever, target, host, port)
+
+
+@app.command("predict")
+def predict_cmd(
+    target: Dir,
+    input: Annotated[str, typer.Option("--input", help="Input file or glob (.parquet, .csv, .jsonl, .dcm)")],
+    output: Annotated[Path, typer.Option("--output", help="Output folder (one Parquet file per chunk)")],
+    chunk_rows: Annotated[int | None, typer.Option("--chunk-rows")] = None,
+) -> None:
+    """Batch inference: chunked, checkpointed, resumable."""
+    from mlwright.runtime.predict import run_batch
+
+    _user_errors(run_batch, target, input, output, chunk_rows)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    target: Dir,
+    current: Annotated[str, typer.Option("--current", help="Prediction log (.jsonl) or a batch file/glob")],
+    labels: Annotated[str | None, typer.Option("--labels", help="Delayed ground truth (CSV file or glob)")] = None,
+    fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help="Exit 1 when an alert fired")] = False,
+) -> None:
+    """Covariate and concept drift, per window and slice; alerts; reports/drift.{json,html}."""
+    from mlwright.runtime.monitor import run_monitor
+
+    report = _user_errors(run_monitor, target, current, labels)
+    for name, f in report["features"].items():
+        psi = "-" if f["psi"] is None else f"{f['psi']:.4f}"
+        print(f"  {name:24s} PSI {psi:>8s}  {f['status']}")
+    print(f"  concept: {report['concept']['message']}")
+    for a in report["alerts"]:
+        print(f"ALERT {a['kind']}: {a['feature'] or a['slice'] or 'all'} = {a['value']:.4f} > {a['threshold']} (window {a['window']})")
+    print(f"report: {target / 'reports' / 'drift.html'}")
+    if fail_on_alert and report["alerts"]:
+        raise typer.Exit(1)
+
+
+@features_app.command("get")
+def features_get_cmd(target: Dir, ids: Annotated[list[str], typer.Argument(help="Entity ids")]) -> None:
+    """Online feature values by entity id (exit 1 when an id is unknown)."""
+    from mlwright.runtime.feature_store import get_online
+
+    rows = _user_errors(get_online, target, ids)
+    print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+    if any(v is None for v in rows.values()):
+        raise typer.Exit(1)
+
+
+def _canary(target: Path) -> Any:
+    from mlwright.runtime.canary_ops import controller
+
+    return _user_errors(controller, target)
+
+
+@canary_app.command("status")
+def canary_status_cmd(target: Dir) -> None:
+    """The canary's state: versions, weight, step, history."""
+    print(json.dumps(_canary(target).state.to_json(), indent=2, sort_keys=True))
+
+
+@canary_app.command("promote")
+def canary_promote_cmd(target: Dir) -> None:
+    """Advance the candidate one step (to 100% at the last)."""
+    import time
+
+    c = _canary(target)
+    if c.state.status != "running":
+        _fail(f"error: no running canary (status: {c.state.status})", 1)
+    print(c.promote(time.time()))
+
+
+@canary_app.command("rollback")
+def canary_rollback_cmd(target: Dir) -> None:
+    """Send all traffic back to the stable model."""
+    import time
+
+    c = _canary(target)
+    if c.state.status != "running":
+        _fail(f"error: no running canary (status: {c.state.status})", 1)
+    print(c.rollback(time.time()))
+
+
+@canary_app.command("analyze")
+def canary_analyze_cmd(
+    log: Annotated[Path, typer.Argument(help="JSONL prediction log")],
+    target: Annotated[Path | None, typer.Option("--dir", help="Compiled folder for the criteria (default: built-in)")] = None,
+    success_rate: Annotated[float, typer.Option("--success-rate")] = 0.999,
+    latency_p99_ms: Annotated[float, typer.Option("--latency-p99-ms")] = float("inf"),
+    min_requests: Annotated[int, typer.Option("--min-requests")] = 100,
+) -> None:
+    """Recompute the canary verdict from a prediction log alone (exit 1 unless 'promote')."""
+    from mlwright.runtime.canary import CanaryConfig, analyze_log
+
+    if not log.is_file():
+        _fail(f"error: {log}: no such file", 2)
+    if target is not None:
+        from mlwright.runtime.canary_ops import canary_config
+
+        config = _user_errors(canary_config, target)
+    else:
+        config = CanaryConfig(0.05, 0, success_rate, (1.0,), min_requests, latency_p99_ms)
+    out = analyze_log(log, config)
+    print(json.dumps(out, indent=2, sort_keys=True, default=str))
+    if out["verdict"] != "promote":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ def _parse_overrides(overrides: list[str]) -> list[_Override]:
             continue
         value_text = text.split("=", 1)[1] if "=" in text else ""
         value = ov.value()
-        if isinstance(value, str) and not value_text[:1] in ("'", '"'):
+        if isinstance(value, str) and value_text[:1] not in ("'", '"'):
             value = resolve_plain(value)
         kind = {"CHANGE": "change", "ADD": "add", "FORCE_ADD": "force_add", "DEL": "delete"}[ov.type.name]
         col = text.find("=") + 2 if "=" in text else 1

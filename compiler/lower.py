@@ -14,7 +14,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import __version__
-from .crosscheck import source_columns
 from .expressions import parse_expression
 from .paths import is_remote, static_prefix
 from .plan import IR_VERSION, RowFeaturePlan, SourcePlan, StagePlan, SystemPlan, WindowFeaturePlan

@@ -51,10 +51,7 @@ def _doc_path(doc: Document, loc: tuple[Any, ...]) -> KeyPath:
     out: list[str | int] = []
     node: Any = doc.data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part.endswith("_") and part[:-1] in node:

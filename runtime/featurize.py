@@ -61,7 +61,7 @@ def feature_set_hash(ctx: StageContext) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def write_offline(ctx: StageContext, table: pa.Table, images: np.ndarray | None, version: str) -> dict[str, Any]:
+def write_offline(ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str) -> dict[str, Any]:
     cfg = ctx.section("featurize")
     final = ctx.path(cfg["offline_path"])
     stage = staging_dir(final)
@@ -71,7 +71,8 @@ def write_offline(ctx: StageContext, table: pa.Table, images: np.ndarray | None,
         pq.write_table(table.slice(start, PART_ROWS), stage / name, compression="zstd")
         parts.append(name)
     if images is not None:
-        np.save(stage / "images.npy", images)
+        np.save(stage / "images.npy", images[0])
+        np.save(stage / "image_stats.npy", images[1])
     meta = {
         "metadata_version": 1,
         "feature_set_hash": feature_set_hash(ctx),
@@ -103,8 +104,9 @@ def load_offline(root: Path, offline_path: str) -> tuple[pa.Table, dict[str, Any
     return table, meta
 
 
-def image_tensor(ctx: StageContext, table: pa.Table) -> np.ndarray | None:
-    from .imaging import image_from_file
+def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """Preprocessed images (N x H x W) and their raw HU mean/std (N x 2, for drift)."""
+    from .imaging import hounsfield, preprocess, read_dicom
 
     cfg = ctx.section("featurize")["image"]
     if not cfg:
@@ -114,7 +116,14 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> np.ndarray | None:
     missing = [i for i, p in enumerate(paths) if p is None]
     if missing:
         raise UserError(f"{len(missing)} labelled rows have no image in source '{cfg['source']}' (first: row {missing[0]})")
-    return np.stack([image_from_file(root / p, cfg) for p in paths]) if paths else np.zeros((0, *cfg["size"]), np.float32)
+    images, stats = [], []
+    for p in paths:
+        hu = hounsfield(read_dicom(root / p, p), p)
+        images.append(preprocess(hu, cfg))
+        stats.append((float(hu.mean()), float(hu.std())))
+    if not images:
+        return np.zeros((0, *cfg["size"]), np.float32), np.zeros((0, 2))
+    return np.stack(images), np.asarray(stats)
 
 
 def online_rows(table: pa.Table, cfg: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:

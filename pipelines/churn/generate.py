@@ -53,7 +53,7 @@ def payments(rng: np.random.Generator, cust: dict[str, np.ndarray], days: int) -
     ids, times, amounts = [], [], []
     months = days // 30 + 1
     for i, cid in enumerate(cust["id"]):
-        p_pay = _sigmoid(1.0 + 1.5 * cust["engagement"][i])
+        p_pay = _sigmoid(0.8 + 2.0 * cust["engagement"][i])
         for m in range(months):
             if rng.random() < p_pay:
                 t = START + timedelta(days=30 * m + int(rng.integers(0, 30)), seconds=int(rng.integers(0, 86400)))
@@ -70,7 +70,7 @@ def events(rng: np.random.Generator, cust: dict[str, np.ndarray], rows: int, sta
     eng = cust["engagement"][who]
     tickets = rng.poisson(np.exp(0.3 - 0.6 * eng))
     plan = cust["plan"][who]
-    logit = -2.2 - 1.2 * eng + 0.35 * tickets + 0.6 * (plan == "basic") - 0.3 * (plan == "enterprise")
+    logit = -2.6 - 1.8 * eng + 0.45 * tickets + 0.8 * (plan == "basic") - 0.6 * (plan == "enterprise")
     churned = rng.random(rows) < _sigmoid(logit)
     out = {
         "customer_id": cust["id"][who],

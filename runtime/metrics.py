@@ -1,0 +1,103 @@
+"""Metrics named in specs, and the decision threshold that minimises expected cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+HIGHER_IS_BETTER = {"fbeta": True, "f1": True, "roc_auc": True, "pr_auc": True, "logloss": False, "rmse": False, "mae": False}
+THRESHOLDED = {"fbeta", "f1"}
+
+
+def fbeta(y: np.ndarray, pred: np.ndarray, beta: float) -> float:
+    tp = float(np.sum((pred == 1) & (y == 1)))
+    fp = float(np.sum((pred == 1) & (y == 0)))
+    fn = float(np.sum((pred == 0) & (y == 1)))
+    b2 = beta * beta
+    denom = (1 + b2) * tp + b2 * fn + fp
+    return (1 + b2) * tp / denom if denom else 0.0
+
+
+def score(name: str, y: np.ndarray, prob: np.ndarray, threshold: float = 0.5, beta: float = 1.0) -> float:
+    """The spec's metric on labels `y` and scores `prob` (classification) or predictions (regression)."""
+    from sklearn import metrics as skm
+
+    if name == "fbeta":
+        return fbeta(y, (prob >= threshold).astype(int), beta)
+    if name == "f1":
+        return fbeta(y, (prob >= threshold).astype(int), 1.0)
+    if name == "roc_auc":
+        return float(skm.roc_auc_score(y, prob)) if len(np.unique(y)) > 1 else float("nan")
+    if name == "pr_auc":
+        return float(skm.average_precision_score(y, prob)) if len(np.unique(y)) > 1 else float("nan")
+    if name == "logloss":
+        return float(skm.log_loss(y, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1]))
+    if name == "rmse":
+        return float(np.sqrt(np.mean((y - prob) ** 2)))
+    if name == "mae":
+        return float(np.mean(np.abs(y - prob)))
+    raise ValueError(f"unknown metric {name}")
+
+
+def expected_cost(y: np.ndarray, prob: np.ndarray, threshold: float, costs: dict[str, float]) -> float:
+    """Average cost per prediction at `threshold`."""
+    pred = prob >= threshold
+    fn = np.sum(~pred & (y == 1))
+    fp = np.sum(pred & (y == 0))
+    return float((fn * costs["false_negative"] + fp * costs["false_positive"]) / max(len(y), 1))
+
+
+def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: dict[str, float]) -> tuple[float, float]:
+    """The threshold minimising expected cost, scanning every distinct score.
+
+    Predict positive when prob >= t. Sorting scores once makes every candidate's
+    FN and FP counts a cumulative sum, so the scan is O(n log n). Ties in cost
+    take the highest threshold (fewest alarms)."""
+    order = np.argsort(-prob, kind="stable")
+    p, yy = prob[order], y[order]
+    # Candidate k: the top k scores are positive (k = 0..n); threshold = p[k-1].
+    tp = np.concatenate([[0], np.cumsum(yy == 1)])
+    fp = np.concatenate([[0], np.cumsum(yy == 0)])
+    fn = tp[-1] - tp
+    cost = (fn * costs["false_negative"] + fp * costs["false_positive"]) / max(len(y), 1)
+    # Only cut between distinct scores.
+    valid = np.concatenate([[True], np.append(p[1:] != p[:-1], True)])
+    cost = np.where(valid, cost, np.inf)
+    k = int(np.argmin(cost))
+    threshold = 1.0 + 1e-12 if k == 0 else float(p[k - 1])
+    return threshold, float(cost[k])
+
+
+def classification_report(y: np.ndarray, prob: np.ndarray, threshold: float, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, float]:
+    pred = (prob >= threshold).astype(int)
+    tp = int(np.sum((pred == 1) & (y == 1)))
+    fp = int(np.sum((pred == 1) & (y == 0)))
+    fn = int(np.sum((pred == 0) & (y == 1)))
+    out = {
+        metric["name"]: score(metric["name"], y, prob, threshold, metric["beta"]),
+        "roc_auc": score("roc_auc", y, prob),
+        "pr_auc": score("pr_auc", y, prob),
+        "logloss": score("logloss", y, prob),
+        "f1": score("f1", y, prob, threshold),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "expected_cost": expected_cost(y, prob, threshold, costs),
+        "positives": int(np.sum(y == 1)),
+        "rows": int(len(y)),
+    }
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, float]:
+    """The better of two trivial rules (everyone positive / everyone negative)."""
+    best: dict[str, float] = {}
+    for const in (0.0, 1.0):
+        prob = np.full(len(y), const)
+        rep = {
+            metric["name"]: score(metric["name"], y, prob, 0.5, metric["beta"]) if metric["name"] in THRESHOLDED else score(metric["name"], y, np.full(len(y), float(np.mean(y)))),
+            "expected_cost": expected_cost(y, prob, 0.5, costs),
+        }
+        if not best or rep["expected_cost"] < best["expected_cost"]:
+            best = {**rep, "rule": "all positive" if const else "all negative"}
+    return best

@@ -1,0 +1,405 @@
+"""Stage 7, `mlwright monitor`: covariate drift, concept drift, slices, alerts, dashboard.
+
+Covariate drift compares each input feature in the current data (a JSONL
+prediction log or a batch file) with the reference profile stored in the
+registered bundle: PSI on the reference's quantile bins (open-ended outer bins,
+empty bins = `epsilon`), KS for numeric and a two-sample chi-square for
+categorical features, per `window` of event time. Concept drift joins delayed
+labels to the predictions and compares the spec's metric per window with the
+registered baseline; a window with too few labels is reported, never judged.
+Alerts go to the configured sinks once per window (deduplicated).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .atomic import write_json
+from .bundle import load_reference
+from .context import UserError, resolve_env, say
+from .metrics import HIGHER_IS_BETTER, fbeta, score
+from .predictor import Predictor
+from .reports import render_html
+from .stats import bin_shares, category_shares, chi2_two_sample, histogram, ks_two_sample, psi_from_shares
+
+SENT = "state/alerts_sent.json"
+
+
+@dataclass
+class Current:
+    columns: dict[str, Any]  # feature -> numpy array (numeric) or list (categorical)
+    ts: np.ndarray | None  # event time, microseconds
+    entity: list[str | None]
+    request_id: list[str | None]
+    prediction: np.ndarray | None
+    probability: np.ndarray | None
+    rows: int
+
+
+# --- inputs ---------------------------------------------------------------------
+def _column(values: list[Any], numeric: bool) -> Any:
+    if numeric:
+        return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], dtype=np.float64)
+    return [None if v is None else ("true" if v is True else "false" if v is False else str(v)) for v in values]
+
+
+def read_log(path: Path, reference: dict[str, Any], entity: str) -> Current:
+    recs = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r.get("status") == 200 and isinstance(r.get("inputs"), dict):
+                recs.append(r)
+    cols = {name: _column([r["inputs"].get(name) for r in recs], prof["kind"] == "numeric") for name, prof in reference.items()}
+    ts = np.array([_ts_us(r.get("timestamp")) for r in recs], dtype=np.int64) if recs else np.zeros(0, np.int64)
+    return Current(
+        cols,
+        ts,
+        [None if r["inputs"].get(entity) is None else str(r["inputs"].get(entity)) for r in recs],
+        [r.get("request_id") for r in recs],
+        np.array([r.get("prediction") for r in recs], dtype=np.float64),
+        np.array([np.nan if r.get("probability") is None else r["probability"] for r in recs], dtype=np.float64),
+        len(recs),
+    )
+
+
+def _ts_us(text: Any) -> int:
+    from datetime import datetime
+
+    if not text:
+        return 0
+    return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp() * 1_000_000)
+
+
+def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], timestamp: str | None) -> Current:
+    """A batch of inputs: scored here with the registered model, so labels can be joined."""
+    from .imaging import hounsfield, preprocess, read_dicom
+    from .predict import input_files, read_input
+
+    files = input_files(pattern)
+    table, dicoms = read_input(files, predictor)
+    images = None
+    cols_extra: dict[str, list[float]] = {}
+    if dicoms and predictor.image:
+        imgs, means, stds = [], [], []
+        for f in dicoms:
+            hu = hounsfield(read_dicom(f, str(f)), str(f))
+            imgs.append(preprocess(hu, predictor.image))
+            means.append(float(hu.mean()))
+            stds.append(float(hu.std()))
+        images = np.stack(imgs)
+        cols_extra = {"image_mean": means, "image_std": stds}
+    rows = table.to_pylist()
+    preds = predictor.predict_batch(rows, images)
+    cols: dict[str, Any] = {}
+    for name, prof in reference.items():
+        values = cols_extra.get(name) or (table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows)
+        cols[name] = _column(values, prof["kind"] == "numeric")
+    ts = None
+    if timestamp and timestamp in table.column_names:
+        ts = table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    entity = predictor.serving["entity"]
+    return Current(
+        cols,
+        ts,
+        [None if r.get(entity) is None else str(r.get(entity)) for r in rows],
+        [None] * len(rows),
+        np.array([p.prediction for p in preds], dtype=np.float64),
+        np.array([np.nan if p.probability is None else p.probability for p in preds], dtype=np.float64),
+        len(rows),
+    )
+
+
+# --- covariate drift ----------------------------------------------------------------
+def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """PSI plus KS (numeric) or chi-square (categorical) of one feature, each computed once."""
+    eps = cfg["epsilon"]
+    if ref["kind"] == "numeric":
+        v = values[~np.isnan(values)]
+        if len(v) < cfg["min_rows"]:
+            return {"status": "insufficient", "rows": int(len(v)), "psi": None, "test": None, "statistic": None, "p_value": None, "effect": None}
+        edges = np.asarray(ref["edges"])
+        psi = psi_from_shares(np.asarray(ref["shares"]), bin_shares(v, edges), eps)
+        ks = ks_two_sample(ref["sample"], v)
+        shift = (float(v.mean()) - ref["mean"]) / ref["std"] if ref.get("std") else 0.0
+        return {"status": "ok", "rows": int(len(v)), "psi": round(psi, 6), "test": "ks", "statistic": round(ks.statistic, 6), "p_value": float(f"{ks.p_value:.6g}"), "effect": round(shift, 4), "effect_name": "mean_shift_sd"}
+    counts: dict[str, int] = {}
+    for x in values:
+        if x is not None:
+            counts[x] = counts.get(x, 0) + 1
+    n = sum(counts.values())
+    if n < cfg["min_rows"]:
+        return {"status": "insufficient", "rows": n, "psi": None, "test": None, "statistic": None, "p_value": None, "effect": None}
+    r, c = category_shares(ref["counts"], counts)
+    psi = psi_from_shares(r, c, eps)
+    chi = chi2_two_sample(ref["counts"], counts)
+    return {
+        "status": "ok",
+        "rows": n,
+        "psi": round(psi, 6),
+        "test": "chi2" if chi else None,
+        "statistic": round(chi.statistic, 4) if chi else None,
+        "p_value": float(f"{chi.p_value:.6g}") if chi else None,
+        "effect": round(chi.effect, 4) if chi else None,
+        "effect_name": "cramers_v",
+    }
+
+
+def windows_of(ts: np.ndarray | None, n: int, seconds: int) -> dict[str, np.ndarray]:
+    if ts is None or n == 0 or seconds <= 0:
+        return {"all": np.arange(n)}
+    keys = ts // (seconds * 1_000_000)
+    out = {}
+    for k in np.unique(keys):
+        start = _iso(int(k) * seconds)
+        out[start] = np.nonzero(keys == k)[0]
+    return out
+
+
+def _iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _take(values: Any, idx: np.ndarray) -> Any:
+    return values[idx] if isinstance(values, np.ndarray) else [values[i] for i in idx]
+
+
+# --- concept drift ---------------------------------------------------------------------
+def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -> dict[str, Any]:
+    import pyarrow.csv as pcsv
+
+    from .sources import concat
+
+    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    if not files:
+        raise UserError(f"--labels: no files match {pattern}")
+    table = concat([pcsv.read_csv(f, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})) for f in files])
+    label_col = target if target in table.column_names else "label"
+    if label_col not in table.column_names:
+        raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
+    y = [_truth(v) for v in table.column(label_col).to_pylist()]
+    out: dict[str, Any] = {"y": y}
+    out["request_id"] = table.column("request_id").to_pylist() if "request_id" in table.column_names else None
+    out["entity"] = [None if v is None else str(v) for v in table.column(entity).to_pylist()] if entity in table.column_names else None
+    out["ts"] = table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_pylist() if timestamp and timestamp in table.column_names else None
+    return out
+
+
+def _truth(v: Any) -> float:
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    if isinstance(v, str):
+        return 1.0 if v.strip().lower() in ("1", "true", "yes", "t") else 0.0
+    return float(v)
+
+
+def join_labels(cur: Current, labels: dict[str, Any]) -> np.ndarray:
+    """Label per current row (NaN where none arrived): by request id, (entity, time), or entity."""
+    y = np.full(cur.rows, np.nan)
+    if labels["request_id"] is not None and any(cur.request_id):
+        lookup = dict(zip(labels["request_id"], labels["y"], strict=True))
+        keys: list[Any] = cur.request_id
+    elif labels["ts"] is not None and cur.ts is not None and labels["entity"] is not None:
+        lookup = {(e, t): v for e, t, v in zip(labels["entity"], labels["ts"], labels["y"], strict=True)}
+        keys = list(zip(cur.entity, cur.ts.tolist(), strict=True))
+    elif labels["entity"] is not None:
+        lookup = dict(zip(labels["entity"], labels["y"], strict=True))
+        keys = cur.entity
+    else:
+        raise UserError("labels need request_id, or the entity column (and the timestamp) to join")
+    for i, k in enumerate(keys):
+        v = lookup.get(k)
+        if v is not None:
+            y[i] = v
+    return y
+
+
+def metric_value(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: float) -> float:
+    if name == "f1":
+        return fbeta(y, pred, 1.0)
+    if name == "fbeta":
+        return fbeta(y, pred, beta)
+    if name in ("roc_auc", "pr_auc"):
+        return score(name, y, prob)
+    return score(name, y, pred)
+
+
+def relative_drop(name: str, baseline: float, value: float) -> float:
+    if not baseline:
+        return 0.0
+    return (baseline - value) / baseline if HIGHER_IS_BETTER[name] else (value - baseline) / baseline
+
+
+def judge_window(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, baseline: float, cfg: dict[str, Any], beta: float) -> dict[str, Any]:
+    have = ~np.isnan(y)
+    n = int(have.sum())
+    coverage = n / len(y) if len(y) else 0.0
+    if n < cfg["min_labels"]:
+        return {"labels": n, "coverage": coverage, "value": None, "relative_drop": None, "status": "insufficient", "alert": False}
+    value = metric_value(name, y[have], pred[have], prob[have], beta)
+    drop = relative_drop(name, baseline, value)
+    alert = drop > cfg["max_relative_drop"]
+    return {"labels": n, "coverage": round(coverage, 4), "value": round(value, 6), "relative_drop": round(drop, 6), "status": "alert" if alert else "ok", "alert": alert}
+
+
+# --- alerts ----------------------------------------------------------------------------
+def send_alerts(alerts: list[dict[str, Any]], sinks: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Deliver each alert once per (kind, feature, slice, window); returns those sent now."""
+    sent_file = root / SENT
+    try:
+        sent = set(json.loads(sent_file.read_text()))
+    except (OSError, ValueError):
+        sent = set()
+    fresh = [a for a in alerts if a["key"] not in sent]
+    for sink in sinks:
+        if sink["type"] == "log":
+            path = root / sink["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                for a in fresh:
+                    fh.write(json.dumps({k: v for k, v in a.items() if k != "key"}, sort_keys=True) + "\n")
+        elif sink["type"] == "webhook":
+            url = str(resolve_env(sink["url"]))
+            if url and fresh:
+                post_webhook(url, fresh, sink["timeout_s"], sink["retries"])
+    if fresh:
+        write_json(sent_file, sorted(sent | {a["key"] for a in fresh}))
+    return fresh
+
+
+def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries: int) -> None:
+    import httpx
+
+    body = {"alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts]}
+    delay = 0.5
+    for attempt in range(retries + 1):
+        try:
+            resp = httpx.post(url, json=body, timeout=timeout)
+            if resp.status_code < 500:
+                if resp.status_code >= 400:
+                    say(f"monitor: webhook refused the alerts ({resp.status_code})")
+                return
+        except httpx.HTTPError:
+            pass
+        if attempt < retries:
+            time.sleep(delay)
+            delay *= 2
+    say(f"monitor: webhook {url.split('?')[0]} unreachable after {retries + 1} attempts; alerts kept in the log sink")
+
+
+# --- the command -----------------------------------------------------------------------
+def run_monitor(target: Path, current: str, labels: str | None, state_root: Path | None = None) -> dict[str, Any]:
+    import yaml
+
+    params = yaml.safe_load((target / "params.yaml").read_text())
+    mon = params["monitor"]
+    root = state_root or target
+    predictor = Predictor(target, target)
+    try:
+        reference = load_reference(predictor.folder / "reference")
+        entity = predictor.serving["entity"]
+        if current.endswith(".jsonl") and Path(current).is_file():
+            cur = read_log(Path(current), reference, entity)
+        else:
+            cur = read_batch(current, predictor, reference, mon["timestamp"])
+    finally:
+        predictor.close()
+    bundle = predictor.bundle
+    cov = mon["covariate"]
+    alerts: list[dict[str, Any]] = []
+    features = {name: feature_drift(prof, cur.columns[name], cov) for name, prof in sorted(reference.items())}
+    windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
+    base_alert = {"model_version": bundle["model_version"], "dataset_version": bundle["dataset_version"], "system": bundle["name"]}
+    window_report = []
+    for wname, idx in windows.items():
+        per = {}
+        for name, prof in sorted(reference.items()):
+            d = feature_drift(prof, _take(cur.columns[name], idx), cov)
+            per[name] = d["psi"]
+            if d["psi"] is not None and d["psi"] > cov["threshold"]:
+                alerts.append({**base_alert, "kind": "covariate", "feature": name, "slice": None, "value": d["psi"], "threshold": cov["threshold"], "window": wname, "key": f"covariate|{name}||{wname}"})
+        window_report.append({"window": wname, "rows": int(len(idx)), "psi": per})
+    concept = {"metric": mon["concept"]["metric"], "baseline": bundle["baseline"]["value"], "windows": [], "slices": {}, "relative_drop": None}
+    concept["alert_line"] = concept["baseline"] * (1 - mon["concept"]["max_relative_drop"]) if concept["baseline"] is not None else 0.0
+    label_pattern = labels or mon["concept"]["labels"]
+    if label_pattern and cur.prediction is not None:
+        pattern = label_pattern if labels else str(target / label_pattern)
+        lab = read_labels(pattern, entity, mon["timestamp"], predictor.serving["target"])
+        y = join_labels(cur, lab)
+        beta = bundle["metric"]["beta"]
+        name = concept["metric"]
+        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon["concept"], beta)
+        concept.update(overall=overall, relative_drop=overall["relative_drop"])
+        for wname, idx in windows.items():
+            w = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta)
+            concept["windows"].append({"window": wname, **w})
+            if w["alert"]:
+                alerts.append({**base_alert, "kind": "concept", "feature": None, "slice": None, "value": w["relative_drop"], "threshold": mon["concept"]["max_relative_drop"], "window": wname, "key": f"concept|||{wname}"})
+        for col in mon["slices"]:
+            if col not in cur.columns:
+                continue
+            vals = cur.columns[col]
+            for v in sorted({x for x in vals if x is not None}):
+                idx = np.array([i for i, x in enumerate(vals) if x == v])
+                slice_base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or concept["baseline"]
+                s = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], slice_base, mon["concept"], beta)
+                s["baseline"] = slice_base
+                concept["slices"][f"{col}={v}"] = s
+                if s["alert"]:
+                    alerts.append({**base_alert, "kind": "concept", "feature": None, "slice": f"{col}={v}", "value": s["relative_drop"], "threshold": mon["concept"]["max_relative_drop"], "window": "all", "key": f"concept||{col}={v}|all"})
+        concept["message"] = _concept_message(overall, name)
+    else:
+        concept["message"] = "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
+    fresh = send_alerts(alerts, mon["alerts"], root)
+    report = {
+        "report_version": 1,
+        "system": bundle["name"],
+        "model_version": bundle["model_version"],
+        "dataset_version": bundle["dataset_version"],
+        "current": str(current),
+        "rows": cur.rows,
+        "window_seconds": mon["window_seconds"],
+        "psi": {"threshold": cov["threshold"], "bins": cov["bins"], "epsilon": cov["epsilon"], "binning": "reference quantiles, open-ended outer bins"},
+        "features": features,
+        "windows": window_report,
+        "concept": concept,
+        "alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts],
+        "alerts_sent_now": len(fresh),
+        "histograms": {n: _hist(reference[n], cur.columns[n]) for n in sorted(reference)},
+    }
+    write_json(root / "reports" / "drift.json", report)
+    if mon["dashboard"] == "html":
+        render_html("reports/drift.html.j2", root / "reports" / "drift.html", r=report)
+    return report
+
+
+def _concept_message(overall: dict[str, Any], name: str) -> str:
+    if overall["status"] == "insufficient":
+        return f"only {overall['labels']} labels arrived ({overall['coverage']:.0%} coverage): too few to judge"
+    return f"{name} = {overall['value']:.4f} on {overall['labels']} labelled predictions ({overall['coverage']:.0%} coverage), relative drop {overall['relative_drop']:.2%}"
+
+
+def _hist(ref: dict[str, Any], values: Any) -> dict[str, Any]:
+    if ref["kind"] == "numeric":
+        v = values[~np.isnan(values)]
+        return histogram(ref["sample"], v)
+    counts: dict[str, int] = {}
+    for x in values:
+        if x is not None:
+            counts[x] = counts.get(x, 0) + 1
+    cats = sorted(set(ref["counts"]) | set(counts))
+    rt, ct = sum(ref["counts"].values()) or 1, sum(counts.values()) or 1
+    return {"labels": cats, "reference": [ref["counts"].get(c, 0) / rt for c in cats], "current": [counts.get(c, 0) / ct for c in cats]}
+

@@ -1,0 +1,210 @@
+"""Driving the emitted DVC pipeline: `mlwright run`, `status`, `push`, `pull`.
+
+DVC does the real work (what changed, what to skip, caching); this module finds
+or creates the DVC repository, checks the sources against the manifest before
+anything runs, and turns DVC's output into a short account of each stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .context import GateFailed, UserError, load_context
+
+_RUNNING = re.compile(r"Running stage '([^']+)'")
+_SKIP = re.compile(r"Stage '([^']+)' didn't change, skipping")
+_FAILED = re.compile(r"failed to reproduce '([^']+)'.*?exited with (\d+)", re.S)
+
+
+def dvc_env() -> dict[str, str]:
+    """PATH with this interpreter first, so stages run `python3` from the same environment."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def dvc(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=dvc_env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise UserError(f"dvc {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+    return proc
+
+
+def _git_root(path: Path) -> Path | None:
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True)
+    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
+def dvc_root(build: Path, source_root: Path) -> Path:
+    """The DVC repository holding `build`; created (at the git root, or beside the data) if none."""
+    for candidate in (build, *build.parents):
+        if (candidate / ".dvc").is_dir():
+            return candidate
+    git = _git_root(build)
+    if git is not None:
+        dvc(["init", "--quiet"], git)
+        return git
+    common = Path(os.path.commonpath([build.resolve(), source_root.resolve()]))
+    dvc(["init", "--no-scm", "--quiet"], common)
+    return common
+
+
+def check_build(build: Path) -> None:
+    if not (build / "dvc.yaml").is_file() or not (build / "params.yaml").is_file():
+        raise UserError(f"{build}: not a compiled mlwright folder (no dvc.yaml); run `mlwright compile SPEC -o {build}`")
+
+
+@dataclass
+class RunResult:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def verify_sources(build: Path) -> list[Any]:
+    from .ingest import MANIFEST, verify
+
+    ctx = load_context(build)
+    return verify(ctx) if (build / MANIFEST).is_file() else []
+
+
+def run_pipeline(build: Path, *, stage: str | None, force: bool, new_data: bool, on_line: Callable[[str], None]) -> RunResult:
+    """verify -> dvc repro; raises GateFailed/UserError with the stage's own reason."""
+    check_build(build)
+    build = build.resolve()
+    ctx = load_context(build)
+    if not new_data:
+        changes = verify_sources(build)
+        if changes:
+            listing = "\n".join(f"  {c.what}: {c.path}" for c in changes)
+            raise GateFailed(
+                f"sources differ from the dataset version in data/manifest.csv:\n{listing}\n"
+                "  hint: if this data is a new version, run `mlwright run --new-data` to ingest and validate it"
+            )
+    root = dvc_root(build, ctx.source_root())
+    args = ["repro", str((build / "dvc.yaml").relative_to(root))]
+    if stage:
+        stages = _stage_names(build)
+        if stage not in stages:
+            raise UserError(f"--stage: unknown stage '{stage}' (stages: {', '.join(stages)})")
+        args = ["repro", "--single-item", f"{(build / 'dvc.yaml').relative_to(root)}:{stage}"]
+    if force:
+        args.append("--force")
+    started = time.perf_counter()
+    result = RunResult()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        output.append(line)
+        if m := _RUNNING.search(line):
+            result.ran.append(m.group(1).split(":")[-1])
+        elif m := _SKIP.search(line):
+            result.skipped.append(m.group(1).split(":")[-1])
+        on_line(line.rstrip("\n"))
+    code = proc.wait()
+    result.seconds = time.perf_counter() - started
+    if code != 0:
+        raise _failure("".join(output), build)
+    return result
+
+
+def _failure(output: str, build: Path) -> UserError:
+    m = _FAILED.search(output)
+    stage = m.group(1).split(":")[-1] if m else "?"
+    exit_code = int(m.group(2)) if m else 2
+    reason = [ln for ln in output.splitlines() if ln.startswith(f"{stage}:")]
+    text = reason[0] if reason else (output.strip().splitlines() or ["dvc repro failed"])[-1]
+    extra = "\n".join(reason[1:6])
+    err = GateFailed if exit_code == 1 else UserError
+    return err(f"stage '{stage}' failed: {text}" + (f"\n{extra}" if extra else ""))
+
+
+def _stage_names(build: Path) -> list[str]:
+    plan = json.loads((build / "plan.json").read_text())
+    return [s["name"] for s in plan["stages"]]
+
+
+def status(build: Path) -> dict[str, list[str]]:
+    """Stage -> reasons it is stale (changed params, deps or outs), downstream included."""
+    check_build(build)
+    build = build.resolve()
+    ctx = load_context(build)
+    root = dvc_root(build, ctx.source_root())
+    proc = dvc(["status", "--json", str((build / "dvc.yaml").relative_to(root))], root)
+    raw = json.loads(proc.stdout or "{}")
+    reasons: dict[str, list[str]] = {}
+    for key, entries in raw.items():
+        name = key.split(":")[-1]
+        for entry in entries:
+            if isinstance(entry, str):
+                reasons.setdefault(name, []).append(entry)
+                continue
+            for kind, detail in entry.items():
+                if isinstance(detail, dict):
+                    for path, what in detail.items():
+                        if isinstance(what, dict):  # params.yaml: {section: modified}
+                            for k, v in what.items():
+                                reasons.setdefault(name, []).append(f"changed param: {k} ({v})")
+                        else:
+                            reasons.setdefault(name, []).append(f"{kind}: {path} ({what})")
+                else:
+                    reasons.setdefault(name, []).append(f"{kind}: {detail}")
+    plan = json.loads((build / "plan.json").read_text())
+    order = [s["name"] for s in plan["stages"]]
+    ups = {s["name"]: s["upstream"] for s in plan["stages"]}
+    for name in order:
+        stale_up = [u for u in ups[name] if u in reasons]
+        if stale_up and name not in reasons:
+            reasons[name] = [f"upstream stage '{stale_up[0]}' will re-run"]
+    return {n: reasons[n] for n in order if n in reasons}
+
+
+def remote_url(build: Path) -> str:
+    from .context import resolve_env
+
+    ctx = load_context(build)
+    url = str(resolve_env(ctx.section("ingest")["remote"]))
+    if "://" in url:
+        return url
+    return str((build / url).resolve())
+
+
+def configure_remote(build: Path) -> Path:
+    ctx = load_context(build)
+    root = dvc_root(build.resolve(), ctx.source_root())
+    url = remote_url(build)
+    if "://" not in url:
+        Path(url).mkdir(parents=True, exist_ok=True)
+    dvc(["remote", "add", "--local", "--force", "--default", "mlwright", url], root)
+    return root
+
+
+def push(build: Path) -> str:
+    from .rebuild import push_sources
+
+    root = configure_remote(build)
+    sources = push_sources(load_context(build))
+    proc = dvc(["push", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
+    if proc.returncode != 0:
+        raise GateFailed(f"dvc push failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
+    return f"sources: {sources['files']} files ({sources['uploaded']} new); pipeline: {(proc.stdout or proc.stderr).strip()}"
+
+
+def pull(build: Path) -> str:
+    root = configure_remote(build)
+    proc = dvc(["pull", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
+    if proc.returncode != 0:
+        raise GateFailed(f"dvc pull failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
+    return (proc.stdout or proc.stderr).strip()

@@ -1,0 +1,171 @@
+"""A loaded model bundle that turns requests (or batch rows) into predictions.
+
+One code path for the endpoint and for batch scoring, so a served prediction and
+a batch prediction of the same inputs are the same number. Features come from
+three places, in this order: the entity's latest values in the online store,
+request fields that are features themselves, and row-level features derived from
+request fields with the spec's own expressions (`expr_eval`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import load_bundle
+from .context import UserError
+from .expr_eval import Unsupported, compile_expression
+from .online_store import OnlineStore, open_store
+from .preprocess import Preprocessor
+from .trainers import Model, load_model
+
+
+class BadInput(UserError):
+    """A request problem: becomes a 422 naming the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class Prediction:
+    prediction: Any
+    probability: float | None
+    logged_inputs: dict[str, Any]
+
+
+class FeatureAssembler:
+    def __init__(self, serving: dict[str, Any], features: list[str], store: OnlineStore | None):
+        self.entity = serving["entity"]
+        self.store = store
+        self.features = features
+        inputs = serving["inputs"]
+        row = {f["name"]: f for f in serving["row_features"]}
+        # a request field that is a plain-column feature gives that column's value
+        self.column_of = {n: row[n]["columns"][0] for n in inputs if n in row and len(row[n]["columns"]) == 1 and row[n]["sql"].strip('"') == row[n]["columns"][0]}
+        self.direct = [n for n in inputs if n in features]
+        self.derived = []
+        for name, f in row.items():
+            if name in inputs or not f["columns"] or not set(f["columns"]) <= set(self.column_of.values()):
+                continue
+            try:
+                self.derived.append((name, compile_expression(f["sql"]), f["columns"]))
+            except Unsupported:
+                continue  # served from the online store
+        self.counts = set(serving.get("window_counts", []))
+
+    def assemble(self, request: dict[str, Any], online: dict[str, Any] | None = None) -> dict[str, Any]:
+        if online is None and self.store is not None and request.get(self.entity) is not None:
+            online = self.store.get([str(request[self.entity])])[0]
+        row: dict[str, Any] = dict(online or {})
+        env = {self.column_of[n]: request.get(n) for n in self.column_of}
+        for name in self.direct:
+            row[name] = request.get(name)
+        for name, fn, _cols in self.derived:
+            row[name] = fn(env)
+        for name in self.counts:
+            if row.get(name) is None:
+                row[name] = 0
+        return row
+
+
+class Predictor:
+    def __init__(self, target: Path, store_root: Path | None = None, *, with_store: bool = True):
+        self.folder, self.bundle = load_bundle(target)
+        b = self.bundle
+        self.model_version: str = b["model_version"]
+        self.threshold = b["threshold"]
+        self.task = b["task"]
+        self.pre = Preprocessor.from_json(b["preprocessor"])
+        self.model: Model = load_model(self.folder, b["backend"], b["feature_names"])
+        self.image = b.get("image")
+        self.serving = b["serving"]
+        self.store = open_online(self.folder, self.serving["online"], store_root, b["name"]) if with_store else None
+        self._assembler = FeatureAssembler(self.serving, b["features"], self.store)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def predict(self, request: dict[str, Any]) -> Prediction:
+        row = self._assembler.assemble(request)
+        X = self.pre.transform_row(row)
+        logged = {k: v for k, v in request.items() if k != "image"}
+        images = None
+        if self.image:
+            img, stats = decode_image(request.get("image"), self.image)
+            images = img[None]
+            logged.update(image_mean=stats[0], image_std=stats[1])
+        score = float(self.model.predict(X, images)[0])
+        return self._result(score, logged)
+
+    def _result(self, score: float, logged: dict[str, Any]) -> Prediction:
+        if self.task == "regression":
+            return Prediction(round(score, 6), None, logged)
+        prob = min(max(score, 0.0), 1.0)
+        return Prediction(int(prob >= self.threshold), round(prob, 6), logged)
+
+    def predict_batch(self, rows: list[dict[str, Any]], images: np.ndarray | None = None) -> list[Prediction]:
+        entity = self.serving["entity"]
+        online: list[dict[str, Any] | None] = [None] * len(rows)
+        if self.store is not None:
+            ids = [str(r.get(entity)) for r in rows]
+            online = self.store.get(ids)
+        X = np.vstack([self.pre.transform_row(self._assembler.assemble(r, o or {})) for r, o in zip(rows, online, strict=True)]) if rows else np.zeros((0, self.pre.width), np.float32)
+        scores = self.model.predict(X, images) if len(rows) else np.zeros(0)
+        return [self._result(float(s), {}) for s in scores]
+
+
+def open_online(bundle_folder: Path, cfg: dict[str, Any], store_root: Path | None, name: str) -> OnlineStore | None:
+    """The online store: beside a build folder, or the copy packaged into the bundle."""
+    if cfg["backend"] == "sqlite":
+        packaged = bundle_folder / "online.sqlite"
+        if store_root is not None and (store_root / cfg["path"]).is_file():
+            return open_store(cfg, store_root, name, readonly=True)
+        if packaged.is_file():
+            return open_store({**cfg, "path": "online.sqlite"}, bundle_folder, name, readonly=True)
+        return None
+    return open_store(cfg, store_root or bundle_folder, name)
+
+
+def decode_image(value: Any, params: dict[str, Any]) -> tuple[np.ndarray, tuple[float, float]]:
+    """A base64 DICOM slice -> the preprocessed array and its HU mean/std."""
+    from .imaging import hounsfield, preprocess, read_dicom
+
+    if not isinstance(value, str) or not value:
+        raise BadInput("image", "expected a base64-encoded DICOM slice")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput("image", "not valid base64") from None
+    try:
+        hu = hounsfield(read_dicom(raw, "image"), "image")
+    except UserError as exc:
+        raise BadInput("image", str(exc).split(": ", 1)[-1]) from None
+    return preprocess(hu, params), (round(float(hu.mean()), 4), round(float(hu.std()), 4))
+
+
+def finite(value: Any) -> bool:
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def read_serve_config(target: Path) -> tuple[dict[str, Any], Path | None]:
+    """The `serve` config and the folder the online store lives under."""
+    params = target / "params.yaml"
+    if params.is_file():
+        import yaml
+
+        return yaml.safe_load(params.read_text())["serve"], target
+    packaged = target / "serve.json"
+    if packaged.is_file():
+        return json.loads(packaged.read_text()), None
+    raise UserError(f"{target}: neither a build folder (params.yaml) nor a packaged app (serve.json)")

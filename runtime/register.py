@@ -1,0 +1,152 @@
+"""Stage 5b, `register`: reproduce, then register.
+
+Re-runs the final fit with the same seed, parameters and data version. Only when
+every metric matches the candidate's within `register.tolerance`, and the test
+metric clears `register.min_metric`, does the model enter the registry (MLflow,
+version tag = the spec's version) and `models/registered/` become the bundle
+that serving and monitoring use. Otherwise the stage exits 1 saying which metric
+moved by how much.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .atomic import replace_dir, staging_dir, write_json
+from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
+from .context import GateFailed, StageContext, UserError, say, stage_main
+from .metrics import HIGHER_IS_BETTER
+from .train import CANDIDATE, final_fit, prepare
+
+COMPARED = ("validation", "test")
+
+
+def metric_differences(a: dict[str, Any], b: dict[str, Any], tolerance: float) -> list[str]:
+    out = []
+    for part in COMPARED:
+        for key, va in a.get(part, {}).items():
+            vb = b.get(part, {}).get(key)
+            if isinstance(va, float) and isinstance(vb, float) and not (np.isnan(va) and np.isnan(vb)):
+                if abs(va - vb) > tolerance:
+                    out.append(f"{part}.{key}: {va:.6f} vs {vb:.6f} (|diff| {abs(va - vb):.6f} > {tolerance})")
+    if a.get("threshold") is not None and b.get("threshold") is not None and abs(a["threshold"] - b["threshold"]) > tolerance:
+        out.append(f"threshold: {a['threshold']:.6f} vs {b['threshold']:.6f}")
+    return out
+
+
+def input_columns(p: Any, serve: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    """Training-slice values of every request input (and image summaries) for the reference profile."""
+    train_rows = pa.array(p.split.train)
+    cols: dict[str, Any] = {}
+    for name, kind in serve["inputs"].items():
+        if name == "image" or name not in p.table.column_names or name == serve["entity"]:
+            continue
+        col = p.table.column(name).take(train_rows)
+        if kind in ("int", "float") and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            cols[name] = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()]
+    stats_file = ctx.path(ctx.section("featurize")["offline_path"]) / "image_stats.npy"
+    if "image" in serve["inputs"] and stats_file.is_file():
+        stats = np.load(stats_file)[p.split.train]
+        cols["image_mean"], cols["image_std"] = stats[:, 0], stats[:, 1]
+    return cols
+
+
+def image_source_metadata(ctx: StageContext) -> dict[str, list[str]] | None:
+    """How the image source's DICOM headers map to columns (batch scoring reads DICOM too)."""
+    image = ctx.section("featurize")["image"]
+    if not image:
+        return None
+    source = next(s for s in ctx.section("ingest")["sources"] if s["name"] == image["source"])
+    return {"columns": source.get("columns", {}), "metadata": source.get("metadata", {})}
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    from .tracking import Tracker
+
+    cfg, reg, serve = ctx.section("train"), ctx.section("register"), ctx.section("serve")
+    candidate = ctx.path(CANDIDATE)
+    if not (candidate / "model.json").is_file():
+        raise UserError(f"{candidate}: no candidate model; run train first")
+    model_meta = json.loads((candidate / "model.json").read_text())
+    trained = json.loads(ctx.path("reports/metrics.json").read_text())
+    p = prepare(ctx)
+    if p.meta["dataset_version"] != model_meta["dataset_version"]:
+        raise GateFailed("the candidate was trained on another dataset version; re-run train")
+    reproduced: dict[str, Any] = {}
+    diffs: list[str] = []
+    if reg["reproduce"]:
+        _model, reproduced = final_fit(cfg, p, model_meta["params"])
+        diffs = metric_differences(trained, reproduced, reg["tolerance"])
+    name = cfg["metric"]["name"]
+    test_value = trained["test"][name]
+    below = False
+    if reg["min_metric"] is not None:
+        below = test_value < reg["min_metric"] if HIGHER_IS_BETTER[name] else test_value > reg["min_metric"]
+    report = {
+        "model_version": reg["model_version"],
+        "reproduced": not diffs,
+        "differences": diffs,
+        "tolerance": reg["tolerance"],
+        "test_metric": {name: test_value},
+        "min_metric": reg["min_metric"],
+        "registered": False,
+        "registry_version": None,
+    }
+    if diffs or below:
+        write_json(ctx.path("reports/register.json"), report)
+        shutil.rmtree(ctx.path(REGISTERED), ignore_errors=True)
+        why = f"metrics did not reproduce: {'; '.join(diffs)}" if diffs else f"test {name} {test_value:.4f} is below register.min_metric {reg['min_metric']}"
+        raise GateFailed(f"not registered: {why}")
+    stage = staging_dir(ctx.path(REGISTERED))
+    for f in candidate.iterdir():
+        shutil.copy2(f, stage / f.name)
+    mon = ctx.params["monitor"]
+    save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), mon["covariate"]["bins"]))
+    bundle = {
+        "bundle_version": 1,
+        "name": reg["name"],
+        "model_version": reg["model_version"],
+        **{k: model_meta[k] for k in ("backend", "task", "threshold", "preprocessor", "features", "feature_names", "image", "dataset_version", "feature_set_hash")},
+        "metric": cfg["metric"],
+        "test_metrics": trained["test"],
+        "baseline": {
+            "metric": mon["concept"]["metric"],
+            "value": trained["test"].get(mon["concept"]["metric"], trained["test"].get(name)),
+            "slices": {
+                f"{col}={v}": s.get(mon["concept"]["metric"]) for col, vals in trained.get("slices", {}).items() for v, s in vals.items()
+            },
+        },
+        "serving": {
+            "entity": serve["entity"],
+            "target": cfg["target"],
+            "timestamp": cfg["timestamp"],
+            "inputs": serve["inputs"],
+            "row_features": ctx.section("featurize")["row_features"],
+            "window_counts": [f["name"] for f in ctx.section("featurize")["window_features"] if f["counts"]],
+            "online": ctx.section("featurize")["online"],
+            "dicom_metadata": image_source_metadata(ctx),
+        },
+    }
+    write_json(stage / BUNDLE_FILE, bundle)
+    replace_dir(stage, ctx.path(REGISTERED))
+    tracker = Tracker(reg["tracking"], ctx.root)
+    with tracker.run("register", tags={"stage": "register", "model_version": reg["model_version"]}) as active:
+        tracker.log({"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]}, {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)})
+        tracker.log_artifacts(ctx.path(REGISTERED), "bundle")
+        if active is not None:
+            report["registry_version"] = tracker.register(reg["name"], active.info.run_id, "bundle", reg["model_version"], {"dataset_version": bundle["dataset_version"]})
+    report["registered"] = True
+    write_json(ctx.path("reports/register.json"), report)
+    say(f"register: {reg['name']} {reg['model_version']} registered (metrics reproduced within {reg['tolerance']}; registry version {report['registry_version']})")
+    return report
+
+
+if __name__ == "__main__":
+    stage_main("register", run)

@@ -1,0 +1,344 @@
+"""Stage 6, the online endpoint: `mlwright serve DIR`.
+
+POST /predict takes the spec's inputs as JSON and answers
+`{prediction, probability, model_version, latency_ms, request_id}`; GET /health
+(liveness), /ready (model and store loaded, not draining), /metrics
+(Prometheus). The body is read by hand so that an oversized body is refused
+(413) before it is read in full, JSON is parsed by orjson (no NaN, bounded
+nesting), and validation errors name the field (422). Every request becomes one
+JSONL line, written by a background thread and flushed on shutdown. With a
+candidate bundle the canary routes a share of requests to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from .bundle import REGISTERED, find_bundle
+from .canary import STATE_FILE, CanaryConfig, CanaryController, load_state
+from .context import UserError, resolve_env
+from .predictor import BadInput, Predictor, read_serve_config
+from .request_model import error_body, request_adapter, validate_request
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+STABLE_DIR = "state/deployed/stable"
+
+
+class RequestLog:
+    """JSONL lines written by one background thread, so the event loop never blocks on disk."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._drain, name="mlwright-request-log", daemon=True)
+        self.thread.start()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.queue.put(orjson.dumps(record) + b"\n")
+
+    def _drain(self) -> None:
+        with self.path.open("ab") as fh:
+            while True:
+                item = self.queue.get()
+                batch = []
+                while item is not None:
+                    batch.append(item)
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    fh.write(b"".join(batch))
+                    fh.flush()
+                if item is None:
+                    return
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=10)
+
+
+class Metrics:
+    def __init__(self, system: str):
+        self.system = system
+        self.requests: dict[tuple[str, str], int] = defaultdict(int)
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
+        self.sums: dict[str, float] = defaultdict(float)
+
+    def observe(self, version: str, status: int, seconds: float) -> None:
+        self.requests[(version, str(status))] += 1
+        b = self.buckets[version]
+        for i, edge in enumerate(BUCKETS):
+            if seconds <= edge:
+                b[i] += 1
+                break
+        else:
+            b[-1] += 1
+        self.sums[version] += seconds
+
+    def render(self, canary_weight: float, ready: bool, extra: list[str]) -> str:
+        s = self.system
+        lines = ["# HELP mlwright_requests_total Requests by model version and HTTP status.", "# TYPE mlwright_requests_total counter"]
+        for (version, status), n in sorted(self.requests.items()):
+            lines.append(f'mlwright_requests_total{{system="{s}",model_version="{version}",status="{status}"}} {n}')
+        lines += ["# HELP mlwright_request_latency_seconds Request latency.", "# TYPE mlwright_request_latency_seconds histogram"]
+        for version, counts in sorted(self.buckets.items()):
+            acc = 0
+            for edge, c in zip(BUCKETS, counts, strict=False):
+                acc += c
+                lines.append(f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="{edge}"}} {acc}')
+            acc += counts[-1]
+            lines.append(f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="+Inf"}} {acc}')
+            lines.append(f'mlwright_request_latency_seconds_count{{system="{s}",model_version="{version}"}} {acc}')
+            lines.append(f'mlwright_request_latency_seconds_sum{{system="{s}",model_version="{version}"}} {self.sums[version]:.6f}')
+        lines += [
+            "# HELP mlwright_canary_weight Share of requests routed to the candidate.",
+            "# TYPE mlwright_canary_weight gauge",
+            f'mlwright_canary_weight{{system="{s}"}} {canary_weight}',
+            "# TYPE mlwright_ready gauge",
+            f'mlwright_ready{{system="{s}"}} {1 if ready else 0}',
+            *extra,
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class Deployment:
+    """The stable model, an optional candidate, and the canary between them."""
+
+    def __init__(self, target: Path):
+        self.serve, self.root = read_serve_config(target)
+        self.target = target
+        self.state_root = self.root or target
+        registered = find_bundle(target / REGISTERED if self.root else target)
+        stable_dir = self._stable_dir(registered)
+        self.stable = Predictor(stable_dir, self.root)
+        self.candidate: Predictor | None = None
+        cfg = CanaryConfig.from_serve(self.serve)
+        self.canary = CanaryController(cfg, load_state(self.state_root / STATE_FILE), self.state_root / STATE_FILE)
+        self.state_mtime = 0.0
+        if self.root is not None and fingerprint(registered) != fingerprint(stable_dir):
+            self.candidate = Predictor(registered, self.root)
+            if self.canary.state.candidate != fingerprint(registered) or self.canary.state.status == "idle":
+                self.canary.start(fingerprint(stable_dir), fingerprint(registered), time.time())
+            if self.canary.state.status == "promoted":
+                self._promote_files(registered)
+        self.name = self.stable.bundle["name"]
+
+    def _stable_dir(self, registered: Path) -> Path:
+        if self.root is None:
+            return registered
+        stable = self.root / STABLE_DIR
+        if not (stable / "bundle.json").is_file():
+            stable.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(registered, stable, dirs_exist_ok=True)
+        return stable
+
+    def _promote_files(self, registered: Path) -> None:
+        assert self.root is not None
+        stable = self.root / STABLE_DIR
+        tmp = stable.with_name("stable.new")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(registered, tmp)
+        shutil.rmtree(stable, ignore_errors=True)
+        os.replace(tmp, stable)
+
+    def pick(self, request_id: str) -> tuple[str, Predictor]:
+        if self.candidate is not None and self.canary.route(request_id) == "candidate":
+            return "candidate", self.candidate
+        return "stable", self.stable
+
+    def after(self, variant: str, ok: bool, latency_ms: float) -> None:
+        if self.candidate is None:
+            return
+        self.canary.record(variant, ok, latency_ms)
+        self._reload_state()
+        event = self.canary.evaluate(time.time())
+        if event == "promoted":
+            self._promote_files(self.candidate.folder)
+            self.stable, self.candidate = self.candidate, None
+        elif event == "rolled_back":
+            self.candidate = None
+
+    def _reload_state(self) -> None:
+        """Operators change state with `mlwright canary promote|rollback`: pick it up."""
+        path = self.state_root / STATE_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return
+        if mtime != self.state_mtime:
+            self.state_mtime = mtime
+            self.canary.state = load_state(path)
+            if self.canary.state.status in ("rolled_back",):
+                self.candidate = None
+
+    def close(self) -> None:
+        self.stable.close()
+        if self.candidate is not None:
+            self.candidate.close()
+
+
+def fingerprint(bundle: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != "online.sqlite"):
+        h.update(f.relative_to(bundle).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def create_app(target: Path) -> FastAPI:
+    deployment = Deployment(target)
+    serve = deployment.serve
+    adapter = request_adapter(serve["inputs"])
+    log = RequestLog(deployment.state_root / serve["log_path"])
+    metrics = Metrics(deployment.name)
+    limit = int(serve["request_limit_bytes"])
+    timeout = serve["timeout_ms"] / 1000.0
+    slots = asyncio.Semaphore(serve["max_concurrency"])
+    api_key = os.environ.get(serve["api_key_env"] or "", "") if serve.get("api_key_env") else ""
+    header = serve.get("api_key_header", "X-API-Key")
+    status = {"ready": True}
+    offload = deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        status["ready"] = False  # drain: readiness goes first
+        log.close()
+        deployment.close()
+
+    app = FastAPI(title=f"mlwright: {deployment.name}", version=deployment.stable.model_version, lifespan=lifespan)
+
+    def answer(code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        return Response(orjson.dumps(body), status_code=code, media_type="application/json", headers=headers)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return answer(200, {"status": "ok"})
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        ok = status["ready"]
+        return answer(200 if ok else 503, {"ready": ok, "model_version": deployment.stable.model_version})
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(deployment.canary.state.weight if deployment.candidate else 0.0, status["ready"], drift_gauges(deployment)))
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = rid[:128]
+        variant, predictor = deployment.pick(rid)
+        record: dict[str, Any] = {"request_id": rid, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": predictor.model_version, "variant": variant}
+
+        def finish(code: int, body: dict[str, Any], headers: dict[str, str] | None = None, **extra: Any) -> Response:
+            seconds = time.perf_counter() - started
+            latency = round(seconds * 1000.0, 3)
+            metrics.observe(predictor.model_version, code, seconds)
+            deployment.after(variant, code < 500, latency)
+            log.write({**record, "latency_ms": latency, "status": code, "prediction": None, "probability": None, "inputs": None, **extra})
+            return answer(code, {**body, "request_id": rid} if code == 200 else body, {"X-Request-ID": rid, **(headers or {})})
+
+        if api_key and not hmac.compare_digest(request.headers.get(header, ""), api_key):
+            return finish(401, {"detail": f"missing or wrong {header}"})
+        if slots.locked():
+            return finish(503, {"detail": "server saturated"}, {"Retry-After": "1"})
+        async with slots:
+            declared = request.headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                return finish(413, {"detail": f"body larger than {limit} bytes"})
+            ctype = request.headers.get("content-type", "")
+            if not ctype.startswith("application/json"):
+                return finish(415 if ctype else 422, error_body("body", "expected Content-Type: application/json"))
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return finish(413, {"detail": f"body larger than {limit} bytes"})
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                return finish(422, error_body("body", f"invalid JSON: {str(exc).splitlines()[0][:120]}"))
+            try:
+                fields = validate_request(adapter, data)
+                if offload:
+                    result = await asyncio.wait_for(asyncio.to_thread(predictor.predict, fields), timeout)
+                else:
+                    result = predictor.predict(fields)
+            except BadInput as exc:
+                return finish(422, error_body(exc.field, exc.message))
+            except TimeoutError:
+                return finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
+            latency = round((time.perf_counter() - started) * 1000.0, 3)
+            out = {"prediction": result.prediction, "probability": result.probability, "model_version": predictor.model_version, "latency_ms": latency}
+            return finish(200, out, prediction=result.prediction, probability=result.probability, inputs=jsonable(result.logged_inputs))
+
+    return app
+
+
+def jsonable(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in inputs.items()}
+
+
+def drift_gauges(deployment: Deployment) -> list[str]:
+    """The latest `monitor` results, so the emitted Prometheus rules have series to query."""
+    path = deployment.state_root / "reports" / "drift.json"
+    try:
+        report = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    s = deployment.name
+    lines = ["# TYPE mlwright_feature_psi gauge"]
+    for name, f in sorted(report.get("features", {}).items()):
+        if f.get("psi") is not None:
+            lines.append(f'mlwright_feature_psi{{system="{s}",feature="{name}"}} {f["psi"]}')
+    drop = report.get("concept", {}).get("relative_drop")
+    if drop is not None:
+        lines += ["# TYPE mlwright_metric_relative_drop gauge", f'mlwright_metric_relative_drop{{system="{s}"}} {drop}']
+    return lines
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory` with several workers: the folder comes from the environment."""
+    return create_app(Path(os.environ["MLWRIGHT_SERVE_DIR"]))
+
+
+def serve_forever(target: Path, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    cfg, _root = read_serve_config(target)
+    if cfg.get("api_key_env"):
+        resolve_env(cfg["api_key_env"])
+    host = host or cfg["host"]
+    port = port or cfg["port"]
+    workers = int(cfg.get("workers", 1))
+    if workers > 1:
+        os.environ["MLWRIGHT_SERVE_DIR"] = str(target.resolve())
+        uvicorn.run("mlwright.runtime.serve:app_factory", factory=True, host=host, port=port, workers=workers, log_level="warning", timeout_graceful_shutdown=10)
+    else:
+        app = create_app(target.resolve())
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+__all__ = ["UserError", "create_app", "serve_forever"]

@@ -1,0 +1,366 @@
+"""Stage 5, `train`: leakage-free search, cross-validation, final fit, test evaluation.
+
+Reads the point-in-time training table from the offline store. Splits by event
+time with an embargo `gap` (random only without a timestamp); cross-validates
+inside the training slice with expanding windows; searches `hpo.space` with
+Optuna (seeded TPE, pruning, trials and timeout honoured) on the CV score; fits
+the best parameters on the training slice with early stopping on validation;
+picks the cost-optimal threshold on validation; evaluates once on test. Writes
+`models/candidate/`, `reports/metrics.json` and `reports/model_card.md`, and
+logs every trial and the final fit to the experiment tracker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .atomic import replace_dir, staging_dir, write_json, write_text
+from .context import GateFailed, StageContext, UserError, say, stage_main
+from .featurize import load_offline
+from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, score
+from .preprocess import Preprocessor, fit_preprocessor
+from .splits import Split, expanding_folds, kfold, random_split, time_split
+from .trainers import Model, TrainData, trainer_for
+
+CANDIDATE = "models/candidate"
+LEAK_AUC = 0.99
+
+
+@dataclass
+class Prepared:
+    table: pa.Table
+    meta: dict[str, Any]
+    data: TrainData
+    ts: np.ndarray | None
+    split: Split
+    pre: Preprocessor
+
+
+def labels(table: pa.Table, target: str, task: str) -> np.ndarray:
+    col = table.column(target)
+    if pc.any(pc.is_null(col)).as_py():
+        raise UserError(f"target '{target}' has missing values in the training table")
+    if task == "regression":
+        return col.cast(pa.float64()).to_numpy()
+    values = col.to_pylist()
+    if pa.types.is_boolean(col.type):
+        return np.array(values, dtype=np.int64)
+    classes = sorted({str(v) for v in values})
+    if len(classes) != 2:
+        raise UserError(f"binary target '{target}' has {len(classes)} classes: {classes[:5]}")
+    positive = next((c for c in classes if c.lower() in ("1", "true", "yes")), classes[-1])
+    return np.array([str(v) == positive for v in values], dtype=np.int64)
+
+
+def prepare(ctx: StageContext) -> Prepared:
+    cfg = ctx.section("train")
+    table, meta = load_offline(ctx.root, ctx.section("featurize")["offline_path"])
+    if table.num_rows < 20:
+        raise UserError(f"only {table.num_rows} labelled rows: too few to train")
+    y = labels(table, cfg["target"], cfg["task"])
+    ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy() if cfg["timestamp"] else None
+    sp = cfg["split"]
+    if sp["strategy"] == "time":
+        if ts is None:
+            raise UserError("split.strategy time needs spec.timestamp")
+        split = time_split(ts, sp["validation"], sp["test"], sp["gap_seconds"])
+    else:
+        split = random_split(table.num_rows, sp["validation"], sp["test"], cfg["seed"])
+    encodings = dict(meta["encodings"])
+    if cfg["backend"] == "torch":  # networks take one-hot categories
+        encodings = {k: ("one_hot" if v != "none" else v) for k, v in encodings.items()}
+        for name in meta["features"]:
+            col = table.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_boolean(col.type):
+                encodings[name] = "one_hot"
+    pre = fit_preprocessor(table, meta["features"], encodings, split.train)
+    images = None
+    if meta.get("images"):
+        images = np.load(ctx.path(ctx.section("featurize")["offline_path"]) / meta["images"])
+    data = TrainData(pre.transform_table(table), y, images, cfg["task"], pre.categorical_indices, pre.output_names)
+    return Prepared(table, meta, data, ts, split, pre)
+
+
+def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Refuse near-perfect single features (target leakage); report entity overlap."""
+    from sklearn.metrics import roc_auc_score
+
+    tr = p.split.train
+    suspects = {}
+    if cfg["task"] != "regression" and len(np.unique(p.data.y[tr])) == 2:
+        for j, name in enumerate(p.data.names):
+            x = p.data.X[tr, j]
+            ok = ~np.isnan(x)
+            if ok.sum() < 10 or len(np.unique(p.data.y[tr][ok])) < 2 or len(np.unique(x[ok])) < 2:
+                continue
+            auc = roc_auc_score(p.data.y[tr][ok], x[ok])
+            if max(auc, 1 - auc) > LEAK_AUC:
+                suspects[name] = round(float(max(auc, 1 - auc)), 4)
+    if suspects:
+        raise GateFailed(f"target leakage suspected: single-feature ROC-AUC above {LEAK_AUC} for {suspects}")
+    ent = p.table.column(cfg["entity"]).to_pylist()
+    train_entities = {ent[i] for i in tr}
+    overlap = len({ent[i] for i in p.split.test} & train_entities)
+    out: dict[str, Any] = {"single_feature_auc_limit": LEAK_AUC, "suspect_features": {}, "entities_in_train_and_test": overlap}
+    if p.ts is not None:
+        out["train_end"] = int(p.ts[tr].max())
+        out["validation_start"] = int(p.ts[p.split.validation].min())
+        out["test_start"] = int(p.ts[p.split.test].min())
+        out["gap_seconds"] = cfg["split"]["gap_seconds"]
+    return out
+
+
+def fixed_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    return dict(cfg["params"])
+
+
+def fold_score(cfg: dict[str, Any], model: Model, data: TrainData, idx: np.ndarray) -> float:
+    prob = model.predict(data.X[idx], data.images[idx] if data.images is not None else None)
+    m = cfg["metric"]
+    threshold = 0.5
+    if m["name"] in ("fbeta", "f1"):
+        threshold = _threshold(cfg, data.y[idx], prob)
+    return score(m["name"], data.y[idx], prob, threshold, m["beta"])
+
+
+def _threshold(cfg: dict[str, Any], y: np.ndarray, prob: np.ndarray) -> float:
+    m = cfg["metric"]
+    if m["threshold"] != "auto":
+        return float(m["threshold"])
+    return cost_optimal_threshold(y, prob, cfg["costs"])[0]
+
+
+def cv_scores(cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trial: Any = None) -> list[float]:
+    trainer = trainer_for(cfg["backend"])
+    if cfg["cv"]["strategy"] == "time_series":
+        folds = expanding_folds(p.split.train, p.ts, cfg["cv"]["folds"], cfg["split"]["gap_seconds"])
+    else:
+        folds = kfold(p.split.train, cfg["cv"]["folds"], cfg["seed"])
+    scores = []
+    for k, (fit, val) in enumerate(folds):
+        if cfg["task"] != "regression" and len(np.unique(p.data.y[fit])) < 2:
+            continue
+        model = trainer.fit(p.data, fit, val, params, cfg["seed"])
+        scores.append(fold_score(cfg, model, p.data, val))
+        if trial is not None:
+            import optuna
+
+            trial.report(float(np.nanmean(scores)), k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+    return scores
+
+
+def search(cfg: dict[str, Any], p: Prepared, tracker: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Optuna over `hpo.space`; returns the best params and a summary."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hpo = cfg["hpo"]
+    higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
+    if not hpo["space"]:
+        scores = cv_scores(cfg, p, fixed_params(cfg))
+        return fixed_params(cfg), {"trials": 0, "cv_mean": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_scores": scores}
+    sampler = optuna.samplers.TPESampler(seed=cfg["seed"]) if hpo["sampler"] == "tpe" else optuna.samplers.RandomSampler(seed=cfg["seed"])
+    study = optuna.create_study(direction="maximize" if higher else "minimize", sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
+
+    def objective(trial: Any) -> float:
+        params = {**fixed_params(cfg), **suggest(trial, hpo["space"])}
+        scores = cv_scores(cfg, p, params, trial)
+        value = float(np.mean(scores)) if scores else float("nan")
+        trial.set_user_attr("cv_std", float(np.std(scores)) if scores else float("nan"))
+        trial.set_user_attr("cv_scores", scores)
+        with tracker.run(f"trial-{trial.number}", nested=True):
+            tracker.log(params, {"cv_mean": value, "cv_std": trial.user_attrs["cv_std"]})
+        say(f"train: trial {trial.number + 1}/{hpo['trials']} cv {cfg['metric']['name']} = {value:.4f}")
+        return value
+
+    study.optimize(objective, n_trials=hpo["trials"], timeout=hpo["timeout_seconds"], catch=())
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        raise UserError("hyperparameter search finished no trial (timeout too short?)")
+    best = study.best_trial
+    summary = {
+        "trials": len(study.trials),
+        "completed": len(done),
+        "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+        "best_trial": best.number,
+        "cv_mean": float(best.value),
+        "cv_std": best.user_attrs["cv_std"],
+        "cv_scores": best.user_attrs["cv_scores"],
+    }
+    return {**fixed_params(cfg), **best.params}, summary
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, s in sorted(space.items()):
+        if s["type"] == "int":
+            out[name] = trial.suggest_int(name, s["low"], s["high"], log=s["log"], step=1 if s["log"] else s.get("step", 1))
+        elif s["type"] == "float":
+            out[name] = trial.suggest_float(name, s["low"], s["high"], log=s["log"])
+        else:
+            out[name] = trial.suggest_categorical(name, s["choices"])
+    return out
+
+
+def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
+    """Fit on train (early stopping on validation), threshold on validation, score on test."""
+    trainer = trainer_for(cfg["backend"])
+    model = trainer.fit(p.data, p.split.train, p.split.validation, params, cfg["seed"])
+    imgs = p.data.images
+
+    def predict(idx: np.ndarray) -> np.ndarray:
+        return model.predict(p.data.X[idx], imgs[idx] if imgs is not None else None)
+
+    val_prob, test_prob = predict(p.split.validation), predict(p.split.test)
+    yv, yt = p.data.y[p.split.validation], p.data.y[p.split.test]
+    m = cfg["metric"]
+    if cfg["task"] == "regression":
+        metrics = {
+            "threshold": None,
+            "validation": {m["name"]: score(m["name"], yv, val_prob)},
+            "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},
+        }
+        return model, metrics
+    threshold = _threshold(cfg, yv, val_prob)
+    metrics = {
+        "threshold": round(float(threshold), 8),
+        "validation": classification_report(yv, val_prob, threshold, m, cfg["costs"]),
+        "test": classification_report(yt, test_prob, threshold, m, cfg["costs"]),
+        "baseline_test": baseline_report(yt, m, cfg["costs"]),
+        "slices": slice_metrics(cfg, p, test_prob, threshold),
+    }
+    return model, metrics
+
+
+def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, threshold: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    m = cfg["metric"]
+    test = p.split.test
+    for col in cfg["slices"]:
+        values = [str(v) for v in p.table.column(col).take(pa.array(test)).to_pylist()]
+        out[col] = {}
+        for v in sorted(set(values)):
+            mask = np.array([x == v for x in values])
+            y = p.data.y[test][mask]
+            out[col][v] = {
+                "rows": int(mask.sum()),
+                m["name"]: round(score(m["name"], y, test_prob[mask], threshold, m["beta"]), 6),
+                "f1": round(score("f1", y, test_prob[mask], threshold), 6),
+            }
+    return out
+
+
+def spec_hash(ctx: StageContext) -> str:
+    return hashlib.sha256(json.dumps(ctx.section("train"), sort_keys=True).encode()).hexdigest()
+
+
+def save_candidate(ctx: StageContext, p: Prepared, model: Model, params: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    final = ctx.path(CANDIDATE)
+    stage = staging_dir(final)
+    model.save(stage)
+    write_json(
+        stage / "model.json",
+        {
+            "backend": ctx.section("train")["backend"],
+            "task": ctx.section("train")["task"],
+            "params": params,
+            "seed": ctx.section("train")["seed"],
+            "threshold": metrics["threshold"],
+            "preprocessor": p.pre.to_json(),
+            "features": p.meta["features"],
+            "feature_names": p.data.names,
+            "image": p.meta.get("image"),
+            "dataset_version": p.meta["dataset_version"],
+            "feature_set_hash": p.meta["feature_set_hash"],
+            "train_spec_hash": spec_hash(ctx),
+        },
+    )
+    replace_dir(stage, final)
+    return final
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    from .tracking import Tracker
+
+    cfg = ctx.section("train")
+    started = time.perf_counter()
+    p = prepare(ctx)
+    leakage = leakage_checks(p, cfg)
+    tracker = Tracker(cfg["tracking"], ctx.root)
+    with tracker.run("train", tags={"stage": "train", "dataset_version": p.meta["dataset_version"]}) as active:
+        best, search_summary = search(cfg, p, tracker)
+        model, metrics = final_fit(cfg, p, best)
+        report = {
+            "metric": cfg["metric"],
+            "params": best,
+            "search": search_summary,
+            "threshold": metrics["threshold"],
+            "validation": metrics["validation"],
+            "test": metrics["test"],
+            "baseline_test": metrics.get("baseline_test"),
+            "slices": metrics.get("slices", {}),
+            "feature_importance": model.importance(),
+            "leakage": leakage,
+            "split_rows": {"train": len(p.split.train), "validation": len(p.split.validation), "test": len(p.split.test)},
+            "dataset_version": p.meta["dataset_version"],
+            "feature_set_hash": p.meta["feature_set_hash"],
+            "train_spec_hash": spec_hash(ctx),
+            "run_id": active.info.run_id if active is not None else None,
+        }
+        folder = save_candidate(ctx, p, model, best, metrics)
+        tracker.log(
+            {**best, "dataset_version": p.meta["dataset_version"], "train_spec_hash": report["train_spec_hash"], "backend": cfg["backend"]},
+            {**{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)}, "cv_mean": search_summary["cv_mean"]},
+        )
+        tracker.log_artifacts(folder, "model")
+    write_json(ctx.path("reports/metrics.json"), report)
+    write_text(ctx.path("reports/model_card.md"), model_card(ctx, report))
+    name = cfg["metric"]["name"]
+    say(f"train: test {name} = {report['test'][name]:.4f} (baseline {(report['baseline_test'] or {}).get(name, float('nan')):.4f}); {time.perf_counter() - started:.1f}s")
+    return report
+
+
+def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
+    name = r["metric"]["name"]
+    lines = [
+        f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']} (candidate)",
+        "",
+        f"- data version: `{r['dataset_version']}`",
+        f"- feature set: `{r['feature_set_hash'][:16]}`; features: {', '.join(r['feature_importance'])}",
+        f"- backend: {ctx.section('train')['backend']}; params: `{json.dumps(r['params'], sort_keys=True)}`",
+        f"- rows: train {r['split_rows']['train']}, validation {r['split_rows']['validation']}, test {r['split_rows']['test']}",
+        "",
+        "## Metrics",
+        f"- CV {name}: {r['search']['cv_mean']:.4f} ± {r['search']['cv_std']:.4f} over {len(r['search']['cv_scores'])} folds",
+        f"- test {name}: {r['test'][name]:.4f}" + (f" (trivial baseline: {r['baseline_test'][name]:.4f}, {r['baseline_test']['rule']})" if r.get("baseline_test") else ""),
+    ]
+    if r["threshold"] is not None:
+        lines.append(f"- threshold: {r['threshold']:.4f} (minimises expected cost on validation; test cost per prediction {r['test']['expected_cost']:.4f})")
+    lines += ["", "## Leakage checks", f"- time-ordered slices with a {ctx.section('train')['split']['gap_seconds']}s embargo: passed",
+              f"- no single feature above ROC-AUC {LEAK_AUC}: passed", f"- entities seen in both train and test: {r['leakage']['entities_in_train_and_test']}", ""]
+    if r["slices"]:
+        lines.append("## Slices (test)")
+        for col, vals in r["slices"].items():
+            lines.append(f"- {col}: " + ", ".join(f"{v}: {s[name]:.3f} (n={s['rows']})" for v, s in vals.items()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def remove_candidate(ctx: StageContext) -> None:
+    shutil.rmtree(ctx.path(CANDIDATE), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    stage_main("train", run)

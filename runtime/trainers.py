@@ -1,0 +1,239 @@
+"""Training backends behind one small interface, chosen by `training.backend`.
+
+`LightGBMTrainer` (deterministic mode, fixed threads, early stopping on the
+validation rows) and `TorchTrainer` (CPU; a tabular MLP, or a small CNN with a
+tabular branch for images; seeded data order, deterministic algorithms). Each
+returns a `Model` that predicts scores on the preprocessed matrix and saves
+itself into a folder. Heavy imports happen inside, on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+TRAIN_THREADS = 2
+
+
+@dataclass
+class TrainData:
+    X: np.ndarray
+    y: np.ndarray
+    images: np.ndarray | None
+    task: str
+    categorical: list[int]
+    names: list[str]
+
+
+class Model(Protocol):
+    def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> None: ...
+
+    def importance(self) -> dict[str, float]: ...
+
+
+class Trainer(Protocol):
+    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model: ...
+
+
+# --- LightGBM -------------------------------------------------------------------
+class LightGBMModel:
+    def __init__(self, booster: Any, names: list[str]):
+        self.booster = booster
+        self.names = names
+
+    def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(self.booster.predict(X, num_iteration=self.booster.best_iteration or None, num_threads=1))
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(folder / "model.txt"), num_iteration=self.booster.best_iteration or None)
+
+    def importance(self) -> dict[str, float]:
+        gain = self.booster.feature_importance(importance_type="gain")
+        total = float(gain.sum()) or 1.0
+        return {n: round(float(g) / total, 6) for n, g in zip(self.names, gain, strict=True)}
+
+    @classmethod
+    def load(cls, folder: Path, names: list[str]) -> LightGBMModel:
+        import lightgbm as lgb
+
+        return cls(lgb.Booster(model_file=str(folder / "model.txt")), names)
+
+
+class LightGBMTrainer:
+    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model:
+        import lightgbm as lgb
+
+        p = dict(params)
+        rounds = int(p.pop("n_estimators", 500))
+        stop = int(p.pop("early_stopping_rounds", 50))
+        lgb_params = {
+            "objective": "regression" if data.task == "regression" else "binary",
+            "seed": seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": TRAIN_THREADS,
+            "verbose": -1,
+            "min_data_per_group": 20,
+            **p,
+        }
+        train = lgb.Dataset(data.X[fit_idx], data.y[fit_idx], categorical_feature=data.categorical or "auto", free_raw_data=False)
+        valid = lgb.Dataset(data.X[val_idx], data.y[val_idx], reference=train)
+        callbacks = [lgb.early_stopping(stop, verbose=False)] if stop > 0 else []
+        booster = lgb.train(lgb_params, train, num_boost_round=rounds, valid_sets=[valid], callbacks=callbacks)
+        return LightGBMModel(booster, data.names)
+
+
+# --- PyTorch --------------------------------------------------------------------
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        from .context import UserError
+
+        raise UserError("training.backend: torch needs PyTorch: pip install 'mlwright[torch]'") from None
+    return torch
+
+
+def _net(torch: Any, arch: dict[str, Any]) -> Any:
+    nn = torch.nn
+    d, hidden, dropout = arch["inputs"], arch["hidden"], arch["dropout"]
+
+    class SmallCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c = arch["channels"]
+            self.conv = nn.Sequential(
+                nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            )  # fmt: skip
+            self.head = nn.Sequential(nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+        def forward(self, x: Any, img: Any) -> Any:
+            return self.head(torch.cat([self.conv(img.unsqueeze(1)), x], dim=1)).squeeze(1)
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+        def forward(self, x: Any, img: Any = None) -> Any:
+            return self.body(x).squeeze(1)
+
+    return SmallCNN() if arch["model"] == "small_cnn" else MLP()
+
+
+class TorchModel:
+    def __init__(self, net: Any, arch: dict[str, Any], norm: dict[str, list[float]], names: list[str], task: str):
+        self.net, self.arch, self.norm, self.names, self.task = net, arch, norm, names, task
+        self.mean = np.asarray(norm["mean"], np.float32)
+        self.std = np.asarray(norm["std"], np.float32)
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        z = (X - self.mean) / self.std
+        return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+    def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray:
+        torch = _torch()
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(X), 256):
+                x = torch.from_numpy(self._inputs(X[s : s + 256]))
+                img = torch.from_numpy(images[s : s + 256].astype(np.float32)) if images is not None else None
+                logit = self.net(x, img)
+                out.append((torch.sigmoid(logit) if self.task != "regression" else logit).numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def save(self, folder: Path) -> None:
+        torch = _torch()
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(self.net.state_dict(), folder / "model.pt")
+        (folder / "torch.json").write_text(json.dumps({"arch": self.arch, "norm": self.norm, "task": self.task}, sort_keys=True))
+
+    def importance(self) -> dict[str, float]:
+        first = next(p for n, p in self.net.named_parameters() if n.endswith("weight") and p.dim() == 2)
+        w = first.detach().abs().sum(dim=0).numpy()[-len(self.names) :] if self.names else np.zeros(0)
+        total = float(w.sum()) or 1.0
+        return {n: round(float(v) / total, 6) for n, v in zip(self.names, w, strict=False)}
+
+    @classmethod
+    def load(cls, folder: Path, names: list[str]) -> TorchModel:
+        torch = _torch()
+        meta = json.loads((folder / "torch.json").read_text())
+        net = _net(torch, meta["arch"])
+        net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        return cls(net, meta["arch"], meta["norm"], names, meta["task"])
+
+
+class TorchTrainer:
+    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model:
+        torch = _torch()
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        torch.set_num_threads(1)
+        X = data.X
+        mean = np.nan_to_num(np.nanmean(X[fit_idx], axis=0), nan=0.0) if len(X[0:1][0]) else np.zeros(0)
+        std = np.nan_to_num(np.nanstd(X[fit_idx], axis=0), nan=1.0)
+        std = np.where(std < 1e-6, 1.0, std)
+        model_kind = params.get("model", "small_cnn" if data.images is not None else "mlp")
+        arch = {
+            "model": model_kind,
+            "inputs": X.shape[1],
+            "hidden": int(params.get("hidden", 32)),
+            "channels": int(params.get("channels", 8)),
+            "dropout": float(params.get("dropout", 0.1)),
+        }
+        model = TorchModel(_net(torch, arch), arch, {"mean": mean.tolist(), "std": std.tolist()}, data.names, data.task)
+        net = model.net
+        opt = torch.optim.Adam(net.parameters(), lr=float(params.get("lr", 1e-3)), weight_decay=float(params.get("weight_decay", 0.0)))
+        loss_fn = torch.nn.MSELoss() if data.task == "regression" else torch.nn.BCEWithLogitsLoss()
+        xs = torch.from_numpy(model._inputs(X))
+        ys = torch.from_numpy(data.y.astype(np.float32))
+        imgs = torch.from_numpy(data.images.astype(np.float32)) if data.images is not None else None
+        gen = torch.Generator().manual_seed(seed)
+        batch = int(params.get("batch_size", 32))
+        fit_t, val_t = torch.from_numpy(fit_idx), torch.from_numpy(val_idx)
+        best_loss, best_state, patience, waited = float("inf"), None, int(params.get("patience", 5)), 0
+        for _epoch in range(int(params.get("epochs", 10))):
+            net.train()
+            perm = fit_t[torch.randperm(len(fit_t), generator=gen)]
+            for s in range(0, len(perm), batch):
+                idx = perm[s : s + batch]
+                opt.zero_grad()
+                out = net(xs[idx], imgs[idx] if imgs is not None else None)
+                loss_fn(out, ys[idx]).backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                val_loss = float(loss_fn(net(xs[val_t], imgs[val_t] if imgs is not None else None), ys[val_t]))
+            if val_loss < best_loss - 1e-7:
+                best_loss, waited = val_loss, 0
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        return model
+
+
+TRAINERS: dict[str, type] = {"lightgbm": LightGBMTrainer, "torch": TorchTrainer}
+MODELS: dict[str, Any] = {"lightgbm": LightGBMModel, "torch": TorchModel}
+
+
+def trainer_for(backend: str) -> Trainer:
+    return TRAINERS[backend]()
+
+
+def load_model(folder: Path, backend: str, names: list[str]) -> Model:
+    return MODELS[backend].load(folder, names)
