@@ -124,9 +124,16 @@ def _failure(output: str, build: Path) -> UserError:
     m = _FAILED.search(output)
     stage = m.group(1).split(":")[-1] if m else "?"
     exit_code = int(m.group(2)) if m else 2
-    reason = [ln for ln in output.splitlines() if ln.startswith(f"{stage}:")]
-    text = reason[0] if reason else (output.strip().splitlines() or ["dvc repro failed"])[-1]
-    extra = "\n".join(reason[1:6])
+    lines = output.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith(f"{stage}:")), None)
+    text = lines[first] if first is not None else (lines or ["dvc repro failed"])[-1]
+    detail = []
+    if first is not None:  # the stage's own detail lines follow, indented
+        for ln in lines[first + 1 :]:
+            if not ln.startswith("  "):
+                break
+            detail.append(ln)
+    extra = "\n".join(detail[:20])
     err = GateFailed if exit_code == 1 else UserError
     return err(f"stage '{stage}' failed: {text}" + (f"\n{extra}" if extra else ""))
 

@@ -113,7 +113,7 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
                 nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),
                 nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
                 nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                nn.AdaptiveMaxPool2d(1), nn.Flatten(),
             )  # fmt: skip
             self.head = nn.Sequential(nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 

@@ -45,9 +45,9 @@ def _slice(rng: np.random.Generator, base: pydicom.Dataset, finding: bool, offse
     if finding:
         h, w = hu.shape
         cy, cx = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4)
-        r = rng.uniform(5.0, 10.0)
+        r = rng.uniform(6.0, 11.0)
         yy, xx = np.mgrid[0:h, 0:w]
-        hu = hu + 70.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        hu = hu + 90.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
     return hu
 
 
@@ -110,7 +110,7 @@ def generate(out: Path, rows: int, seed: int, scanner_upgrade: bool) -> None:
     tag = f"{seed}-{'upgrade' if scanner_upgrade else 'ref'}"
     labels = _series(rng, base, out / "slices", rows, START, 300, shift, f"train-{tag}")
     _write_csv(out / "labels.csv", labels)
-    later = _series(rng, base, out / "incoming", max(16, rows // 5), START + timedelta(days=300), 30, shift, f"incoming-{tag}")
+    later = _series(rng, base, out / "incoming", max(60, rows // 4), START + timedelta(days=300), 30, shift, f"incoming-{tag}")
     _write_csv(out / "labels_delayed" / "delayed.csv", later)
 
 
