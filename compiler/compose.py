@@ -44,7 +44,7 @@ def compose(spec_path: Path, display: str, overrides: list[str]) -> Document:
     groups = {e.group for e in entries if isinstance(e, GroupChoice)}
     groups |= {ov.key for ov in parsed if ov.kind == "add" and (spec_path.parent / ov.key).is_dir()}
     entries = _apply_group_overrides(entries, parsed, groups)
-    result = Document(data={})
+    result = Document(data={}, file=main.file)
     for entry in entries:
         if entry == "_self_":
             body = {k: v for k, v in main.data.items() if k != "defaults"}

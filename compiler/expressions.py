@@ -29,15 +29,22 @@ class ExpressionError(ValueError):
     pass
 
 
+def _why(description: str) -> str:
+    """sqlglot's reason, unless it only names its own internals."""
+    if not description or "<class" in description or "Required keyword" in description:
+        return " (incomplete or invalid syntax)"
+    return f": {description.splitlines()[0]}"
+
+
 def parse_expression(text: str) -> ParsedExpr:
     """Parse one scalar DuckDB expression; raise ExpressionError saying why not."""
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except ParseError as exc:
         errors = exc.errors[0] if exc.errors else {}
-        raise ExpressionError(f"cannot parse SQL expression: {errors.get('description', exc)}") from None
+        raise ExpressionError(f"cannot parse SQL expression '{text}'{_why(str(errors.get('description', '')))}") from None
     except Exception as exc:  # sqlglot raises a few non-ParseError types on junk
-        raise ExpressionError(f"cannot parse SQL expression: {exc}") from None
+        raise ExpressionError(f"cannot parse SQL expression '{text}'{_why(str(exc))}") from None
     if tree is None:
         raise ExpressionError("empty expression")
     bad = tree.find(*_FORBIDDEN)

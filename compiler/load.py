@@ -82,6 +82,7 @@ class Document:
     data: Any
     values: dict[KeyPath, Position] = field(default_factory=dict)
     keys: dict[KeyPath, Position] = field(default_factory=dict)
+    file: str = "<unknown>"
 
     def position(self, path: KeyPath, *, key: bool = False) -> Position:
         """The closest known position for a path (falls back to its parents)."""
@@ -90,7 +91,7 @@ class Document:
             found = table.get(path[:cut]) or self.values.get(path[:cut])
             if found:
                 return found
-        return Position("<unknown>", 1, 1)
+        return Position(self.file, 1, 1)
 
 
 class _Builder:
@@ -191,7 +192,7 @@ def load_text(text: str, file: str) -> Document:
         raise SpecError([Diagnostic(Position(file, 1, 1), "", f"invalid YAML: {exc}")]) from None
     if len(nodes) > 1:
         raise SpecError([Diagnostic(Position(file, 1, 1), "", "expected one YAML document, found several")])
-    doc = Document(data=None)
+    doc = Document(data=None, file=file)
     if not nodes or nodes[0] is None:
         doc.data = {}
         return doc

@@ -45,7 +45,7 @@ def check_source_uri(uri: str, spec_dir: Path, project: Path) -> None:
     target = (spec_dir / static_prefix(uri)).resolve()
     root = project.resolve()
     if target != root and root not in target.parents:
-        raise PathProblem(f"'{uri}' leads outside the project ({root.name})", "keep data inside the repository, use an s3:// URI, or import the data")
+        raise PathProblem(f"'{uri}' leads outside the project (the git repository holding the spec)", "keep data inside the repository, use an s3:// URI, or import the data")
 
 
 def check_output_path(path: str) -> None:

@@ -386,6 +386,7 @@ class LogAlertSpec(Strict):
 class WebhookAlertSpec(Strict):
     type: Literal["webhook"]
     url: Text
+    token: Text | None = None  # sent as a bearer token; must be an ${oc.env:...} reference
     timeout_s: Annotated[float, Field(gt=0.0, le=60.0)] = 5.0
     retries: Annotated[int, Field(ge=0, le=10)] = 3
 

@@ -37,13 +37,27 @@ def validate_document(doc: Document, root: Path | None = None) -> SystemSpec:
     try:
         spec = SystemSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError([_diagnostic(doc, err) for err in exc.errors()]) from None
+        raise SpecError([_diagnostic(doc, err) for err in _one_per_location(doc, exc.errors())]) from None
     from .crosscheck import crosscheck
 
     problems = crosscheck(spec, doc, root)
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def _one_per_location(doc: Document, errors: list[Any]) -> list[Any]:
+    """A value that fits no member of a union gets one message, not one per member:
+    keep the member whose kind matches the value (a number's range, not `'auto'`)."""
+    by_path: dict[KeyPath, list[Any]] = {}
+    for err in errors:
+        by_path.setdefault(_doc_path(doc, tuple(err["loc"])), []).append(err)
+    out = []
+    for errs in by_path.values():
+        if not isinstance(errs[0].get("input"), str):
+            errs = [e for e in errs if e["type"] != "literal_error"] or errs
+        out.append(errs[0])
+    return out
 
 
 def _doc_path(doc: Document, loc: tuple[Any, ...]) -> KeyPath:
