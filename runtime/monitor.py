@@ -272,21 +272,24 @@ def send_alerts(alerts: list[dict[str, Any]], sinks: list[dict[str, Any]], root:
                     fh.write(json.dumps({k: v for k, v in a.items() if k != "key"}, sort_keys=True) + "\n")
         elif sink["type"] == "webhook":
             url = str(resolve_env(sink["url"]))
+            token = str(resolve_env(sink["token"])) if sink.get("token") else ""
             if url and fresh:
-                post_webhook(url, fresh, sink["timeout_s"], sink["retries"])
+                post_webhook(url, fresh, sink["timeout_s"], sink["retries"], token)
     if fresh:
         write_json(sent_file, sorted(sent | {a["key"] for a in fresh}))
     return fresh
 
 
-def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries: int) -> None:
+def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries: int, token: str = "") -> None:
+    """POST the alerts; retry 5xx and network errors with exponential backoff."""
     import httpx
 
     body = {"alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts]}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     delay = 0.5
     for attempt in range(retries + 1):
         try:
-            resp = httpx.post(url, json=body, timeout=timeout)
+            resp = httpx.post(url, json=body, timeout=timeout, headers=headers)
             if resp.status_code < 500:
                 if resp.status_code >= 400:
                     say(f"monitor: webhook refused the alerts ({resp.status_code})")

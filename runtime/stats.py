@@ -113,7 +113,7 @@ def categorical_profile(values: list[Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for v in values:
         if v is not None:
-            key = str(v)
+            key = ("true" if v else "false") if isinstance(v, bool) else str(v)
             counts[key] = counts.get(key, 0) + 1
     return {"kind": "categorical", "n": len(values), "counts": dict(sorted(counts.items()))}
 

@@ -19,7 +19,10 @@ from .context import UserError, resolve_env
 
 class Tracker:
     def __init__(self, cfg: dict[str, Any], root: Path):
-        self.uri = str(resolve_env(cfg["uri"]))
+        uri = str(resolve_env(cfg["uri"]))
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # relative: to the build folder
+            uri = f"sqlite:///{(root / uri[len('sqlite:///') :]).resolve()}"
+        self.uri = uri
         self.experiment = cfg["experiment"]
         self.root = root
         self.enabled = self.uri.lower() != "none"
@@ -33,8 +36,8 @@ class Tracker:
 
             for name in ("mlflow", "alembic", "sqlalchemy"):
                 logging.getLogger(name).setLevel(logging.ERROR)
-            if self.uri.startswith("sqlite:///") and not self.uri.startswith("sqlite:////"):
-                (self.root / self.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            if self.uri.startswith("sqlite:///"):
+                Path(self.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             mlflow.set_tracking_uri(self.uri)
             try:
                 if mlflow.get_experiment_by_name(self.experiment) is None:

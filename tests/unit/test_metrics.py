@@ -1,0 +1,37 @@
+"""Metrics and the cost-optimal threshold, checked by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mlwright.runtime.metrics import cost_optimal_threshold, expected_cost, fbeta
+
+
+def test_threshold_matches_hand_computed_optimum() -> None:
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.9])
+    # FN costs 10: flag every score >= 0.35 -> 2 false alarms, no miss: cost 2/6
+    assert cost_optimal_threshold(y, p, {"false_negative": 10, "false_positive": 1}) == (0.35, pytest.approx(2 / 6))
+    # FP costs 10: flag only >= 0.8 -> one miss (0.35): cost 1/6
+    assert cost_optimal_threshold(y, p, {"false_negative": 1, "false_positive": 10}) == (0.8, pytest.approx(1 / 6))
+
+
+def test_threshold_is_optimal_against_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        y = rng.integers(0, 2, 40)
+        p = np.round(rng.random(40), 2)
+        costs = {"false_negative": float(rng.integers(1, 20)), "false_positive": 1.0}
+        t, c = cost_optimal_threshold(y, p, costs)
+        brute = min(expected_cost(y, p, cand, costs) for cand in itertools.chain(np.unique(p), [1.01]))
+        assert c == pytest.approx(brute) and expected_cost(y, p, t, costs) == pytest.approx(brute)
+
+
+def test_fbeta_weights_recall() -> None:
+    y = np.array([1, 1, 1, 1, 0, 0])
+    pred = np.array([1, 1, 0, 0, 0, 0])  # precision 1, recall 0.5
+    assert fbeta(y, pred, 1.0) == pytest.approx(2 / 3)
+    assert fbeta(y, pred, 2.0) == pytest.approx(5 * 0.5 / (4 * 1 + 0.5))

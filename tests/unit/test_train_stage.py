@@ -1,0 +1,83 @@
+"""Stage 5: leakage refused, deterministic LightGBM, and the reproduce-before-register gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.errors import GateFailed
+from mlwright.runtime import featurize, ingest, register, train, validate
+from mlwright.runtime.splits import Split, check_split, time_split
+
+from .stage_helpers import churn_build, recompile
+
+
+def _up_to_features(tmp: Path, *overrides: str):  # type: ignore[no-untyped-def]
+    ctx = churn_build(tmp, *overrides)
+    ingest.run(ctx)
+    validate.run(ctx)
+    featurize.run(ctx)
+    return ctx
+
+
+def test_train_twice_gives_identical_metrics_and_model_bytes(tmp_path: Path) -> None:
+    ctx = _up_to_features(tmp_path)
+    first = train.run(ctx)
+    model = ctx.path("models/candidate/model.txt").read_bytes()
+    second = train.run(ctx)
+    assert ctx.path("models/candidate/model.txt").read_bytes() == model
+    assert first["test"] == second["test"] and first["threshold"] == second["threshold"]
+    name = first["metric"]["name"]
+    assert first["test"][name] > first["baseline_test"][name] + 0.03  # clearly better than a trivial rule
+    assert first["leakage"]["suspect_features"] == {}
+    report = register.run(ctx)
+    assert report["registered"] and report["reproduced"]
+    bundle = json.loads(ctx.path("models/registered/bundle.json").read_text())
+    assert bundle["model_version"] == "v1.0.0" and bundle["threshold"] == first["threshold"]
+    assert set(json.loads(ctx.path("models/registered/reference/profile.json").read_text())) == {"country", "monthly_fee", "plan", "support_tickets"}
+
+
+def test_planted_label_leak_fails_the_stage(tmp_path: Path) -> None:
+    ctx = churn_build(tmp_path)
+    spec = ctx.source_root() / "system.yaml"
+    spec.write_text(spec.read_text().replace("    - name: fee_per_ticket\n", "    - name: leak\n      from: events\n      expr: \"CAST(churned AS INTEGER)\"\n    - name: fee_per_ticket\n"))
+    ctx = recompile(ctx)
+    ingest.run(ctx)
+    validate.run(ctx)
+    featurize.run(ctx)
+    with pytest.raises(GateFailed, match="target leakage suspected.*leak"):
+        train.run(ctx)
+
+
+def test_non_reproducible_training_is_not_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _up_to_features(tmp_path)
+    train.run(ctx)
+    real_fit = register.final_fit
+
+    def unseeded(cfg, p, params):  # type: ignore[no-untyped-def]
+        return real_fit({**cfg, "seed": int(np.random.default_rng().integers(1, 10**6))}, p, {**params, "subsample": 0.7, "subsample_freq": 1})
+
+    monkeypatch.setattr(register, "final_fit", unseeded)
+    with pytest.raises(GateFailed, match="did not reproduce"):
+        register.run(ctx)
+    assert not ctx.path("models/registered").exists()
+    assert json.loads(ctx.path("reports/register.json").read_text())["registered"] is False
+
+
+def test_min_metric_blocks_registration(tmp_path: Path) -> None:
+    ctx = _up_to_features(tmp_path, "training.register.min_metric=0.99")
+    train.run(ctx)
+    with pytest.raises(GateFailed, match="below register.min_metric"):
+        register.run(ctx)
+
+
+def test_time_slices_respect_the_gap_and_overlap_is_refused() -> None:
+    ts = np.arange(1000, dtype=np.int64) * 3_600_000_000  # hourly
+    split = time_split(ts, 0.15, 0.15, 86_400)
+    assert ts[split.train].max() + 86_400_000_000 <= ts[split.validation].min()
+    assert ts[split.validation].max() + 86_400_000_000 <= ts[split.test].min()
+    with pytest.raises(GateFailed, match="leakage"):
+        check_split(Split(np.arange(0, 600), np.arange(590, 800), np.arange(800, 1000)), ts, 0)
