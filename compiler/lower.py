@@ -108,6 +108,22 @@ def _input_types(spec: SystemSpec) -> dict[str, str]:
     return out
 
 
+def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
+    """Declared ranges and allowed values of request inputs that are plain columns."""
+    columns = {name: dict(cols) for name, cols in spec.expectations.schema_.items()}
+    by_name = {f.name: f for f in spec.features.definitions}
+    out: dict[str, dict[str, Any]] = {}
+    for name in spec.spec.inputs:
+        f = by_name.get(name)
+        col = columns.get(f.from_, {}).get(f.expr.strip()) if f else next((c[name] for c in columns.values() if name in c), None)
+        if col is None:
+            continue
+        rules = {k: v for k, v in (("min", col.min), ("max", col.max), ("values", col.values)) if v is not None}
+        if rules:
+            out[name] = rules
+    return out
+
+
 def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: tuple[RowFeaturePlan, ...], windows: tuple[WindowFeaturePlan, ...], label_source: str) -> dict[str, Any]:
     p = spec.spec
     t = spec.training
@@ -201,6 +217,7 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
             "name": spec.name,
             "entity": p.entity,
             "inputs": _input_types(spec),
+            "input_constraints": _input_constraints(spec),
             "host": s.host,
             "port": s.port,
             "workers": s.workers,

@@ -254,6 +254,28 @@ def judge_window(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, b
     return {"labels": n, "coverage": round(coverage, 4), "value": round(value, 6), "relative_drop": round(drop, 6), "status": "alert" if alert else "ok", "alert": alert}
 
 
+Z_97_5 = 1.959964
+
+
+def drop_z(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: float, baseline: float, baseline_rows: int, rounds: int = 300) -> float:
+    """How many standard errors the slice's metric sits below its baseline.
+
+    The current slice's standard error comes from a seeded bootstrap; the
+    baseline was measured on `baseline_rows` test rows, so its error is scaled
+    from the same estimate (sqrt(n_current / n_baseline)). A baseline without a
+    row count counts as exact."""
+    have = ~np.isnan(y)
+    y, pred, prob = y[have], pred[have], prob[have]
+    rng = np.random.default_rng(0)
+    values = [metric_value(name, y[i], pred[i], prob[i], beta) for i in (rng.integers(0, len(y), len(y)) for _ in range(rounds))]
+    se = float(np.std(values))
+    se_base = se * np.sqrt(len(y) / baseline_rows) if baseline_rows else 0.0
+    gap = baseline - metric_value(name, y, pred, prob, beta)
+    gap = gap if HIGHER_IS_BETTER[name] else -gap
+    total = float(np.hypot(se, se_base))
+    return float("inf") if total == 0 and gap > 0 else gap / total if total else 0.0
+
+
 # --- alerts ----------------------------------------------------------------------------
 def send_alerts(alerts: list[dict[str, Any]], sinks: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
     """Deliver each alert once per (kind, feature, slice, window); returns those sent now."""
@@ -304,10 +326,9 @@ def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries
 
 # --- the command -----------------------------------------------------------------------
 def run_monitor(target: Path, current: str, labels: str | None, state_root: Path | None = None) -> dict[str, Any]:
-    import yaml
+    from .context import load_context
 
-    params = yaml.safe_load((target / "params.yaml").read_text())
-    mon = params["monitor"]
+    mon = load_context(target).section("monitor")
     root = state_root or target
     predictor = Predictor(target, target)
     try:
@@ -324,6 +345,8 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     alerts: list[dict[str, Any]] = []
     features = {name: feature_drift(prof, cur.columns[name], cov) for name, prof in sorted(reference.items())}
     windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
+    if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
+        windows = {"all": np.arange(cur.rows), **windows}
     base_alert = {"model_version": bundle["model_version"], "dataset_version": bundle["dataset_version"], "system": bundle["name"]}
     window_report = []
     for wname, idx in windows.items():
@@ -356,9 +379,13 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             vals = cur.columns[col]
             for v in sorted({x for x in vals if x is not None}):
                 idx = np.array([i for i, x in enumerate(vals) if x == v])
-                slice_base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or concept["baseline"]
-                s = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], slice_base, mon["concept"], beta)
-                s["baseline"] = slice_base
+                base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or {"value": concept["baseline"], "rows": 0}
+                s = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta)
+                s["baseline"] = base["value"]
+                if s["alert"]:  # slices are small: alert only when the drop is clear of both samples' noise
+                    s["z"] = drop_z(name, y[idx], cur.prediction[idx], cur.probability[idx], beta, base["value"], base["rows"])
+                    s["alert"] = s["z"] > Z_97_5
+                    s["status"] = "alert" if s["alert"] else "within noise"
                 concept["slices"][f"{col}={v}"] = s
                 if s["alert"]:
                     alerts.append({**base_alert, "kind": "concept", "feature": None, "slice": f"{col}={v}", "value": s["relative_drop"], "threshold": mon["concept"]["max_relative_drop"], "window": "all", "key": f"concept||{col}={v}|all"})

@@ -120,7 +120,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "metric": mon["concept"]["metric"],
             "value": trained["test"].get(mon["concept"]["metric"], trained["test"].get(name)),
             "slices": {
-                f"{col}={v}": s.get(mon["concept"]["metric"]) for col, vals in trained.get("slices", {}).items() for v, s in vals.items()
+                f"{col}={v}": {"value": s.get(mon["concept"]["metric"]), "rows": s["rows"]}
+                for col, vals in trained.get("slices", {}).items()
+                for v, s in vals.items()
             },
         },
         "serving": {

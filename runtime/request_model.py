@@ -7,7 +7,7 @@ out-of-range numbers are 422s that name the field; nothing is coerced silently.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -15,19 +15,26 @@ from .predictor import BadInput
 
 MAX_ABS = 1e15
 
-_TYPES: dict[str, Any] = {
-    "string": Annotated[str, Field(min_length=1, max_length=256, strict=True)],
-    "category": Annotated[str, Field(max_length=256, strict=True)],
-    "int": Annotated[int, Field(strict=True, ge=-(2**53), le=2**53)],
-    "float": Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS, le=MAX_ABS)],
-    "bool": Annotated[bool, Field(strict=True)],
-    "timestamp": datetime,
-    "image": Annotated[str, Field(min_length=1, strict=True)],
-}
+def _field(kind: str, rules: dict[str, Any]) -> Any:
+    """The pydantic type of one input: its declared type, range and allowed values."""
+    lo, hi = rules.get("min", -MAX_ABS), rules.get("max", MAX_ABS)
+    if kind in ("string", "category"):
+        if rules.get("values"):
+            return Literal[tuple(rules["values"])]
+        return Annotated[str, Field(min_length=1, max_length=256, strict=True)]
+    if kind == "int":
+        return Annotated[int, Field(strict=True, ge=max(lo, -(2**53)), le=min(hi, 2**53))]
+    if kind == "float":
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=lo, le=hi)]
+    if kind == "bool":
+        return Annotated[bool, Field(strict=True)]
+    if kind == "timestamp":
+        return datetime
+    return Annotated[str, Field(min_length=1, strict=True)]  # image: base64 text
 
 
-def request_adapter(inputs: dict[str, str]) -> TypeAdapter[Any]:
-    fields: dict[str, Any] = {name: (_TYPES.get(kind, _TYPES["string"]), ...) for name, kind in inputs.items()}
+def request_adapter(inputs: dict[str, str], constraints: dict[str, dict[str, Any]] | None = None) -> TypeAdapter[Any]:
+    fields: dict[str, Any] = {name: (_field(kind, (constraints or {}).get(name, {})), ...) for name, kind in inputs.items()}
     model = create_model("PredictRequest", __config__=ConfigDict(extra="forbid"), **fields)
     return TypeAdapter(model)
 

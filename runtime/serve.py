@@ -76,11 +76,62 @@ class RequestLog:
 
 
 class Metrics:
-    def __init__(self, system: str):
+    """Request counters and latency histograms, summed across uvicorn workers.
+
+    Each worker publishes its own counters to `state/metrics/worker-<pid>.json`
+    (every second and on each scrape); `/metrics` adds up the live workers, so a
+    scrape that lands on any worker sees the whole server."""
+
+    def __init__(self, system: str, folder: Path | None = None):
         self.system = system
+        self.folder = folder
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
         self.sums: dict[str, float] = defaultdict(float)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            threading.Thread(target=self._publish_forever, name="mlwright-metrics", daemon=True).start()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": [[v, st, n] for (v, st), n in list(self.requests.items())],
+            "buckets": {v: list(b) for v, b in list(self.buckets.items())},
+            "sums": dict(self.sums),
+        }
+
+    def publish(self) -> None:
+        if self.folder is not None:
+            path = self.folder / f"worker-{os.getpid()}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps(self._snapshot()))
+            os.replace(tmp, path)
+
+    def _publish_forever(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self.publish()
+
+    def merged(self) -> Metrics:
+        """This worker's counters plus those the other live workers published."""
+        if self.folder is None:
+            return self
+        self.publish()
+        total = Metrics(self.system)
+        for f in self.folder.glob("worker-*.json"):
+            pid = int(f.stem.split("-")[1])
+            if not _alive(pid):
+                continue
+            try:
+                snap = orjson.loads(f.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            for v, st, n in snap["requests"]:
+                total.requests[(v, st)] += n
+            for v, b in snap["buckets"].items():
+                total.buckets[v] = [x + y for x, y in zip(total.buckets[v], b, strict=True)]
+            for v, x in snap["sums"].items():
+                total.sums[v] += x
+        return total
 
     def observe(self, version: str, status: int, seconds: float) -> None:
         self.requests[(version, str(status))] += 1
@@ -94,6 +145,9 @@ class Metrics:
         self.sums[version] += seconds
 
     def render(self, canary_weight: float, ready: bool, extra: list[str]) -> str:
+        return self.merged()._render(canary_weight, ready, extra)
+
+    def _render(self, canary_weight: float, ready: bool, extra: list[str]) -> str:
         s = self.system
         lines = ["# HELP mlwright_requests_total Requests by model version and HTTP status.", "# TYPE mlwright_requests_total counter"]
         for (version, status), n in sorted(self.requests.items()):
@@ -117,6 +171,16 @@ class Metrics:
             *extra,
         ]
         return "\n".join(lines) + "\n"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Deployment:
@@ -208,9 +272,9 @@ def fingerprint(bundle: Path) -> str:
 def create_app(target: Path) -> FastAPI:
     deployment = Deployment(target)
     serve = deployment.serve
-    adapter = request_adapter(serve["inputs"])
+    adapter = request_adapter(serve["inputs"], serve.get("input_constraints"))
     log = RequestLog(deployment.state_root / serve["log_path"])
-    metrics = Metrics(deployment.name)
+    metrics = Metrics(deployment.name, deployment.state_root / "state" / "metrics")
     limit = int(serve["request_limit_bytes"])
     timeout = serve["timeout_ms"] / 1000.0
     slots = asyncio.Semaphore(serve["max_concurrency"])

@@ -258,6 +258,7 @@ def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, thres
                 "rows": int(mask.sum()),
                 m["name"]: round(score(m["name"], y, test_prob[mask], threshold, m["beta"]), 6),
                 "f1": round(score("f1", y, test_prob[mask], threshold), 6),
+                "roc_auc": round(score("roc_auc", y, test_prob[mask]), 6),
             }
     return out
 

@@ -7,9 +7,10 @@ Writes, under --out (default: data/ beside this file):
   labels/delayed.csv          ground truth for that batch, arriving later (concept drift)
 
 Scenarios: --shift-fee SD moves monthly_fee by SD standard deviations (validation
-must catch it); --flip-country XX flips the delayed labels of one country
-(concept drift confined to one slice); --drop-share S flips a share S of all
-delayed labels (a measured metric drop).
+must catch it); --churn-stops XX: a retention programme in country XX means
+nobody there churns any more, which the inputs cannot show (concept drift
+confined to one slice); --flip-country XX flips that country's delayed labels;
+--drop-share S flips a share S of all delayed labels.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def write_csv(path: Path, columns: dict[str, list]) -> None:
     os.replace(tmp, path)
 
 
-def generate(out: Path, rows: int, seed: int, shift_fee: float, flip_country: str | None, drop_share: float) -> None:
+def generate(out: Path, rows: int, seed: int, shift_fee: float, flip_country: str | None, drop_share: float, churn_stops: str | None = None) -> None:
     rng = np.random.default_rng(seed)
     cust = customers(rng, max(50, rows // 5))
     pay = payments(rng, cust, DAYS + 120)
@@ -120,6 +121,8 @@ def generate(out: Path, rows: int, seed: int, shift_fee: float, flip_country: st
     labels = {"customer_id": later["customer_id"], "event_time": later["event_time"], "churned": list(later["churned"])}
     if flip_country:
         labels["churned"] = [(not y) if c == flip_country else y for y, c in zip(labels["churned"], later["country"], strict=True)]
+    if churn_stops:
+        labels["churned"] = [False if c == churn_stops else y for y, c in zip(labels["churned"], later["country"], strict=True)]
     if drop_share:
         flip = rng.random(len(labels["churned"])) < drop_share
         labels["churned"] = [(not y) if f else y for y, f in zip(labels["churned"], flip, strict=True)]
@@ -138,8 +141,9 @@ def main() -> None:
     ap.add_argument("--shift-fee", type=float, default=0.0)
     ap.add_argument("--flip-country", default=None)
     ap.add_argument("--drop-share", type=float, default=0.0)
+    ap.add_argument("--churn-stops", default=None)
     a = ap.parse_args()
-    generate(a.out, a.rows, a.seed, a.shift_fee, a.flip_country, a.drop_share)
+    generate(a.out, a.rows, a.seed, a.shift_fee, a.flip_country, a.drop_share, a.churn_stops)
     print(f"churn data -> {a.out}")
 
 

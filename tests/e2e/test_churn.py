@@ -1,0 +1,223 @@
+"""End to end, as a user: compile -> run -> serve -> predict -> monitor, for churn."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ..conftest import chromium_screenshot, free_port, generate, make_project, run_cli, wait_http
+
+pytestmark = pytest.mark.slow
+API_KEY = "e2e-secret-key"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    project = make_project(tmp_path_factory.mktemp("churn"), "churn")
+    generate(project, "churn")
+    yield project
+
+
+@pytest.fixture(scope="module")
+def built(project: Path) -> Path:
+    out = run_cli("compile", "pipelines/churn/system.yaml", cwd=project)
+    assert out.returncode == 0, out.stderr
+    run = run_cli("run", "build/churn", "--quiet", cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ran ingest, validate, featurize, train, register, package" in run.stdout
+    return project / "build" / "churn"
+
+
+def test_contract_files_exist_with_sane_content(built: Path) -> None:
+    manifest = (built / "data" / "manifest.csv").read_text().splitlines()
+    assert manifest[0] == "path,sha256,size,modified" and len(manifest) == 5
+    validation = json.loads((built / "reports" / "validation.json").read_text())
+    assert validation["verdict"] == "passed" and (built / "reports" / "validation.html").is_file()
+    assert list((built / "features" / "offline").glob("part-*.parquet")) and (built / "features" / "online.sqlite").is_file()
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    assert {"search", "validation", "test", "threshold"} <= set(metrics)
+    assert len(metrics["search"]["cv_scores"]) == 5 and 0 < metrics["threshold"] < 1
+    assert metrics["test"]["fbeta"] > metrics["baseline_test"]["fbeta"] + 0.03
+    register = json.loads((built / "reports" / "register.json").read_text())
+    assert register["registered"] and register["reproduced"] and register["registry_version"] == "1"
+    assert (built / "dist" / "Dockerfile").is_file() and list((built / "dist" / "wheels").glob("mlwright-*.whl"))
+    assert (built / ".mlwright" / "tracking.db").is_file()
+
+
+def test_rerun_skips_everything_and_one_key_reruns_only_downstream(built: Path, project: Path) -> None:
+    again = run_cli("run", "build/churn", "--quiet", cwd=project)
+    assert again.returncode == 0 and "nothing changed; every stage skipped" in again.stdout
+    assert run_cli("status", "build/churn", cwd=project).stdout.strip() == "build/churn: up to date"
+    assert run_cli("compile", "pipelines/churn/system.yaml", "training.hpo.trials=6", cwd=project).returncode == 0
+    status = run_cli("status", "build/churn", cwd=project).stdout
+    assert "train:" in status and "changed param: train" in status and "ingest" not in status
+    changed = run_cli("run", "build/churn", "--quiet", cwd=project)
+    assert changed.returncode == 0, changed.stderr
+    assert "ran train, register, package; skipped ingest, validate, featurize" in changed.stdout
+
+
+def test_emitted_project_runs_with_plain_dvc_repro(built: Path, project: Path) -> None:
+    assert run_cli("compile", "pipelines/churn/system.yaml", "training.hpo.trials=4", cwd=project).returncode == 0
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=built, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Running stage 'train'" in proc.stdout and "Running stage 'ingest'" not in proc.stdout
+    assert json.loads((built / "reports" / "register.json").read_text())["registered"]
+
+
+def test_tampered_source_stops_the_run_naming_the_file(built: Path, project: Path) -> None:
+    events = project / "pipelines" / "churn" / "data" / "events.csv"
+    original = events.read_bytes()
+    try:
+        events.write_bytes(original.replace(b"basic", b"BASIC", 1))
+        out = run_cli("run", "build/churn", cwd=project)
+        assert out.returncode == 1
+        assert "modified: data/events.csv" in out.stderr and "Traceback" not in out.stderr
+        assert run_cli("verify", "build/churn", cwd=project).returncode == 1
+    finally:
+        events.write_bytes(original)
+    assert run_cli("verify", "build/churn", cwd=project).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def server(built: Path, project: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "MLWRIGHT_API_KEY": API_KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "serve", "build/churn", "--host", "127.0.0.1", "--port", str(port)], cwd=project, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _score_rows(project: Path) -> pd.DataFrame:
+    return pq.read_table(project / "pipelines" / "churn" / "data" / "score" / "batch-000.parquet").to_pandas()
+
+
+def _request(row: pd.Series) -> dict:
+    return {"customer_id": row.customer_id, "plan": row.plan, "monthly_fee": float(row.monthly_fee), "support_tickets": int(row.support_tickets), "country": row.country}
+
+
+def test_endpoint_contract(server: str, project: Path) -> None:
+    h = {"X-API-Key": API_KEY}
+    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/ready").status_code == 200
+    row = _score_rows(project).iloc[0]
+    r = httpx.post(f"{server}/predict", json=_request(row), headers={**h, "X-Request-ID": "req-123"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"prediction", "probability", "model_version", "latency_ms", "request_id"}
+    assert body["prediction"] in (0, 1) and 0 <= body["probability"] <= 1
+    assert body["model_version"] == "v1.0.0" and body["request_id"] == "req-123" and body["latency_ms"] > 0
+    assert r.headers["X-Request-ID"] == "req-123"
+    assert httpx.post(f"{server}/predict", json=_request(row)).status_code == 401
+    assert httpx.post(f"{server}/predict", json=_request(row), headers={"X-API-Key": "wrong"}).status_code == 401
+    big = httpx.post(f"{server}/predict", content=b'{"a": "' + b"x" * 70_000 + b'"}', headers={**h, "Content-Type": "application/json"})
+    assert big.status_code == 413
+    time.sleep(1.2)  # workers publish their counters every second
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'mlwright_requests_total{system="churn",model_version="v1.0.0",status="200"}' in metrics
+    assert "mlwright_request_latency_seconds_bucket" in metrics
+
+
+BAD_VALUES = {
+    "customer_id": [None, [], {}, ["C1"], 1, 1.5, True, "", "x" * 300, {"id": "C1"}],
+    "plan": [None, [], {}, 1, True, "", "gold", "BASIC", "x" * 300, ["pro"]],
+    "country": [None, [], {}, 1, False, "", "x" * 300, ["DE"], {"c": "DE"}],
+    "monthly_fee": [None, "", "12", "1.5", True, False, [], {}, -0.01, -1, 1000.5, 1e300, -1e300, 10**40, [1.0], {"v": 1}],
+    "support_tickets": [None, "", "3", "three", 1.5, 2.0, True, -1, 10**40, -(10**40), 1e300, [], {}, [3]],
+}
+
+
+def bad_requests(good: dict) -> list[tuple[str, bytes, str]]:
+    """(field the 422 must name, body, content type): >= 200 malformed requests."""
+    j = "application/json"
+    out: list[tuple[str, bytes, str]] = []
+    for field, values in BAD_VALUES.items():
+        out.append((field, json.dumps({k: v for k, v in good.items() if k != field}).encode(), j))  # missing
+        out += [(field, json.dumps({**good, field: v}).encode(), j) for v in values]
+        for text in ("NaN", "Infinity", "-Infinity", "1e999"):  # not JSON: orjson refuses the body
+            out.append(("body", json.dumps({**good, field: "__X__"}).replace('"__X__"', text).encode(), j))
+    out += [(extra, json.dumps({**good, extra: 1}).encode(), j) for extra in ("unknown", "churned", "__proto__", "a" * 100)]
+    raw = [b"", b"{", b"[]", b"null", b"123", b'"text"', b"{'single': 1}", b'{"a":1,}', b"\xff\xfe", b"[" * 5000 + b"]" * 5000, b'{"a":' * 2000 + b"1" + b"}" * 2000]
+    raw.append(json.dumps([good]).encode())
+    valid = json.dumps(good).encode()
+    raw += [valid[:cut] for cut in range(1, len(valid))]  # every truncation of a valid body
+    out += [("body", body, j) for body in raw]
+    out += [("body", valid, ctype) for ctype in ("text/plain", "application/x-www-form-urlencoded", "application/xml")]
+    return out
+
+
+def test_two_hundred_bad_requests_get_4xx_naming_the_field(server: str, project: Path) -> None:
+    good = _request(_score_rows(project).iloc[1])
+    cases = bad_requests(good)
+    assert len(cases) >= 200
+    with httpx.Client(headers={"X-API-Key": API_KEY}) as client:
+        for field, body, ctype in cases:
+            r = client.post(f"{server}/predict", content=body, headers={"Content-Type": ctype})
+            assert r.status_code in (415, 422), (field, body[:80], r.status_code, r.text)
+            if r.status_code == 422:
+                assert r.json()["field"] == field, (field, body[:80], r.text)
+
+
+def test_every_request_is_logged_and_served_equals_batch(server: str, built: Path, project: Path, tmp_path: Path) -> None:
+    rows = _score_rows(project).iloc[:40]
+    served = {}
+    with httpx.Client(headers={"X-API-Key": API_KEY}) as client:
+        for i, row in rows.iterrows():
+            served[i] = client.post(f"{server}/predict", json=_request(row)).json()["probability"]
+    out = run_cli("predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", str(tmp_path / "pred"), "--chunk-rows", "100", cwd=project)
+    assert out.returncode == 0, out.stderr
+    batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))]).set_index("row")
+    assert len(batch) == len(_score_rows(project)) and batch.index.is_unique
+    for i, prob in served.items():
+        assert batch.loc[i, "probability"] == pytest.approx(prob, abs=1e-6)
+    again = run_cli("predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", str(tmp_path / "pred"), "--chunk-rows", "100", cwd=project)
+    assert "0 scored now" in again.stdout
+    time.sleep(1.2)  # workers publish their counters every second
+    metrics = httpx.get(f"{server}/metrics").text
+    total = sum(int(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("mlwright_requests_total"))
+    lines = (built / "logs" / "predictions.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == total
+    assert {"request_id", "timestamp", "model_version", "latency_ms", "prediction", "probability", "inputs", "status"} <= set(records[-1])
+
+
+def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project: Path, tmp_path: Path) -> None:
+    score = _score_rows(project)
+    drifted = score.assign(monthly_fee=score.monthly_fee * 1.8 + 40)
+    drifted.to_parquet(tmp_path / "drifted.parquet")
+    out = run_cli("monitor", "build/churn", "--current", str(tmp_path / "drifted.parquet"), "--fail-on-alert", cwd=project)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "ALERT covariate: monthly_fee" in out.stdout
+    report = json.loads((built / "reports" / "drift.json").read_text())
+    assert report["features"]["monthly_fee"]["psi"] > 0.2 and report["features"]["country"]["psi"] < 0.2
+    alerts = [json.loads(line) for line in (built / "logs" / "alerts.jsonl").read_text().splitlines()]
+    assert any(a["kind"] == "covariate" and a["feature"] == "monthly_fee" for a in alerts)
+    # churn stops in one country (a change the inputs cannot show): a concept alert on that slice only
+    generate(project, "churn", "--out", str(tmp_path / "concept"), "--churn-stops", "DE")
+    out = run_cli("monitor", "build/churn", "--current", "pipelines/churn/data/score/*.parquet", "--labels", str(tmp_path / "concept" / "labels" / "delayed.csv"), cwd=project)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((built / "reports" / "drift.json").read_text())
+    assert report["concept"]["slices"]["country=DE"]["alert"] is True
+    assert any(a["slice"] == "country=DE" for a in report["alerts"])
+    assert [k for k, v in report["concept"]["slices"].items() if v["alert"] and k.startswith("country=")] == ["country=DE"]
+    dom = chromium_screenshot(built / "reports" / "drift.html", tmp_path / "drift.png")
+    assert 'id="psi-chart"' in dom and 'id="metric-chart"' in dom and "country=DE" in dom
+    # the log of real requests monitors too
+    assert run_cli("monitor", "build/churn", "--current", "build/churn/logs/predictions.jsonl", cwd=project).returncode == 0
+    wrong = run_cli("monitor", "pipelines", "--current", "x.jsonl", cwd=project)
+    assert wrong.returncode == 2 and "not a compiled mlwright folder" in wrong.stderr and "Traceback" not in wrong.stderr
