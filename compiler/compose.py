@@ -3,7 +3,9 @@
 The spec's `defaults:` list follows Hydra's rules (`_self_` placement decides who
 wins; a group entry `profile: local` loads `profile/local.yaml` beside the spec;
 `# @package _global_` merges it at the root). Overrides use Hydra's own grammar
-(`key=value`, `+key=value`, `++key=value`, `~key`, `group=option`). We apply them
+(`key=value`, `+key=value`, `++key=value`, `~key`, `group=option`). Unlike plain
+Hydra, `key=value` may set a key the file omits: every key has a schema default,
+and validation reports unknown keys at the override's position. We apply them
 to our position-tracking document rather than to an OmegaConf tree so that every
 value, also one from a profile or an override, keeps its file:line:col.
 
@@ -217,8 +219,8 @@ def _apply_override(doc: Document, ov: _Override) -> None:
     parent: Any = doc.data
     for i, part in enumerate(parts[:-1]):
         if not isinstance(parent, dict) or part not in parent:
-            if ov.kind in ("add", "force_add") and isinstance(parent, dict):
-                parent[part] = {}
+            if ov.kind != "delete" and isinstance(parent, dict):
+                parent[part] = {}  # a schema default the file omits; validation rejects unknown keys
             else:
                 _missing(doc, ov, parts[: i + 1])
         parent = parent[part]
@@ -235,8 +237,6 @@ def _apply_override(doc: Document, ov: _Override) -> None:
         doc.values.pop(path, None)
         doc.keys.pop(path, None)
         return
-    if ov.kind == "change" and not exists:
-        _missing(doc, ov, parts, hint=f"to add a new key use +{ov.key}=...")
     if ov.kind == "add" and exists:
         raise SpecError(
             [Diagnostic(ov.position, ov.key, "key already set; use ++ to force", (f"use {ov.key}=... to change it",))]

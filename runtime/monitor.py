@@ -344,6 +344,9 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     cov = mon["covariate"]
     alerts: list[dict[str, Any]] = []
     features = {name: feature_drift(prof, cur.columns[name], cov) for name, prof in sorted(reference.items())}
+    for f in features.values():
+        if f["psi"] is not None and f["psi"] > cov["threshold"]:
+            f["status"] = "alert"
     windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}

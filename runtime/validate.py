@@ -347,7 +347,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"{len(failed)} expectation(s) failed; report: {ctx.path('reports/validation.html')}\n" + "\n".join(lines)
         )
     _accept(ctx, version, profile)
-    say(f"validate: passed ({report['summary']}); report: reports/validation.html")
+    n = report["summary"]
+    say(f"validate: passed ({n['passed']} passed, {n['overridden']} overridden, {n['skipped']} skipped); report: reports/validation.html")
     return report
 
 
