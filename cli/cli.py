@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+
 from mlwright import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="One YAML file in, a production ML system out.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="One YAML file in, a production ML system out.",
+)
 canary_app = typer.Typer(no_args_is_help=True, help="Canary operations: status, promote, rollback, analyze.")
 features_app = typer.Typer(no_args_is_help=True, help="Feature store operations.")
 app.add_typer(canary_app, name="canary")
@@ -24,7 +30,9 @@ app.add_typer(features_app, name="features")
 
 STATE: dict[str, bool] = {"debug": False}
 
-Overrides = Annotated[list[str] | None, typer.Argument(help="Hydra overrides: key=value, +key=value, ~key, profile=prod")]
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="Hydra overrides: key=value, +key=value, ~key, profile=prod")
+]
 OutDir = Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default build/<name>)")]
 
 
@@ -78,7 +86,9 @@ def compile_cmd(
         print(f"{compiled.out_dir}: up to date")
         return
     changed = write_tree(compiled.files, compiled.out_dir)
-    print(f"compiled {compiled.plan.name} {compiled.plan.model_version} -> {compiled.out_dir} ({len(compiled.files)} files, {len(changed)} changed)")
+    print(
+        f"compiled {compiled.plan.name} {compiled.plan.model_version} -> {compiled.out_dir} ({len(compiled.files)} files, {len(changed)} changed)"
+    )
 
 
 @app.command("diff")
@@ -168,9 +178,13 @@ def _user_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @app.command("run")
 def run_cmd(
     target: Dir,
-    stage: Annotated[str | None, typer.Option("--stage", help="Run only this stage (if stale, or with --force)")] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="Run only this stage (if stale, or with --force)")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-run even unchanged stages")] = False,
-    new_data: Annotated[bool, typer.Option("--new-data", help="Accept changed sources as a new dataset version")] = False,
+    new_data: Annotated[
+        bool, typer.Option("--new-data", help="Accept changed sources as a new dataset version")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Plain log lines (for CI)")] = False,
 ) -> None:
     """Run the pipeline through DVC: verify -> ingest -> validate -> featurize -> train -> register -> package."""
@@ -183,7 +197,11 @@ def run_cmd(
     if not result.ran:
         print(f"{target}: nothing changed; every stage skipped ({result.seconds:.1f}s)")
     else:
-        print(f"{target}: ran {', '.join(result.ran)}" + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "") + f" ({result.seconds:.1f}s)")
+        print(
+            f"{target}: ran {', '.join(result.ran)}"
+            + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "")
+            + f" ({result.seconds:.1f}s)"
+        )
 
 
 @app.command("status")
@@ -242,7 +260,9 @@ def rebuild_cmd(
     from mlwright.runtime.rebuild import rebuild
 
     report = _user_errors(rebuild, target, version, into)
-    print(f"rebuilt {report['version_id'][:12]}: {report['files']} files verified in {report['seconds']:.1f}s (SLA {report['sla_seconds']}s) -> {report['folder']}")
+    print(
+        f"rebuilt {report['version_id'][:12]}: {report['files']} files verified in {report['seconds']:.1f}s (SLA {report['sla_seconds']}s) -> {report['folder']}"
+    )
     if not report["within_sla"]:
         _fail("rebuild exceeded data.versioning.rebuild_sla", 1)
 
@@ -288,7 +308,9 @@ def monitor_cmd(
         print(f"  {name:24s} PSI {psi:>8s}  {f['status']}")
     print(f"  concept: {report['concept']['message']}")
     for a in report["alerts"]:
-        print(f"ALERT {a['kind']}: {a['feature'] or a['slice'] or 'all'} = {a['value']:.4f} > {a['threshold']} (window {a['window']})")
+        print(
+            f"ALERT {a['kind']}: {a['feature'] or a['slice'] or 'all'} = {a['value']:.4f} > {a['threshold']} (window {a['window']})"
+        )
     print(f"report: {target / 'reports' / 'drift.html'}")
     if fail_on_alert and report["alerts"]:
         raise typer.Exit(1)
@@ -342,7 +364,9 @@ def canary_rollback_cmd(target: Dir) -> None:
 @canary_app.command("analyze")
 def canary_analyze_cmd(
     log: Annotated[Path, typer.Argument(help="JSONL prediction log")],
-    target: Annotated[Path | None, typer.Option("--dir", help="Compiled folder for the criteria (default: built-in)")] = None,
+    target: Annotated[
+        Path | None, typer.Option("--dir", help="Compiled folder for the criteria (default: built-in)")
+    ] = None,
     success_rate: Annotated[float, typer.Option("--success-rate")] = 0.999,
     latency_p99_ms: Annotated[float, typer.Option("--latency-p99-ms")] = float("inf"),
     min_requests: Annotated[int, typer.Option("--min-requests")] = 100,

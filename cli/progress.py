@@ -31,7 +31,9 @@ class StageProgress:
             return
         took = time.perf_counter() - self.started
         mark = "[green]done[/green]" if ok else "[red]failed[/red]"
-        self._print(f"  {self.current:10s} {mark} {took:6.1f}s", f"{self.current}: {'done' if ok else 'failed'} in {took:.1f}s")
+        self._print(
+            f"  {self.current:10s} {mark} {took:6.1f}s", f"{self.current}: {'done' if ok else 'failed'} in {took:.1f}s"
+        )
         if self.status is not None:
             self.status.stop()
             self.status = None

@@ -40,7 +40,9 @@ def default_out_dir(spec: SystemSpec) -> Path:
     return Path("build") / spec.name
 
 
-def build_plan(spec_path: Path, overrides: list[str] | None = None, out_dir: Path | None = None) -> tuple[SystemPlan, Path]:
+def build_plan(
+    spec_path: Path, overrides: list[str] | None = None, out_dir: Path | None = None
+) -> tuple[SystemPlan, Path]:
     spec = load_spec(spec_path, overrides)
     out = out_dir if out_dir is not None else default_out_dir(spec)
     return lower(spec, spec_path.parent, out), out

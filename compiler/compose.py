@@ -75,7 +75,7 @@ def _defaults_entries(doc: Document) -> list[Any]:
         if item == "_self_":
             out.append("_self_")
         elif isinstance(item, dict) and len(item) == 1:
-            (group, option), = item.items()
+            ((group, option),) = item.items()
             if not isinstance(option, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", group + option):
                 problems.append(Diagnostic(pos, f"defaults[{i}]", "expected `group: option` with plain names"))
             else:
@@ -150,7 +150,14 @@ def _load_group(spec_path: Path, display: str, choice: GroupChoice) -> Document:
         hints = [f"did you mean '{hint}'?"] if hint else []
         hints.append(f"known options: {', '.join(known)}" if known else f"create {shown}")
         raise SpecError(
-            [Diagnostic(choice.position, f"defaults.{choice.group}", f"no config '{choice.option}' in group '{choice.group}'", tuple(hints))]
+            [
+                Diagnostic(
+                    choice.position,
+                    f"defaults.{choice.group}",
+                    f"no config '{choice.option}' in group '{choice.group}'",
+                    tuple(hints),
+                )
+            ]
         )
     doc = load_file(path, shown)
     if doc.data is None:
@@ -170,10 +177,7 @@ def _prefixed(table: dict[KeyPath, Position], head: str) -> dict[KeyPath, Positi
 def _merge(into: Document, other: Document, path: KeyPath) -> None:
     """Deep-merge `other` into `into` (mappings merge, everything else replaces)."""
     src = _get(other.data, path)
-    if path == ():
-        target = into.data
-    else:
-        target = _get(into.data, path[:-1])
+    target = into.data if path == () else _get(into.data, path[:-1])
     if path and not (isinstance(target, dict) and isinstance(target.get(path[-1]), dict) and isinstance(src, dict)):
         _drop_positions(into, path)
         target[path[-1]] = copy.deepcopy(src)
@@ -295,7 +299,9 @@ def _resolve_node_refs(doc: Document) -> None:
             target: Any = doc.data
             for part in ref.group(1).split("."):
                 if not isinstance(target, dict) or part not in target:
-                    problems.append(Diagnostic(doc.position(path), dotted(path), f"reference to unknown key '{ref.group(1)}'"))
+                    problems.append(
+                        Diagnostic(doc.position(path), dotted(path), f"reference to unknown key '{ref.group(1)}'")
+                    )
                     return value
                 target = target[part]
             if depth > 10:

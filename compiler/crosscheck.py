@@ -52,7 +52,10 @@ def source_columns(spec: SystemSpec) -> dict[str, set[str]]:
 
 
 def unique_names(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
-    for kind, names in (("sources", [s.name for s in spec.data.sources]), ("definitions", [f.name for f in spec.features.definitions])):
+    for kind, names in (
+        ("sources", [s.name for s in spec.data.sources]),
+        ("definitions", [f.name for f in spec.features.definitions]),
+    ):
         seen: set[str] = set()
         section = ("data", "sources") if kind == "sources" else ("features", "definitions")
         for i, name in enumerate(names):
@@ -65,7 +68,13 @@ def schema_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterat
     names = [s.name for s in spec.data.sources]
     for table in spec.expectations.schema_:
         if table not in names:
-            yield _at(doc, ("expectations", "schema", table), f"unknown source '{table}'", _guess(table, names), f"known sources: {', '.join(names)}")
+            yield _at(
+                doc,
+                ("expectations", "schema", table),
+                f"unknown source '{table}'",
+                _guess(table, names),
+                f"known sources: {', '.join(names)}",
+            )
     for table, columns in spec.expectations.schema_.items():
         for col, cs in columns.items():
             path = ("expectations", "schema", table, col)
@@ -77,20 +86,38 @@ def schema_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterat
                 yield _at(doc, path, f"min/max need type int or float, not {cs.type}")
             for other in cs.unique_with or []:
                 if other not in columns:
-                    yield _at(doc, (*path, "unique_with"), f"unknown column '{other}' in source '{table}'", _guess(other, list(columns)))
+                    yield _at(
+                        doc,
+                        (*path, "unique_with"),
+                        f"unknown column '{other}' in source '{table}'",
+                        _guess(other, list(columns)),
+                    )
 
 
 def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     p = spec.spec
     holders = [t for t, cols in spec.expectations.schema_.items() if p.target in cols]
     if not holders:
-        yield _at(doc, ("spec", "target"), f"target '{p.target}' is not a column of any source in expectations.schema", "declare it, e.g. expectations.schema.<source>.<target>: {type: bool}")
+        yield _at(
+            doc,
+            ("spec", "target"),
+            f"target '{p.target}' is not a column of any source in expectations.schema",
+            "declare it, e.g. expectations.schema.<source>.<target>: {type: bool}",
+        )
     else:
         cols = spec.expectations.schema_[holders[0]]
         if p.entity not in cols:
-            yield _at(doc, ("spec", "entity"), f"entity '{p.entity}' is not a column of '{holders[0]}', the source holding the target")
+            yield _at(
+                doc,
+                ("spec", "entity"),
+                f"entity '{p.entity}' is not a column of '{holders[0]}', the source holding the target",
+            )
         if p.timestamp and p.timestamp not in cols:
-            yield _at(doc, ("spec", "timestamp"), f"timestamp '{p.timestamp}' is not a column of '{holders[0]}', the source holding the target")
+            yield _at(
+                doc,
+                ("spec", "timestamp"),
+                f"timestamp '{p.timestamp}' is not a column of '{holders[0]}', the source holding the target",
+            )
         elif p.timestamp and cols[p.timestamp].type != "timestamp":
             yield _at(doc, ("spec", "timestamp"), f"column '{p.timestamp}' must have type timestamp")
         kind = cols[p.target].type
@@ -101,7 +128,9 @@ def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
     if spec.features.entity != p.entity:
         yield _at(doc, ("features", "entity"), f"'{spec.features.entity}' differs from spec.entity '{p.entity}'")
     if spec.features.timestamp is not None and spec.features.timestamp != p.timestamp:
-        yield _at(doc, ("features", "timestamp"), f"'{spec.features.timestamp}' differs from spec.timestamp '{p.timestamp}'")
+        yield _at(
+            doc, ("features", "timestamp"), f"'{spec.features.timestamp}' differs from spec.timestamp '{p.timestamp}'"
+        )
 
 
 def inputs_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
@@ -109,7 +138,12 @@ def inputs_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator
     allowed = set(features) | {spec.spec.entity} | ({"image"} if spec.features.image else set())
     for i, name in enumerate(spec.spec.inputs):
         if name not in allowed:
-            yield _at(doc, ("spec", "inputs", i), f"input '{name}' is not a feature, the entity or an image", _guess(name, sorted(allowed)))
+            yield _at(
+                doc,
+                ("spec", "inputs", i),
+                f"input '{name}' is not a feature, the entity or an image",
+                _guess(name, sorted(allowed)),
+            )
     if spec.spec.target in spec.spec.inputs:
         yield _at(doc, ("spec", "inputs"), f"the target '{spec.spec.target}' cannot be a request input")
     if len(set(spec.spec.inputs)) != len(spec.spec.inputs):
@@ -122,7 +156,13 @@ def feature_expressions(spec: SystemSpec, doc: Document, root: Path | None) -> I
     for i, f in enumerate(spec.features.definitions):
         here = ("features", "definitions", i)
         if f.from_ not in columns:
-            yield _at(doc, (*here, "from"), f"unknown source '{f.from_}'", _guess(f.from_, names), f"known sources: {', '.join(names)}")
+            yield _at(
+                doc,
+                (*here, "from"),
+                f"unknown source '{f.from_}'",
+                _guess(f.from_, names),
+                f"known sources: {', '.join(names)}",
+            )
             continue
         if f.name == spec.spec.target:
             yield _at(doc, (*here, "name"), "a feature must not be named like the target")
@@ -137,20 +177,39 @@ def feature_expressions(spec: SystemSpec, doc: Document, root: Path | None) -> I
             continue
         for col in parsed.columns:
             if col not in known:
-                yield _at(doc, (*here, "expr"), f"unknown column '{col}' in source '{f.from_}'", _guess(col, sorted(known)), f"columns of '{f.from_}': {', '.join(sorted(known))}")
+                yield _at(
+                    doc,
+                    (*here, "expr"),
+                    f"unknown column '{col}' in source '{f.from_}'",
+                    _guess(col, sorted(known)),
+                    f"columns of '{f.from_}': {', '.join(sorted(known))}",
+                )
         if f.window is None and parsed.aggregate:
             yield _at(doc, (*here, "expr"), "an aggregation needs a `window` (and `time_column`)")
         if f.window is not None:
             if not parsed.aggregate:
-                yield _at(doc, (*here, "window"), "a windowed feature needs an aggregate expression such as sum(...) or count(*)")
+                yield _at(
+                    doc,
+                    (*here, "window"),
+                    "a windowed feature needs an aggregate expression such as sum(...) or count(*)",
+                )
             if f.time_column is None:
                 yield _at(doc, (*here, "window"), "a window aggregation requires `time_column`")
             elif f.time_column not in known:
-                yield _at(doc, (*here, "time_column"), f"unknown column '{f.time_column}' in source '{f.from_}'", _guess(f.time_column, sorted(known)))
+                yield _at(
+                    doc,
+                    (*here, "time_column"),
+                    f"unknown column '{f.time_column}' in source '{f.from_}'",
+                    _guess(f.time_column, sorted(known)),
+                )
             if spec.spec.timestamp is None:
                 yield _at(doc, (*here, "window"), "window aggregations need spec.timestamp (point-in-time joins)")
             if spec.spec.entity not in known:
-                yield _at(doc, (*here, "from"), f"source '{f.from_}' has no entity column '{spec.spec.entity}' to aggregate by")
+                yield _at(
+                    doc,
+                    (*here, "from"),
+                    f"source '{f.from_}' has no entity column '{spec.spec.entity}' to aggregate by",
+                )
         if f.encoding != "none" and parsed.aggregate:
             yield _at(doc, (*here, "encoding"), "only row-level features can be encoded as categories")
 
@@ -169,7 +228,12 @@ def cross_field_checks(spec: SystemSpec, doc: Document, root: Path | None) -> It
             continue
         for col in parsed.columns:
             if col not in columns[cf.table]:
-                yield _at(doc, (*here, "check"), f"unknown column '{col}' in source '{cf.table}'", _guess(col, sorted(columns[cf.table])))
+                yield _at(
+                    doc,
+                    (*here, "check"),
+                    f"unknown column '{col}' in source '{cf.table}'",
+                    _guess(col, sorted(columns[cf.table])),
+                )
         if parsed.aggregate:
             yield _at(doc, (*here, "check"), "a cross-field check is a row-level condition, not an aggregate")
 
@@ -201,24 +265,44 @@ def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iter
     m = spec.spec.metric.name
     allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
     if m not in allowed:
-        yield _at(doc, ("spec", "metric", "name"), f"metric '{m}' does not fit task '{task}'", f"use one of: {', '.join(sorted(allowed))}")
+        yield _at(
+            doc,
+            ("spec", "metric", "name"),
+            f"metric '{m}' does not fit task '{task}'",
+            f"use one of: {', '.join(sorted(allowed))}",
+        )
     cm = spec.monitoring.concept.metric
     if cm not in (REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS - {"logloss"}):
         yield _at(doc, ("monitoring", "concept", "metric"), f"metric '{cm}' does not fit task '{task}'")
     if task == "multiclass_classification":
-        yield _at(doc, ("spec", "task"), "multiclass_classification is accepted by the schema but not yet trained by any backend", "use binary_classification or regression")
+        yield _at(
+            doc,
+            ("spec", "task"),
+            "multiclass_classification is accepted by the schema but not yet trained by any backend",
+            "use binary_classification or regression",
+        )
 
 
 def split_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     split = spec.training.split
     if split.strategy == "random" and spec.spec.timestamp:
-        yield _at(doc, ("training", "split", "strategy"), "random splits are refused when spec.timestamp is set (they leak the future)", "use strategy: time")
+        yield _at(
+            doc,
+            ("training", "split", "strategy"),
+            "random splits are refused when spec.timestamp is set (they leak the future)",
+            "use strategy: time",
+        )
     if split.strategy == "time" and not spec.spec.timestamp:
         yield _at(doc, ("training", "split", "strategy"), "a time split needs spec.timestamp")
     if split.validation + split.test >= 0.8:
         yield _at(doc, ("training", "split"), "validation + test leave too little to train on")
     if spec.training.cv.strategy == "kfold" and spec.spec.timestamp:
-        yield _at(doc, ("training", "cv", "strategy"), "k-fold CV mixes past and future when spec.timestamp is set", "use strategy: time_series")
+        yield _at(
+            doc,
+            ("training", "cv", "strategy"),
+            "k-fold CV mixes past and future when spec.timestamp is set",
+            "use strategy: time_series",
+        )
 
 
 def backend_params(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
@@ -226,11 +310,19 @@ def backend_params(spec: SystemSpec, doc: Document, root: Path | None) -> Iterat
     known = sorted(BACKEND_PARAMS[t.backend])
     for key in t.params:
         if key not in known:
-            yield _at(doc, ("training", "params", key), f"'{key}' is not a {t.backend} parameter", _guess(key, known), f"known: {', '.join(known)}")
+            yield _at(
+                doc,
+                ("training", "params", key),
+                f"'{key}' is not a {t.backend} parameter",
+                _guess(key, known),
+                f"known: {', '.join(known)}",
+            )
     for key, space in t.hpo.space.items():
         here = ("training", "hpo", "space", key)
         if key not in known:
-            yield _at(doc, here, f"'{key}' is not a {t.backend} parameter", _guess(key, known), f"known: {', '.join(known)}")
+            yield _at(
+                doc, here, f"'{key}' is not a {t.backend} parameter", _guess(key, known), f"known: {', '.join(known)}"
+            )
         low, high = getattr(space, "low", None), getattr(space, "high", None)
         if low is not None and high is not None:
             if low >= high:
@@ -241,7 +333,12 @@ def backend_params(spec: SystemSpec, doc: Document, root: Path | None) -> Iterat
         yield _at(doc, ("training", "params", "model"), "small_cnn needs features.image")
     model = t.params.get("model")
     if t.backend == "torch" and model is not None and model not in ("mlp", "small_cnn"):
-        yield _at(doc, ("training", "params", "model"), f"'{model}' is not one of: mlp, small_cnn", _guess(str(model), ["mlp", "small_cnn"]))
+        yield _at(
+            doc,
+            ("training", "params", "model"),
+            f"'{model}' is not one of: mlp, small_cnn",
+            _guess(str(model), ["mlp", "small_cnn"]),
+        )
     if spec.features.image is not None and t.backend != "torch":
         yield _at(doc, ("training", "backend"), "image features need backend: torch")
 
@@ -252,7 +349,12 @@ def image_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[
         return
     dicoms = [s.name for s in spec.data.sources if isinstance(s, DicomSource)]
     if img.source not in dicoms:
-        yield _at(doc, ("features", "image", "source"), f"'{img.source}' is not a dicom source", f"dicom sources: {', '.join(dicoms) or 'none'}")
+        yield _at(
+            doc,
+            ("features", "image", "source"),
+            f"'{img.source}' is not a dicom source",
+            f"dicom sources: {', '.join(dicoms) or 'none'}",
+        )
     if "image" not in spec.spec.inputs:
         yield _at(doc, ("spec", "inputs"), "features.image is set, so `image` must be one of the inputs")
 
@@ -296,7 +398,9 @@ def paths_inside(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator
         (("features", "store", "offline", "path"), spec.features.store.offline.path),
         (("features", "store", "online", "path"), spec.features.store.online.path),
     ]
-    outputs += [(("monitoring", "alerts", i, "path"), a.path) for i, a in enumerate(spec.monitoring.alerts) if a.type == "log"]
+    outputs += [
+        (("monitoring", "alerts", i, "path"), a.path) for i, a in enumerate(spec.monitoring.alerts) if a.type == "log"
+    ]
     for path, value in outputs:
         try:
             check_output_path(value)
@@ -318,8 +422,20 @@ def secrets_are_references(spec: SystemSpec, doc: Document, root: Path | None) -
         if isinstance(value, dict):
             for k, v in value.items():
                 sub = (*path, k)
-                if isinstance(k, str) and SECRET_KEY.search(k) and not k.endswith("_env") and isinstance(v, str) and v and not ENV_REF.match(v):
-                    yield _at(doc, sub, "a secret must not be written in the spec", f"use ${{oc.env:{k.upper()}}} and set it in the environment")
+                if (
+                    isinstance(k, str)
+                    and SECRET_KEY.search(k)
+                    and not k.endswith("_env")
+                    and isinstance(v, str)
+                    and v
+                    and not ENV_REF.match(v)
+                ):
+                    yield _at(
+                        doc,
+                        sub,
+                        "a secret must not be written in the spec",
+                        f"use ${{oc.env:{k.upper()}}} and set it in the environment",
+                    )
                 else:
                     yield from walk(v, sub)
         elif isinstance(value, list):

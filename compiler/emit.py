@@ -22,7 +22,18 @@ from .plan import SystemPlan
 
 FileMap = dict[str, bytes]
 LOCK = "mlwright.lock.json"
-RUN_OUTPUTS = (".mlwright/", "data/", "dist/", "features/", "logs/", "models/", "predictions/", "reports/", "state/", ".dvc/tmp/")
+RUN_OUTPUTS = (
+    ".mlwright/",
+    "data/",
+    "dist/",
+    "features/",
+    "logs/",
+    "models/",
+    "predictions/",
+    "reports/",
+    "state/",
+    ".dvc/tmp/",
+)
 
 
 @functools.cache
@@ -90,7 +101,10 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
     image = plan.params["featurize"]["image"]
     if image and image["source"] != plan.label_source:
         by_source.setdefault(image["source"], [])
-    timed = {s.name: any(c == plan.timestamp for c, _ in s.columns) or s.format == "dicom" and bool(plan.timestamp) for s in plan.sources}
+    timed = {
+        s.name: any(c == plan.timestamp for c, _ in s.columns) or s.format == "dicom" and bool(plan.timestamp)
+        for s in plan.sources
+    }
     joins = [
         {
             "cte": f"src_{i}",
@@ -109,12 +123,16 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
         for i, (k, v) in enumerate(sorted(groups.items()), start=1)
     ]
     ts = quote_ident(plan.timestamp) if plan.timestamp else "CAST(NULL AS TIMESTAMP)"
-    text = _env().get_template("features.sql.j2").render(
-        plan=plan,
-        spine_features=[f for f in plan.row_features if f.source == plan.label_source],
-        joins=joins,
-        windows=windows,
-        ts_or_null=ts,
+    text = (
+        _env()
+        .get_template("features.sql.j2")
+        .render(
+            plan=plan,
+            spine_features=[f for f in plan.row_features if f.source == plan.label_source],
+            joins=joins,
+            windows=windows,
+            ts_or_null=ts,
+        )
     )
     return {"features.sql": text.encode("utf-8")}
 
@@ -134,7 +152,9 @@ def _metric_why(r: dict[str, Any]) -> str:
     m = r["spec"]["metric"]
     fn, fp = r["spec"]["costs"]["false_negative"], r["spec"]["costs"]["false_positive"]
     if m["name"] == "fbeta":
-        lean = "recall over precision" if m["beta"] > 1 else "precision over recall" if m["beta"] < 1 else "both equally"
+        lean = (
+            "recall over precision" if m["beta"] > 1 else "precision over recall" if m["beta"] < 1 else "both equally"
+        )
         return f"β = {m['beta']} weighs {lean}, in line with the cost structure (a false negative costs {fn}, a false positive {fp})."
     if m["name"] in ("rmse", "mae"):
         return "An error in the target's own units, what the business reads."
@@ -146,15 +166,19 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
     m = r["spec"]["metric"]
     fp = r["spec"]["costs"]["false_positive"]
     ratio = (r["spec"]["costs"]["false_negative"] / fp) if fp else float("inf")
-    text = _env().get_template("ml_spec.md.j2").render(
-        plan=plan,
-        r=r,
-        task_words=plan.task.replace("_", " "),
-        metric_words=_METRIC_WORDS[m["name"]].format(beta=m["beta"]),
-        metric_why=_metric_why(r),
-        input_types=plan.params["serve"]["inputs"],
-        cost_ratio=f"{ratio:g}",
-        availability=f"{r['spec']['sla']['availability'] * 100:g}%",
+    text = (
+        _env()
+        .get_template("ml_spec.md.j2")
+        .render(
+            plan=plan,
+            r=r,
+            task_words=plan.task.replace("_", " "),
+            metric_words=_METRIC_WORDS[m["name"]].format(beta=m["beta"]),
+            metric_why=_metric_why(r),
+            input_types=plan.params["serve"]["inputs"],
+            cost_ratio=f"{ratio:g}",
+            availability=f"{r['spec']['sla']['availability'] * 100:g}%",
+        )
     )
     return {"ml_spec.md": text.encode("utf-8")}
 
@@ -166,20 +190,27 @@ def emit_serving(plan: SystemPlan) -> FileMap:
     if torch:
         pins.update(TORCH_PINS)
     requirements = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
-    dockerfile = _env().get_template("serving/Dockerfile.j2").render(
-        compiler_version=plan.compiler_version,
-        name=plan.name,
-        model_version=plan.model_version,
-        base_image=pkg["base_image"],
-        port=pkg["port"],
-        torch=torch,
+    dockerfile = (
+        _env()
+        .get_template("serving/Dockerfile.j2")
+        .render(
+            compiler_version=plan.compiler_version,
+            name=plan.name,
+            model_version=plan.model_version,
+            base_image=pkg["base_image"],
+            port=pkg["port"],
+            torch=torch,
+        )
     )
-    ignore = "".join(f"{p}\n" for p in ("**/__pycache__", "**/*.pyc", ".git", ".dvc", "logs", "reports", "data", "features/offline"))
+    ignore = "".join(
+        f"{p}\n" for p in ("**/__pycache__", "**/*.pyc", ".git", ".dvc", "logs", "reports", "data", "features/offline")
+    )
     return {
         "serving/Dockerfile": dockerfile.encode("utf-8"),
         "serving/.dockerignore": ignore.encode("utf-8"),
         "serving/requirements.txt": (
-            f"# Pinned serving requirements for {plan.name} {plan.model_version} (mlwright {plan.compiler_version}).\n" + requirements
+            f"# Pinned serving requirements for {plan.name} {plan.model_version} (mlwright {plan.compiler_version}).\n"
+            + requirements
         ).encode("utf-8"),
     }
 
@@ -206,7 +237,9 @@ def emit_monitoring(plan: SystemPlan) -> FileMap:
                         "expr": f'mlwright_metric_relative_drop{{system="{plan.name}"}} > {concept["max_relative_drop"]}',
                         "for": "0m",
                         "labels": {**labels, "severity": "critical"},
-                        "annotations": {"summary": f"{concept['metric']} fell more than {concept['max_relative_drop']:.0%} below the registered baseline"},
+                        "annotations": {
+                            "summary": f"{concept['metric']} fell more than {concept['max_relative_drop']:.0%} below the registered baseline"
+                        },
                     },
                     {
                         "alert": "MlwrightLatencySLA",

@@ -14,7 +14,17 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-_FORBIDDEN = (exp.Select, exp.Subquery, exp.Table, exp.Command, exp.Create, exp.Insert, exp.Delete, exp.Update, exp.Drop)
+_FORBIDDEN = (
+    exp.Select,
+    exp.Subquery,
+    exp.Table,
+    exp.Command,
+    exp.Create,
+    exp.Insert,
+    exp.Delete,
+    exp.Update,
+    exp.Drop,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,9 @@ def parse_expression(text: str) -> ParsedExpr:
         tree = sqlglot.parse_one(text, read="duckdb")
     except ParseError as exc:
         errors = exc.errors[0] if exc.errors else {}
-        raise ExpressionError(f"cannot parse SQL expression '{text}'{_why(str(errors.get('description', '')))}") from None
+        raise ExpressionError(
+            f"cannot parse SQL expression '{text}'{_why(str(errors.get('description', '')))}"
+        ) from None
     except Exception as exc:  # sqlglot raises a few non-ParseError types on junk
         raise ExpressionError(f"cannot parse SQL expression '{text}'{_why(str(exc))}") from None
     if tree is None:

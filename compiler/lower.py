@@ -13,7 +13,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .. import __version__
+from mlwright import __version__
 from .expressions import parse_expression
 from .paths import is_remote, static_prefix
 from .plan import IR_VERSION, RowFeaturePlan, SourcePlan, StagePlan, SystemPlan, WindowFeaturePlan
@@ -70,7 +70,9 @@ def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
     if src.format == "csv":
         options.append(("delimiter", src.delimiter))
     if isinstance(src, DicomSource):
-        options.append(("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())}))
+        options.append(
+            ("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())})
+        )
     dep = "" if is_remote(src.uri) else _join(root, static_prefix(src.uri))
     return SourcePlan(src.name, src.format, src.uri, dep, columns, tuple(options))
 
@@ -85,7 +87,15 @@ def _features(spec: SystemSpec) -> tuple[tuple[RowFeaturePlan, ...], tuple[Windo
         else:
             assert f.time_column is not None  # checked by crosscheck
             windows.append(
-                WindowFeaturePlan(f.name, f.from_, parsed.sql, parsed.columns, int(duration_seconds(f.window)), f.time_column, parsed.counts)
+                WindowFeaturePlan(
+                    f.name,
+                    f.from_,
+                    parsed.sql,
+                    parsed.columns,
+                    int(duration_seconds(f.window)),
+                    f.time_column,
+                    parsed.counts,
+                )
             )
     return tuple(rows), tuple(windows)
 
@@ -115,7 +125,11 @@ def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in spec.spec.inputs:
         f = by_name.get(name)
-        col = columns.get(f.from_, {}).get(f.expr.strip()) if f else next((c[name] for c in columns.values() if name in c), None)
+        col = (
+            columns.get(f.from_, {}).get(f.expr.strip())
+            if f
+            else next((c[name] for c in columns.values() if name in c), None)
+        )
         if col is None:
             continue
         rules = {k: v for k, v in (("min", col.min), ("max", col.max), ("values", col.values)) if v is not None}
@@ -124,7 +138,14 @@ def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: tuple[RowFeaturePlan, ...], windows: tuple[WindowFeaturePlan, ...], label_source: str) -> dict[str, Any]:
+def _params(
+    spec: SystemSpec,
+    root: str,
+    sources: tuple[SourcePlan, ...],
+    rows: tuple[RowFeaturePlan, ...],
+    windows: tuple[WindowFeaturePlan, ...],
+    label_source: str,
+) -> dict[str, Any]:
     p = spec.spec
     t = spec.training
     s = spec.serving
@@ -137,13 +158,25 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
     image = None
     if spec.features.image is not None:
         img = spec.features.image
-        image = {"source": img.source, "center": img.window.center, "width": img.window.width, "size": list(img.size), "normalize": img.normalize}
+        image = {
+            "source": img.source,
+            "center": img.window.center,
+            "width": img.window.width,
+            "size": list(img.size),
+            "normalize": img.normalize,
+        }
     problem = {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
     return {
         "ingest": {
             "source_root": root,
             "sources": [
-                {"name": src.name, "format": src.format, "uri": src.uri, "columns": dict(src.columns), **dict(src.options)}
+                {
+                    "name": src.name,
+                    "format": src.format,
+                    "uri": src.uri,
+                    "columns": dict(src.columns),
+                    **dict(src.options),
+                }
                 for src in sources
             ],
             "manifest": spec.data.versioning.manifest,
@@ -163,9 +196,19 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
             **problem,
             "label_source": label_source,
             "sql": "features.sql",
-            "row_features": [{"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)} for f in rows],
+            "row_features": [
+                {"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)}
+                for f in rows
+            ],
             "window_features": [
-                {"name": f.name, "source": f.source, "sql": f.sql, "window_seconds": f.window_seconds, "time_column": f.time_column, "counts": f.counts}
+                {
+                    "name": f.name,
+                    "source": f.source,
+                    "sql": f.sql,
+                    "window_seconds": f.window_seconds,
+                    "time_column": f.time_column,
+                    "counts": f.counts,
+                }
                 for f in windows
             ],
             "image": image,
@@ -185,7 +228,12 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
             "seed": t.seed,
             "metric": p.metric.model_dump(mode="json"),
             "costs": p.costs.model_dump(mode="json"),
-            "split": {"strategy": t.split.strategy, "validation": t.split.validation, "test": t.split.test, "gap_seconds": int(duration_seconds(t.split.gap))},
+            "split": {
+                "strategy": t.split.strategy,
+                "validation": t.split.validation,
+                "test": t.split.test,
+                "gap_seconds": int(duration_seconds(t.split.gap)),
+            },
             "cv": t.cv.model_dump(mode="json"),
             "hpo": {
                 "trials": t.hpo.trials,
@@ -236,7 +284,9 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
                 "min_requests": s.canary.min_requests,
             },
             "batch": {
-                "input": _join(root, s.batch.input) if s.batch.input and not is_remote(s.batch.input) else s.batch.input,
+                "input": _join(root, s.batch.input)
+                if s.batch.input and not is_remote(s.batch.input)
+                else s.batch.input,
                 "output": s.batch.output,
                 "chunk_rows": s.batch.chunk_rows,
             },
@@ -249,7 +299,9 @@ def _params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...], rows: 
             "covariate": m.covariate.model_dump(mode="json"),
             "concept": {
                 **m.concept.model_dump(mode="json"),
-                "labels": _join(root, m.concept.labels) if m.concept.labels and not is_remote(m.concept.labels) else m.concept.labels,
+                "labels": _join(root, m.concept.labels)
+                if m.concept.labels and not is_remote(m.concept.labels)
+                else m.concept.labels,
             },
             "window_seconds": int(duration_seconds(m.window)),
             "alerts": [a.model_dump(mode="json") for a in m.alerts],

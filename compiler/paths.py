@@ -41,11 +41,17 @@ def check_source_uri(uri: str, spec_dir: Path, project: Path) -> None:
     if "://" in uri:
         raise PathProblem(f"unsupported URI scheme in '{uri}'", "use a relative path or s3://bucket/prefix")
     if os.path.isabs(uri) or uri.startswith("~"):
-        raise PathProblem(f"absolute path '{uri}' makes the build depend on this machine", "use a path relative to the spec, an s3:// URI, or import the data into the project")
+        raise PathProblem(
+            f"absolute path '{uri}' makes the build depend on this machine",
+            "use a path relative to the spec, an s3:// URI, or import the data into the project",
+        )
     target = (spec_dir / static_prefix(uri)).resolve()
     root = project.resolve()
     if target != root and root not in target.parents:
-        raise PathProblem(f"'{uri}' leads outside the project (the git repository holding the spec)", "keep data inside the repository, use an s3:// URI, or import the data")
+        raise PathProblem(
+            f"'{uri}' leads outside the project (the git repository holding the spec)",
+            "keep data inside the repository, use an s3:// URI, or import the data",
+        )
 
 
 def check_output_path(path: str) -> None:

@@ -65,7 +65,13 @@ def _doc_path(doc: Document, loc: tuple[Any, ...]) -> KeyPath:
     out: list[str | int] = []
     node: Any = doc.data
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part.endswith("_") and part[:-1] in node:
@@ -81,9 +87,19 @@ def _doc_path(doc: Document, loc: tuple[Any, ...]) -> KeyPath:
 
 
 def _is_tag(part: str) -> bool:
-    return part in {"csv", "parquet", "jsonl", "dicom", "lightgbm", "torch", "int", "float", "categorical", "log", "webhook"} or (
-        "[" in part or part[:1].isupper()
-    )
+    return part in {
+        "csv",
+        "parquet",
+        "jsonl",
+        "dicom",
+        "lightgbm",
+        "torch",
+        "int",
+        "float",
+        "categorical",
+        "log",
+        "webhook",
+    } or ("[" in part or part[:1].isupper())
 
 
 def _diagnostic(doc: Document, err: Any) -> Diagnostic:
@@ -145,7 +161,12 @@ def _known_keys(doc: Document, path: KeyPath) -> list[str]:
     model: Any = SystemSpec
     node: Any = doc.data
     for part in path:
-        node = node[part] if isinstance(node, (dict, list)) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            node = node[part]
+        else:
+            node = None
         model = _child(model, part, node)
         if model is None:
             return []
@@ -179,8 +200,8 @@ def _pick(annotation: Any, node: Any) -> Any:
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         for m in models:
             for name, f in m.model_fields.items():
-                if typing.get_origin(f.annotation) is typing.Literal and isinstance(node, dict):
-                    if node.get(f.alias or name) in typing.get_args(f.annotation):
-                        return m
+                tag = typing.get_origin(f.annotation) is typing.Literal and isinstance(node, dict)
+                if tag and node.get(f.alias or name) in typing.get_args(f.annotation):
+                    return m
         return models[0] if models else (members[0] if members else None)
     return annotation

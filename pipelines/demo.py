@@ -47,7 +47,9 @@ def free_port() -> int:
 def workspace(name: str) -> Path:
     work = ROOT / "demo" / name
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(ROOT / "pipelines" / name, work / "pipelines" / name, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(
+        ROOT / "pipelines" / name, work / "pipelines" / name, ignore=shutil.ignore_patterns("data", "__pycache__")
+    )
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     return work
 
@@ -85,13 +87,28 @@ def churn() -> None:
     mlwright("run", "build/churn", cwd=work)  # nothing changed: every stage skipped
     mlwright("diff", "pipelines/churn/system.yaml", "training.hpo.trials=50", cwd=work)
     rows = pq.read_table(work / "pipelines/churn/data/score/batch-000.parquet").slice(0, 3).to_pylist()
-    serve(work, "churn", [{k: r[k] for k in ("customer_id", "plan", "monthly_fee", "support_tickets", "country")} for r in rows])
-    mlwright("predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", "predictions", cwd=work)
+    serve(
+        work,
+        "churn",
+        [{k: r[k] for k in ("customer_id", "plan", "monthly_fee", "support_tickets", "country")} for r in rows],
+    )
+    mlwright(
+        "predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", "predictions", cwd=work
+    )
     drifted = pq.read_table(work / "pipelines/churn/data/score/batch-000.parquet").to_pandas()
     drifted["monthly_fee"] = drifted["monthly_fee"] * 1.6 + 30
     drifted.to_parquet(work / "drifted-batch.parquet")
     sh(sys.executable, "pipelines/churn/generate.py", "--out", "scenario", "--churn-stops", "DE", cwd=work)
-    mlwright("monitor", "build/churn", "--current", "drifted-batch.parquet", "--labels", "scenario/labels/delayed.csv", cwd=work, check=False)
+    mlwright(
+        "monitor",
+        "build/churn",
+        "--current",
+        "drifted-batch.parquet",
+        "--labels",
+        "scenario/labels/delayed.csv",
+        cwd=work,
+        check=False,
+    )
     report(work, "churn")
 
 
@@ -106,9 +123,23 @@ def brain_ct() -> None:
     bodies = []
     for f in files:
         ds = pydicom.dcmread(f)
-        bodies.append({"image": base64.b64encode(f.read_bytes()).decode(), "patient_age": int(str(ds.PatientAge)[:3]), "scanner_model": str(ds.ManufacturerModelName)})
+        bodies.append(
+            {
+                "image": base64.b64encode(f.read_bytes()).decode(),
+                "patient_age": int(str(ds.PatientAge)[:3]),
+                "scanner_model": str(ds.ManufacturerModelName),
+            }
+        )
     serve(work, "brain_ct", bodies)
-    mlwright("predict", "build/brain_ct", "--input", "pipelines/brain_ct/data/brain_ct/incoming/**/*.dcm", "--output", "predictions", cwd=work)
+    mlwright(
+        "predict",
+        "build/brain_ct",
+        "--input",
+        "pipelines/brain_ct/data/brain_ct/incoming/**/*.dcm",
+        "--output",
+        "predictions",
+        cwd=work,
+    )
     print("\n# A scanner upgrade shifts pixel intensity by 1.8 SD; its batch arrives for training:")
     sh(sys.executable, "pipelines/brain_ct/generate.py", "--scanner-upgrade", "--out", "upgrade", cwd=work)
     mlwright("monitor", "build/brain_ct", "--current", "upgrade/incoming/**/*.dcm", cwd=work, check=False)
@@ -123,7 +154,16 @@ def brain_ct() -> None:
 def report(work: Path, name: str) -> None:
     built = work / "build" / name
     print("\nWhere things are:")
-    for rel in ("ml_spec.md", "reports/validation.html", "reports/metrics.json", "reports/model_card.md", "reports/drift.html", "logs/predictions.jsonl", "logs/alerts.jsonl", "dist/Dockerfile"):
+    for rel in (
+        "ml_spec.md",
+        "reports/validation.html",
+        "reports/metrics.json",
+        "reports/model_card.md",
+        "reports/drift.html",
+        "logs/predictions.jsonl",
+        "logs/alerts.jsonl",
+        "dist/Dockerfile",
+    ):
         if (built / rel).exists():
             print(f"  {built / rel}")
     print(f"  experiment tracker: mlflow ui --backend-store-uri sqlite:///{built / '.mlwright/tracking.db'}")

@@ -38,7 +38,14 @@ class CanaryConfig:
     @classmethod
     def from_serve(cls, serve: dict[str, Any]) -> CanaryConfig:
         c = serve["canary"]
-        return cls(c["traffic"], c["duration_seconds"], c["success_rate"], tuple(c["steps"]), c["min_requests"], serve["sla"]["latency_p99_ms"])
+        return cls(
+            c["traffic"],
+            c["duration_seconds"],
+            c["success_rate"],
+            tuple(c["steps"]),
+            c["min_requests"],
+            serve["sla"]["latency_p99_ms"],
+        )
 
     def weights(self) -> list[float]:
         """The ramp: the canary share, then every larger step (ending at 100%)."""
@@ -93,7 +100,15 @@ class CanaryController:
         self.windows = {"stable": Window(), "candidate": Window()}
 
     def start(self, stable: str, candidate: str, now: float) -> None:
-        self.state = CanaryState("running", stable, candidate, 0, self.config.weights()[0], now, [{"event": "start", "at": now, "weight": self.config.weights()[0]}])
+        self.state = CanaryState(
+            "running",
+            stable,
+            candidate,
+            0,
+            self.config.weights()[0],
+            now,
+            [{"event": "start", "at": now, "weight": self.config.weights()[0]}],
+        )
         self._reset(now)
         self.save()
 
@@ -119,7 +134,10 @@ class CanaryController:
         verdict = judge(w, self.config)
         if verdict == "promote":
             return self.promote(now, reason=f"success {w.success_rate:.5f}, p99 {w.p99:.1f} ms")
-        return self.rollback(now, reason=f"success {w.success_rate:.5f} (need {self.config.success_rate}), p99 {w.p99:.1f} ms (SLA {self.config.latency_p99_ms})")
+        return self.rollback(
+            now,
+            reason=f"success {w.success_rate:.5f} (need {self.config.success_rate}), p99 {w.p99:.1f} ms (SLA {self.config.latency_p99_ms})",
+        )
 
     def promote(self, now: float, reason: str = "operator") -> str:
         weights = self.config.weights()
@@ -178,9 +196,19 @@ def analyze_log(path: Path, config: CanaryConfig) -> dict[str, Any]:
                 bad_lines += 1
     out: dict[str, Any] = {"bad_lines": bad_lines}
     for name, w in windows.items():
-        out[name] = {"model_version": versions.get(name), "requests": w.requests, "failures": w.failures, "success_rate": w.success_rate, "p99_ms": w.p99}
+        out[name] = {
+            "model_version": versions.get(name),
+            "requests": w.requests,
+            "failures": w.failures,
+            "success_rate": w.success_rate,
+            "p99_ms": w.p99,
+        }
     out["verdict"] = judge(windows["candidate"], config)
-    out["criteria"] = {"success_rate": config.success_rate, "latency_p99_ms": config.latency_p99_ms, "min_requests": config.min_requests}
+    out["criteria"] = {
+        "success_rate": config.success_rate,
+        "latency_p99_ms": config.latency_p99_ms,
+        "min_requests": config.min_requests,
+    }
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from mlwright.errors import GateFailed, UserError
 
 __all__ = ["GateFailed", "StageContext", "UserError", "load_context", "resolve_env", "stage_main"]

@@ -141,7 +141,11 @@ def _compile(node: Any) -> Fn:
     if isinstance(node, exp.Case):
         return _case(node)
     if isinstance(node, exp.If):
-        cond, then, other = _compile(node.this), _compile(node.args["true"]), _compile(node.args["false"]) if node.args.get("false") else (lambda row: None)
+        cond, then, other = (
+            _compile(node.this),
+            _compile(node.args["true"]),
+            _compile(node.args["false"]) if node.args.get("false") else (lambda row: None),
+        )
         return lambda row: then(row) if cond(row) else other(row)
     if isinstance(node, exp.Cast | exp.TryCast):
         return _cast(node)
@@ -149,7 +153,9 @@ def _compile(node: Any) -> Fn:
         inner = _compile(node.this)
         if isinstance(node.expression, exp.Null):
             return lambda row: inner(row) is None
-    raise Unsupported(f"'{node.sql(dialect='duckdb')}' ({kind}) cannot be computed online; precompute it offline or use a window feature")
+    raise Unsupported(
+        f"'{node.sql(dialect='duckdb')}' ({kind}) cannot be computed online; precompute it offline or use a window feature"
+    )
 
 
 def _logic(node: Any) -> Fn:

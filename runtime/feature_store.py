@@ -14,7 +14,12 @@ class FeatureStore:
 
     def __init__(self, target: Path):
         ctx = load_context(target)
-        self.store: OnlineStore = open_store(ctx.section("featurize")["online"], ctx.root, ctx.params["register"]["name"], readonly=ctx.section("featurize")["online"]["backend"] == "sqlite")
+        self.store: OnlineStore = open_store(
+            ctx.section("featurize")["online"],
+            ctx.root,
+            ctx.params["register"]["name"],
+            readonly=ctx.section("featurize")["online"]["backend"] == "sqlite",
+        )
 
     def get_online(self, entity_ids: list[str]) -> list[dict[str, Any] | None]:
         return self.store.get(entity_ids)

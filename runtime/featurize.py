@@ -61,7 +61,9 @@ def feature_set_hash(ctx: StageContext) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def write_offline(ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str) -> dict[str, Any]:
+def write_offline(
+    ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str
+) -> dict[str, Any]:
     cfg = ctx.section("featurize")
     final = ctx.path(cfg["offline_path"])
     stage = staging_dir(final)
@@ -115,7 +117,9 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.nda
     paths = table.column(IMAGE_COLUMN).to_pylist()
     missing = [i for i, p in enumerate(paths) if p is None]
     if missing:
-        raise UserError(f"{len(missing)} labelled rows have no image in source '{cfg['source']}' (first: row {missing[0]})")
+        raise UserError(
+            f"{len(missing)} labelled rows have no image in source '{cfg['source']}' (first: row {missing[0]})"
+        )
     images, stats = [], []
     for p in paths:
         hu = hounsfield(read_dicom(root / p, p), p)
@@ -166,7 +170,10 @@ def materialize(ctx: StageContext, table: pa.Table) -> int:
     finally:
         store.close()
     if cfg["online"]["backend"] != "sqlite":
-        write_json(ctx.path("features/online.json"), {"backend": cfg["online"]["backend"], "entities": len(rows), "written": written})
+        write_json(
+            ctx.path("features/online.json"),
+            {"backend": cfg["online"]["backend"], "entities": len(rows), "written": written},
+        )
     return written
 
 

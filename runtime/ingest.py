@@ -44,7 +44,11 @@ def local_files(ctx: StageContext) -> dict[str, list[Path]]:
 
 
 def relative(path: Path, root: Path) -> str:
-    return path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else os.path.relpath(path, root)
+    return (
+        path.resolve().relative_to(root).as_posix()
+        if path.resolve().is_relative_to(root)
+        else os.path.relpath(path, root)
+    )
 
 
 def manifest_rows(files: list[Path], root: Path, digests: dict[str, str]) -> list[ManifestRow]:

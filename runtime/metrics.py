@@ -6,7 +6,15 @@ from typing import Any
 
 import numpy as np
 
-HIGHER_IS_BETTER = {"fbeta": True, "f1": True, "roc_auc": True, "pr_auc": True, "logloss": False, "rmse": False, "mae": False}
+HIGHER_IS_BETTER = {
+    "fbeta": True,
+    "f1": True,
+    "roc_auc": True,
+    "pr_auc": True,
+    "logloss": False,
+    "rmse": False,
+    "mae": False,
+}
 THRESHOLDED = {"fbeta", "f1"}
 
 
@@ -69,7 +77,9 @@ def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: dict[str, flo
     return threshold, float(cost[k])
 
 
-def classification_report(y: np.ndarray, prob: np.ndarray, threshold: float, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, float]:
+def classification_report(
+    y: np.ndarray, prob: np.ndarray, threshold: float, metric: dict[str, Any], costs: dict[str, float]
+) -> dict[str, float]:
     pred = (prob >= threshold).astype(int)
     tp = int(np.sum((pred == 1) & (y == 1)))
     fp = int(np.sum((pred == 1) & (y == 0)))
@@ -95,7 +105,9 @@ def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, floa
     for const in (0.0, 1.0):
         prob = np.full(len(y), const)
         rep = {
-            metric["name"]: score(metric["name"], y, prob, 0.5, metric["beta"]) if metric["name"] in THRESHOLDED else score(metric["name"], y, np.full(len(y), float(np.mean(y)))),
+            metric["name"]: score(metric["name"], y, prob, 0.5, metric["beta"])
+            if metric["name"] in THRESHOLDED
+            else score(metric["name"], y, np.full(len(y), float(np.mean(y)))),
             "expected_cost": expected_cost(y, prob, 0.5, costs),
         }
         if not best or rep["expected_cost"] < best["expected_cost"]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .atomic import write_json
 from .bundle import load_reference
@@ -29,7 +30,7 @@ from .context import UserError, resolve_env, say
 from .metrics import HIGHER_IS_BETTER, fbeta, score
 from .predictor import Predictor
 from .reports import render_html
-from .stats import bin_shares, category_shares, chi2_two_sample, histogram, ks_two_sample, psi_from_shares
+from .stats import bin_shares_sorted, category_shares, chi2_two_sample, histogram, ks_two_sample, psi_from_shares
 
 SENT = "state/alerts_sent.json"
 
@@ -62,7 +63,10 @@ def read_log(path: Path, reference: dict[str, Any], entity: str) -> Current:
                 continue
             if r.get("status") == 200 and isinstance(r.get("inputs"), dict):
                 recs.append(r)
-    cols = {name: _column([r["inputs"].get(name) for r in recs], prof["kind"] == "numeric") for name, prof in reference.items()}
+    cols = {
+        name: _column([r["inputs"].get(name) for r in recs], prof["kind"] == "numeric")
+        for name, prof in reference.items()
+    }
     ts = np.array([_ts_us(r.get("timestamp")) for r in recs], dtype=np.int64) if recs else np.zeros(0, np.int64)
     return Current(
         cols,
@@ -105,7 +109,9 @@ def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], ti
     preds = predictor.predict_batch(rows, images)
     cols: dict[str, Any] = {}
     for name, prof in reference.items():
-        values = cols_extra.get(name) or (table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows)
+        values = cols_extra.get(name) or (
+            table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+        )
         cols[name] = _column(values, prof["kind"] == "numeric")
     ts = None
     if timestamp and timestamp in table.column_names:
@@ -129,19 +135,41 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
     if ref["kind"] == "numeric":
         v = values[~np.isnan(values)]
         if len(v) < cfg["min_rows"]:
-            return {"status": "insufficient", "rows": int(len(v)), "psi": None, "test": None, "statistic": None, "p_value": None, "effect": None}
-        edges = np.asarray(ref["edges"])
-        psi = psi_from_shares(np.asarray(ref["shares"]), bin_shares(v, edges), eps)
-        ks = ks_two_sample(ref["sample"], v)
+            return {
+                "status": "insufficient",
+                "rows": int(len(v)),
+                "psi": None,
+                "test": None,
+                "statistic": None,
+                "p_value": None,
+                "effect": None,
+            }
+        v = np.sort(v)  # once: PSI bins, KS and the mean all read the sorted sample
+        psi = psi_from_shares(np.asarray(ref["shares"]), bin_shares_sorted(v, np.asarray(ref["edges"])), eps)
+        ks = ks_two_sample(ref["sample"], v, cur_is_sorted=True)
         shift = (float(v.mean()) - ref["mean"]) / ref["std"] if ref.get("std") else 0.0
-        return {"status": "ok", "rows": int(len(v)), "psi": round(psi, 6), "test": "ks", "statistic": round(ks.statistic, 6), "p_value": float(f"{ks.p_value:.6g}"), "effect": round(shift, 4), "effect_name": "mean_shift_sd"}
-    counts: dict[str, int] = {}
-    for x in values:
-        if x is not None:
-            counts[x] = counts.get(x, 0) + 1
+        return {
+            "status": "ok",
+            "rows": int(len(v)),
+            "psi": round(psi, 6),
+            "test": "ks",
+            "statistic": round(ks.statistic, 6),
+            "p_value": float(f"{ks.p_value:.6g}"),
+            "effect": round(shift, 4),
+            "effect_name": "mean_shift_sd",
+        }
+    counts = category_counts(values)
     n = sum(counts.values())
     if n < cfg["min_rows"]:
-        return {"status": "insufficient", "rows": n, "psi": None, "test": None, "statistic": None, "p_value": None, "effect": None}
+        return {
+            "status": "insufficient",
+            "rows": n,
+            "psi": None,
+            "test": None,
+            "statistic": None,
+            "p_value": None,
+            "effect": None,
+        }
     r, c = category_shares(ref["counts"], counts)
     psi = psi_from_shares(r, c, eps)
     chi = chi2_two_sample(ref["counts"], counts)
@@ -155,6 +183,13 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
         "effect": round(chi.effect, 4) if chi else None,
         "effect_name": "cramers_v",
     }
+
+
+def category_counts(values: Any) -> dict[str, int]:
+    """Counts of each non-null category (Arrow's value_counts: no Python loop per row)."""
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+    vc = pc.value_counts(pc.drop_null(arr))
+    return {str(k): int(c) for k, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)}
 
 
 def windows_of(ts: np.ndarray | None, n: int, seconds: int) -> dict[str, np.ndarray]:
@@ -185,15 +220,30 @@ def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
         raise UserError(f"--labels: no files match {pattern}")
-    table = concat([pcsv.read_csv(f, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})) for f in files])
+    table = concat(
+        [
+            pcsv.read_csv(
+                f, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})
+            )
+            for f in files
+        ]
+    )
     label_col = target if target in table.column_names else "label"
     if label_col not in table.column_names:
         raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
     y = [_truth(v) for v in table.column(label_col).to_pylist()]
     out: dict[str, Any] = {"y": y}
     out["request_id"] = table.column("request_id").to_pylist() if "request_id" in table.column_names else None
-    out["entity"] = [None if v is None else str(v) for v in table.column(entity).to_pylist()] if entity in table.column_names else None
-    out["ts"] = table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_pylist() if timestamp and timestamp in table.column_names else None
+    out["entity"] = (
+        [None if v is None else str(v) for v in table.column(entity).to_pylist()]
+        if entity in table.column_names
+        else None
+    )
+    out["ts"] = (
+        table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
+        if timestamp and timestamp in table.column_names
+        else None
+    )
     return out
 
 
@@ -242,22 +292,47 @@ def relative_drop(name: str, baseline: float, value: float) -> float:
     return (baseline - value) / baseline if HIGHER_IS_BETTER[name] else (value - baseline) / baseline
 
 
-def judge_window(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, baseline: float, cfg: dict[str, Any], beta: float) -> dict[str, Any]:
+def judge_window(
+    name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, baseline: float, cfg: dict[str, Any], beta: float
+) -> dict[str, Any]:
     have = ~np.isnan(y)
     n = int(have.sum())
     coverage = n / len(y) if len(y) else 0.0
     if n < cfg["min_labels"]:
-        return {"labels": n, "coverage": coverage, "value": None, "relative_drop": None, "status": "insufficient", "alert": False}
+        return {
+            "labels": n,
+            "coverage": coverage,
+            "value": None,
+            "relative_drop": None,
+            "status": "insufficient",
+            "alert": False,
+        }
     value = metric_value(name, y[have], pred[have], prob[have], beta)
     drop = relative_drop(name, baseline, value)
     alert = drop > cfg["max_relative_drop"]
-    return {"labels": n, "coverage": round(coverage, 4), "value": round(value, 6), "relative_drop": round(drop, 6), "status": "alert" if alert else "ok", "alert": alert}
+    return {
+        "labels": n,
+        "coverage": round(coverage, 4),
+        "value": round(value, 6),
+        "relative_drop": round(drop, 6),
+        "status": "alert" if alert else "ok",
+        "alert": alert,
+    }
 
 
 Z_97_5 = 1.959964
 
 
-def drop_z(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: float, baseline: float, baseline_rows: int, rounds: int = 300) -> float:
+def drop_z(
+    name: str,
+    y: np.ndarray,
+    pred: np.ndarray,
+    prob: np.ndarray,
+    beta: float,
+    baseline: float,
+    baseline_rows: int,
+    rounds: int = 300,
+) -> float:
     """How many standard errors the slice's metric sits below its baseline.
 
     The current slice's standard error comes from a seeded bootstrap; the
@@ -267,7 +342,10 @@ def drop_z(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: f
     have = ~np.isnan(y)
     y, pred, prob = y[have], pred[have], prob[have]
     rng = np.random.default_rng(0)
-    values = [metric_value(name, y[i], pred[i], prob[i], beta) for i in (rng.integers(0, len(y), len(y)) for _ in range(rounds))]
+    values = [
+        metric_value(name, y[i], pred[i], prob[i], beta)
+        for i in (rng.integers(0, len(y), len(y)) for _ in range(rounds))
+    ]
     se = float(np.std(values))
     se_base = se * np.sqrt(len(y) / baseline_rows) if baseline_rows else 0.0
     gap = baseline - metric_value(name, y, pred, prob, beta)
@@ -350,7 +428,11 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
-    base_alert = {"model_version": bundle["model_version"], "dataset_version": bundle["dataset_version"], "system": bundle["name"]}
+    base_alert = {
+        "model_version": bundle["model_version"],
+        "dataset_version": bundle["dataset_version"],
+        "system": bundle["name"],
+    }
     window_report = []
     for wname, idx in windows.items():
         per = {}
@@ -358,10 +440,29 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             d = feature_drift(prof, _take(cur.columns[name], idx), cov)
             per[name] = d["psi"]
             if d["psi"] is not None and d["psi"] > cov["threshold"]:
-                alerts.append({**base_alert, "kind": "covariate", "feature": name, "slice": None, "value": d["psi"], "threshold": cov["threshold"], "window": wname, "key": f"covariate|{name}||{wname}"})
+                alerts.append(
+                    {
+                        **base_alert,
+                        "kind": "covariate",
+                        "feature": name,
+                        "slice": None,
+                        "value": d["psi"],
+                        "threshold": cov["threshold"],
+                        "window": wname,
+                        "key": f"covariate|{name}||{wname}",
+                    }
+                )
         window_report.append({"window": wname, "rows": int(len(idx)), "psi": per})
-    concept = {"metric": mon["concept"]["metric"], "baseline": bundle["baseline"]["value"], "windows": [], "slices": {}, "relative_drop": None}
-    concept["alert_line"] = concept["baseline"] * (1 - mon["concept"]["max_relative_drop"]) if concept["baseline"] is not None else 0.0
+    concept = {
+        "metric": mon["concept"]["metric"],
+        "baseline": bundle["baseline"]["value"],
+        "windows": [],
+        "slices": {},
+        "relative_drop": None,
+    }
+    concept["alert_line"] = (
+        concept["baseline"] * (1 - mon["concept"]["max_relative_drop"]) if concept["baseline"] is not None else 0.0
+    )
     label_pattern = labels or mon["concept"]["labels"]
     if label_pattern and cur.prediction is not None:
         pattern = label_pattern if labels else str(target / label_pattern)
@@ -372,29 +473,62 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon["concept"], beta)
         concept.update(overall=overall, relative_drop=overall["relative_drop"])
         for wname, idx in windows.items():
-            w = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta)
+            w = judge_window(
+                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta
+            )
             concept["windows"].append({"window": wname, **w})
             if w["alert"]:
-                alerts.append({**base_alert, "kind": "concept", "feature": None, "slice": None, "value": w["relative_drop"], "threshold": mon["concept"]["max_relative_drop"], "window": wname, "key": f"concept|||{wname}"})
+                alerts.append(
+                    {
+                        **base_alert,
+                        "kind": "concept",
+                        "feature": None,
+                        "slice": None,
+                        "value": w["relative_drop"],
+                        "threshold": mon["concept"]["max_relative_drop"],
+                        "window": wname,
+                        "key": f"concept|||{wname}",
+                    }
+                )
         for col in mon["slices"]:
             if col not in cur.columns:
                 continue
             vals = cur.columns[col]
             for v in sorted({x for x in vals if x is not None}):
                 idx = np.array([i for i, x in enumerate(vals) if x == v])
-                base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or {"value": concept["baseline"], "rows": 0}
-                s = judge_window(name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta)
+                base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or {
+                    "value": concept["baseline"],
+                    "rows": 0,
+                }
+                s = judge_window(
+                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta
+                )
                 s["baseline"] = base["value"]
                 if s["alert"]:  # slices are small: alert only when the drop is clear of both samples' noise
-                    s["z"] = drop_z(name, y[idx], cur.prediction[idx], cur.probability[idx], beta, base["value"], base["rows"])
+                    s["z"] = drop_z(
+                        name, y[idx], cur.prediction[idx], cur.probability[idx], beta, base["value"], base["rows"]
+                    )
                     s["alert"] = s["z"] > Z_97_5
                     s["status"] = "alert" if s["alert"] else "within noise"
                 concept["slices"][f"{col}={v}"] = s
                 if s["alert"]:
-                    alerts.append({**base_alert, "kind": "concept", "feature": None, "slice": f"{col}={v}", "value": s["relative_drop"], "threshold": mon["concept"]["max_relative_drop"], "window": "all", "key": f"concept||{col}={v}|all"})
+                    alerts.append(
+                        {
+                            **base_alert,
+                            "kind": "concept",
+                            "feature": None,
+                            "slice": f"{col}={v}",
+                            "value": s["relative_drop"],
+                            "threshold": mon["concept"]["max_relative_drop"],
+                            "window": "all",
+                            "key": f"concept||{col}={v}|all",
+                        }
+                    )
         concept["message"] = _concept_message(overall, name)
     else:
-        concept["message"] = "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
+        concept["message"] = (
+            "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
+        )
     fresh = send_alerts(alerts, mon["alerts"], root)
     report = {
         "report_version": 1,
@@ -404,7 +538,12 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "current": str(current),
         "rows": cur.rows,
         "window_seconds": mon["window_seconds"],
-        "psi": {"threshold": cov["threshold"], "bins": cov["bins"], "epsilon": cov["epsilon"], "binning": "reference quantiles, open-ended outer bins"},
+        "psi": {
+            "threshold": cov["threshold"],
+            "bins": cov["bins"],
+            "epsilon": cov["epsilon"],
+            "binning": "reference quantiles, open-ended outer bins",
+        },
         "features": features,
         "windows": window_report,
         "concept": concept,
@@ -434,5 +573,8 @@ def _hist(ref: dict[str, Any], values: Any) -> dict[str, Any]:
             counts[x] = counts.get(x, 0) + 1
     cats = sorted(set(ref["counts"]) | set(counts))
     rt, ct = sum(ref["counts"].values()) or 1, sum(counts.values()) or 1
-    return {"labels": cats, "reference": [ref["counts"].get(c, 0) / rt for c in cats], "current": [counts.get(c, 0) / ct for c in cats]}
-
+    return {
+        "labels": cats,
+        "reference": [ref["counts"].get(c, 0) / rt for c in cats],
+        "current": [counts.get(c, 0) / ct for c in cats],
+    }

@@ -51,7 +51,9 @@ class SqliteOnlineStore:
                 )
             self.db.execute("SELECT count(*) FROM features").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise CorruptStore(f"{path}: online store is unreadable ({exc}); re-run `featurize` to rebuild it") from None
+            raise CorruptStore(
+                f"{path}: online store is unreadable ({exc}); re-run `featurize` to rebuild it"
+            ) from None
 
     def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
         now = int(time.time())
@@ -87,7 +89,9 @@ class SqliteOnlineStore:
         for i in range(0, len(entity_ids), 500):
             chunk = list(entity_ids[i : i + 500])
             marks = ",".join("?" * len(chunk))
-            for entity, payload, written in self.db.execute(f"SELECT entity, payload, written FROM features WHERE entity IN ({marks})", chunk):
+            for entity, payload, written in self.db.execute(
+                f"SELECT entity, payload, written FROM features WHERE entity IN ({marks})", chunk
+            ):
                 if written >= cutoff:
                     found[entity] = orjson.loads(payload)
         return [found.get(e) for e in entity_ids]
@@ -125,17 +129,17 @@ class RedisOnlineStore:
         try:
             self.r.ping()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            raise UserError(f"redis online store at {_safe(url)} is unreachable ({type(exc).__name__}: {exc})") from None
+            raise UserError(
+                f"redis online store at {_safe(url)} is unreachable ({type(exc).__name__}: {exc})"
+            ) from None
         self.upsert = self.r.register_script(_REDIS_UPSERT)
 
     def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
         changed = 0
         pipe = self.r.pipeline(transaction=False)
-        n = 0
-        for entity, ts, payload in rows:
+        for n, (entity, ts, payload) in enumerate(rows, start=1):
             value = f"{ts}|".encode() + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
             self.upsert(keys=[self.prefix + entity], args=[ts, value, self.ttl], client=pipe)
-            n += 1
             if n % BATCH == 0:
                 changed += sum(pipe.execute())
         changed += sum(pipe.execute())

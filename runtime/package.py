@@ -31,14 +31,18 @@ def package_source(dest: Path) -> None:
     pkg = dest / "mlwright"
     root_spec = importlib.util.find_spec("mlwright")
     assert root_spec is not None and root_spec.submodule_search_locations
-    shutil.copytree(Path(list(root_spec.submodule_search_locations)[0]), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(list(root_spec.submodule_search_locations)[0]), pkg, ignore=shutil.ignore_patterns("__pycache__")
+    )
     for sub in SUBPACKAGES:
         spec = importlib.util.find_spec(f"mlwright.{sub}")
         if spec is None or not spec.submodule_search_locations:
             raise UserError(f"cannot locate mlwright.{sub} to package")
         target = pkg / sub
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(Path(list(spec.submodule_search_locations)[0]), target, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            Path(list(spec.submodule_search_locations)[0]), target, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (dest / "pyproject.toml").write_text(
         "[build-system]\nrequires = ['setuptools>=68']\nbuild-backend = 'setuptools.build_meta'\n\n"
         f"[project]\nname = 'mlwright'\nversion = '{__version__}'\nrequires-python = '>=3.11'\n"
@@ -55,7 +59,18 @@ def build_wheel(out: Path) -> Path:
         src.mkdir()
         package_source(src)
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out), str(src)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--quiet",
+                "-w",
+                str(out),
+                str(src),
+            ],
             capture_output=True,
             text=True,
         )

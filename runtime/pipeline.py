@@ -62,7 +62,9 @@ def dvc_root(build: Path, source_root: Path) -> Path:
 
 def check_build(build: Path) -> None:
     if not (build / "dvc.yaml").is_file() or not (build / "params.yaml").is_file():
-        raise UserError(f"{build}: not a compiled mlwright folder (no dvc.yaml); run `mlwright compile SPEC -o {build}`")
+        raise UserError(
+            f"{build}: not a compiled mlwright folder (no dvc.yaml); run `mlwright compile SPEC -o {build}`"
+        )
 
 
 @dataclass
@@ -79,7 +81,9 @@ def verify_sources(build: Path) -> list[Any]:
     return verify(ctx) if (build / MANIFEST).is_file() else []
 
 
-def run_pipeline(build: Path, *, stage: str | None, force: bool, new_data: bool, on_line: Callable[[str], None]) -> RunResult:
+def run_pipeline(
+    build: Path, *, stage: str | None, force: bool, new_data: bool, on_line: Callable[[str], None]
+) -> RunResult:
     """verify -> dvc repro; raises GateFailed/UserError with the stage's own reason."""
     check_build(build)
     build = build.resolve()
@@ -103,7 +107,14 @@ def run_pipeline(build: Path, *, stage: str | None, force: bool, new_data: bool,
         args.append("--force")
     started = time.perf_counter()
     result = RunResult()
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", *args], cwd=root, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:

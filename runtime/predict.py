@@ -97,7 +97,11 @@ def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[
     from .imaging import image_from_file
 
     rows = table.to_pylist()
-    images = np.stack([image_from_file(p, predictor.image) for p in dicoms[start : start + len(rows)]]) if dicoms and predictor.image else None
+    images = (
+        np.stack([image_from_file(p, predictor.image) for p in dicoms[start : start + len(rows)]])
+        if dicoms and predictor.image
+        else None
+    )
     preds = predictor.predict_batch(rows, images)
     entity = predictor.serving["entity"]
     return pa.table(
@@ -111,7 +115,9 @@ def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[
     )
 
 
-def run_batch(target: Path, pattern: str, output: Path, chunk_rows: int | None = None, store_root: Path | None = None) -> dict[str, Any]:
+def run_batch(
+    target: Path, pattern: str, output: Path, chunk_rows: int | None = None, store_root: Path | None = None
+) -> dict[str, Any]:
     from .predictor import read_serve_config
 
     serve, root = read_serve_config(target)
@@ -129,13 +135,27 @@ def run_batch(target: Path, pattern: str, output: Path, chunk_rows: int | None =
                 if c in done:
                     continue
                 start = c * chunk_rows
-                write_parquet(output / f"part-{c:06d}.parquet", score_chunk(predictor, table.slice(start, chunk_rows), start, dicoms))
+                write_parquet(
+                    output / f"part-{c:06d}.parquet",
+                    score_chunk(predictor, table.slice(start, chunk_rows), start, dicoms),
+                )
                 done.add(c)
                 written += 1
-                write_json(output / MANIFEST, {"run": run_id, "chunks": total, "rows": table.num_rows, "done": sorted(done), "complete": len(done) == total})
+                write_json(
+                    output / MANIFEST,
+                    {
+                        "run": run_id,
+                        "chunks": total,
+                        "rows": table.num_rows,
+                        "done": sorted(done),
+                        "complete": len(done) == total,
+                    },
+                )
             if total == 0:
                 write_json(output / MANIFEST, {"run": run_id, "chunks": 0, "rows": 0, "done": [], "complete": True})
     finally:
         predictor.close()
-    say(f"predict: {table.num_rows} rows in {total} chunks ({written} scored now, {total - written} already done) -> {output}")
+    say(
+        f"predict: {table.num_rows} rows in {total} chunks ({written} scored now, {total - written} already done) -> {output}"
+    )
     return {"rows": table.num_rows, "chunks": total, "written": written}

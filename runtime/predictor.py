@@ -51,7 +51,11 @@ class FeatureAssembler:
         inputs = serving["inputs"]
         row = {f["name"]: f for f in serving["row_features"]}
         # a request field that is a plain-column feature gives that column's value
-        self.column_of = {n: row[n]["columns"][0] for n in inputs if n in row and len(row[n]["columns"]) == 1 and row[n]["sql"].strip('"') == row[n]["columns"][0]}
+        self.column_of = {
+            n: row[n]["columns"][0]
+            for n in inputs
+            if n in row and len(row[n]["columns"]) == 1 and row[n]["sql"].strip('"') == row[n]["columns"][0]
+        }
         self.direct = [n for n in inputs if n in features]
         self.derived = []
         for name, f in row.items():
@@ -120,7 +124,16 @@ class Predictor:
         if self.store is not None:
             ids = [str(r.get(entity)) for r in rows]
             online = self.store.get(ids)
-        X = np.vstack([self.pre.transform_row(self._assembler.assemble(r, o or {})) for r, o in zip(rows, online, strict=True)]) if rows else np.zeros((0, self.pre.width), np.float32)
+        X = (
+            np.vstack(
+                [
+                    self.pre.transform_row(self._assembler.assemble(r, o or {}))
+                    for r, o in zip(rows, online, strict=True)
+                ]
+            )
+            if rows
+            else np.zeros((0, self.pre.width), np.float32)
+        )
         scores = self.model.predict(X, images) if len(rows) else np.zeros(0)
         return [self._result(float(s), {}) for s in scores]
 

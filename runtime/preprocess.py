@@ -132,17 +132,26 @@ def _numeric(col: pa.ChunkedArray) -> np.ndarray:
 
 def _codes(col: pa.ChunkedArray, categories: tuple[str, ...]) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(categories)}
-    return np.array([np.nan if v is None else lookup.get(_category_key(v), np.nan) for v in col.to_pylist()], np.float32)
+    return np.array(
+        [np.nan if v is None else lookup.get(_category_key(v), np.nan) for v in col.to_pylist()], np.float32
+    )
 
 
-def fit_preprocessor(table: pa.Table, features: list[str], encodings: dict[str, str], train_idx: np.ndarray) -> Preprocessor:
+def fit_preprocessor(
+    table: pa.Table, features: list[str], encodings: dict[str, str], train_idx: np.ndarray
+) -> Preprocessor:
     """Learn category lists on the training rows only (no peeking at validation/test)."""
     cols = []
     sub = table.take(pa.array(train_idx))
     for name in features:
         col = sub.column(name)
         enc = encodings.get(name, "none")
-        textual = pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type) or pa.types.is_boolean(col.type)
+        textual = (
+            pa.types.is_string(col.type)
+            or pa.types.is_large_string(col.type)
+            or pa.types.is_dictionary(col.type)
+            or pa.types.is_boolean(col.type)
+        )
         if enc in ("category", "one_hot") or textual:
             cats = tuple(sorted({_category_key(v) for v in col.to_pylist() if v is not None}))
             cols.append(Column(name, "one_hot" if enc == "one_hot" else "category", cats))

@@ -74,7 +74,9 @@ def rebuild(target: Path, version: str | None, into: Path | None) -> dict[str, A
     started = time.perf_counter()
     matches = [p for p in fs.glob(f"{base}/mlwright/versions/{version}*.csv")]
     if len(matches) != 1:
-        raise UserError(f"version {version}: {'not in the remote (run `mlwright push`)' if not matches else 'ambiguous prefix'}")
+        raise UserError(
+            f"version {version}: {'not in the remote (run `mlwright push`)' if not matches else 'ambiguous prefix'}"
+        )
     folder = into or ctx.path(f".mlwright/rebuild/{Path(matches[0]).stem[:12]}")
     if folder.exists() and any(folder.iterdir()):
         shutil.rmtree(folder)
@@ -100,4 +102,11 @@ def rebuild(target: Path, version: str | None, into: Path | None) -> dict[str, A
     if version_id(rows) != Path(matches[0]).stem:
         raise GateFailed("the stored manifest does not hash to its version id")
     sla = ctx.section("ingest")["rebuild_sla_seconds"]
-    return {"version_id": Path(matches[0]).stem, "files": len(rows), "seconds": seconds, "sla_seconds": sla, "within_sla": seconds <= sla, "folder": str(folder)}
+    return {
+        "version_id": Path(matches[0]).stem,
+        "files": len(rows),
+        "seconds": seconds,
+        "sla_seconds": sla,
+        "within_sla": seconds <= sla,
+        "folder": str(folder),
+    }

@@ -31,10 +31,14 @@ def metric_differences(a: dict[str, Any], b: dict[str, Any], tolerance: float) -
     for part in COMPARED:
         for key, va in a.get(part, {}).items():
             vb = b.get(part, {}).get(key)
-            if isinstance(va, float) and isinstance(vb, float) and not (np.isnan(va) and np.isnan(vb)):
-                if abs(va - vb) > tolerance:
-                    out.append(f"{part}.{key}: {va:.6f} vs {vb:.6f} (|diff| {abs(va - vb):.6f} > {tolerance})")
-    if a.get("threshold") is not None and b.get("threshold") is not None and abs(a["threshold"] - b["threshold"]) > tolerance:
+            comparable = isinstance(va, float) and isinstance(vb, float) and not (np.isnan(va) and np.isnan(vb))
+            if comparable and abs(va - vb) > tolerance:
+                out.append(f"{part}.{key}: {va:.6f} vs {vb:.6f} (|diff| {abs(va - vb):.6f} > {tolerance})")
+    if (
+        a.get("threshold") is not None
+        and b.get("threshold") is not None
+        and abs(a["threshold"] - b["threshold"]) > tolerance
+    ):
         out.append(f"threshold: {a['threshold']:.6f} vs {b['threshold']:.6f}")
     return out
 
@@ -50,7 +54,9 @@ def input_columns(p: Any, serve: dict[str, Any], ctx: StageContext) -> dict[str,
         if kind in ("int", "float") and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
             cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
         else:
-            cols[name] = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()]
+            cols[name] = [
+                None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()
+            ]
     stats_file = ctx.path(ctx.section("featurize")["offline_path"]) / "image_stats.npy"
     if "image" in serve["inputs"] and stats_file.is_file():
         stats = np.load(stats_file)[p.split.train]
@@ -102,7 +108,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if diffs or below:
         write_json(ctx.path("reports/register.json"), report)
         shutil.rmtree(ctx.path(REGISTERED), ignore_errors=True)
-        why = f"metrics did not reproduce: {'; '.join(diffs)}" if diffs else f"test {name} {test_value:.4f} is below register.min_metric {reg['min_metric']}"
+        why = (
+            f"metrics did not reproduce: {'; '.join(diffs)}"
+            if diffs
+            else f"test {name} {test_value:.4f} is below register.min_metric {reg['min_metric']}"
+        )
         raise GateFailed(f"not registered: {why}")
     stage = staging_dir(ctx.path(REGISTERED))
     for f in candidate.iterdir():
@@ -113,7 +123,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "bundle_version": 1,
         "name": reg["name"],
         "model_version": reg["model_version"],
-        **{k: model_meta[k] for k in ("backend", "task", "threshold", "preprocessor", "features", "feature_names", "image", "dataset_version", "feature_set_hash")},
+        **{
+            k: model_meta[k]
+            for k in (
+                "backend",
+                "task",
+                "threshold",
+                "preprocessor",
+                "features",
+                "feature_names",
+                "image",
+                "dataset_version",
+                "feature_set_hash",
+            )
+        },
         "metric": cfg["metric"],
         "test_metrics": trained["test"],
         "baseline": {
@@ -140,13 +163,24 @@ def run(ctx: StageContext) -> dict[str, Any]:
     replace_dir(stage, ctx.path(REGISTERED))
     tracker = Tracker(reg["tracking"], ctx.root)
     with tracker.run("register", tags={"stage": "register", "model_version": reg["model_version"]}) as active:
-        tracker.log({"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]}, {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)})
+        tracker.log(
+            {"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]},
+            {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
+        )
         tracker.log_artifacts(ctx.path(REGISTERED), "bundle")
         if active is not None:
-            report["registry_version"] = tracker.register(reg["name"], active.info.run_id, "bundle", reg["model_version"], {"dataset_version": bundle["dataset_version"]})
+            report["registry_version"] = tracker.register(
+                reg["name"],
+                active.info.run_id,
+                "bundle",
+                reg["model_version"],
+                {"dataset_version": bundle["dataset_version"]},
+            )
     report["registered"] = True
     write_json(ctx.path("reports/register.json"), report)
-    say(f"register: {reg['name']} {reg['model_version']} registered (metrics reproduced within {reg['tolerance']}; registry version {report['registry_version']})")
+    say(
+        f"register: {reg['name']} {reg['model_version']} registered (metrics reproduced within {reg['tolerance']}; registry version {report['registry_version']})"
+    )
     return report
 
 

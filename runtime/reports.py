@@ -15,7 +15,9 @@ def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     root = str(importlib.resources.files("mlwright.templates"))
-    return Environment(loader=FileSystemLoader(root), undefined=StrictUndefined, autoescape=select_autoescape(["html", "j2"]))
+    return Environment(
+        loader=FileSystemLoader(root), undefined=StrictUndefined, autoescape=select_autoescape(["html", "j2"])
+    )
 
 
 def render_html(template: str, path: Path, **data: Any) -> None:

@@ -15,6 +15,7 @@ from .predictor import BadInput
 
 MAX_ABS = 1e15
 
+
 def _field(kind: str, rules: dict[str, Any]) -> Any:
     """The pydantic type of one input: its declared type, range and allowed values."""
     lo, hi = rules.get("min", -MAX_ABS), rules.get("max", MAX_ABS)
@@ -34,7 +35,9 @@ def _field(kind: str, rules: dict[str, Any]) -> Any:
 
 
 def request_adapter(inputs: dict[str, str], constraints: dict[str, dict[str, Any]] | None = None) -> TypeAdapter[Any]:
-    fields: dict[str, Any] = {name: (_field(kind, (constraints or {}).get(name, {})), ...) for name, kind in inputs.items()}
+    fields: dict[str, Any] = {
+        name: (_field(kind, (constraints or {}).get(name, {})), ...) for name, kind in inputs.items()
+    }
     model = create_model("PredictRequest", __config__=ConfigDict(extra="forbid"), **fields)
     return TypeAdapter(model)
 

@@ -149,19 +149,31 @@ class Metrics:
 
     def _render(self, canary_weight: float, ready: bool, extra: list[str]) -> str:
         s = self.system
-        lines = ["# HELP mlwright_requests_total Requests by model version and HTTP status.", "# TYPE mlwright_requests_total counter"]
+        lines = [
+            "# HELP mlwright_requests_total Requests by model version and HTTP status.",
+            "# TYPE mlwright_requests_total counter",
+        ]
         for (version, status), n in sorted(self.requests.items()):
             lines.append(f'mlwright_requests_total{{system="{s}",model_version="{version}",status="{status}"}} {n}')
-        lines += ["# HELP mlwright_request_latency_seconds Request latency.", "# TYPE mlwright_request_latency_seconds histogram"]
+        lines += [
+            "# HELP mlwright_request_latency_seconds Request latency.",
+            "# TYPE mlwright_request_latency_seconds histogram",
+        ]
         for version, counts in sorted(self.buckets.items()):
             acc = 0
             for edge, c in zip(BUCKETS, counts, strict=False):
                 acc += c
-                lines.append(f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="{edge}"}} {acc}')
+                lines.append(
+                    f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="{edge}"}} {acc}'
+                )
             acc += counts[-1]
-            lines.append(f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="+Inf"}} {acc}')
+            lines.append(
+                f'mlwright_request_latency_seconds_bucket{{system="{s}",model_version="{version}",le="+Inf"}} {acc}'
+            )
             lines.append(f'mlwright_request_latency_seconds_count{{system="{s}",model_version="{version}"}} {acc}')
-            lines.append(f'mlwright_request_latency_seconds_sum{{system="{s}",model_version="{version}"}} {self.sums[version]:.6f}')
+            lines.append(
+                f'mlwright_request_latency_seconds_sum{{system="{s}",model_version="{version}"}} {self.sums[version]:.6f}'
+            )
         lines += [
             "# HELP mlwright_canary_weight Share of requests routed to the candidate.",
             "# TYPE mlwright_canary_weight gauge",
@@ -306,7 +318,13 @@ def create_app(target: Path) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(deployment.canary.state.weight if deployment.candidate else 0.0, status["ready"], drift_gauges(deployment)))
+        return PlainTextResponse(
+            metrics.render(
+                deployment.canary.state.weight if deployment.candidate else 0.0,
+                status["ready"],
+                drift_gauges(deployment),
+            )
+        )
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:
@@ -314,15 +332,32 @@ def create_app(target: Path) -> FastAPI:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         rid = rid[:128]
         variant, predictor = deployment.pick(rid)
-        record: dict[str, Any] = {"request_id": rid, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": predictor.model_version, "variant": variant}
+        record: dict[str, Any] = {
+            "request_id": rid,
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "model_version": predictor.model_version,
+            "variant": variant,
+        }
 
         def finish(code: int, body: dict[str, Any], headers: dict[str, str] | None = None, **extra: Any) -> Response:
             seconds = time.perf_counter() - started
             latency = round(seconds * 1000.0, 3)
             metrics.observe(predictor.model_version, code, seconds)
             deployment.after(variant, code < 500, latency)
-            log.write({**record, "latency_ms": latency, "status": code, "prediction": None, "probability": None, "inputs": None, **extra})
-            return answer(code, {**body, "request_id": rid} if code == 200 else body, {"X-Request-ID": rid, **(headers or {})})
+            log.write(
+                {
+                    **record,
+                    "latency_ms": latency,
+                    "status": code,
+                    "prediction": None,
+                    "probability": None,
+                    "inputs": None,
+                    **extra,
+                }
+            )
+            return answer(
+                code, {**body, "request_id": rid} if code == 200 else body, {"X-Request-ID": rid, **(headers or {})}
+            )
 
         if api_key and not hmac.compare_digest(request.headers.get(header, ""), api_key):
             return finish(401, {"detail": f"missing or wrong {header}"})
@@ -355,8 +390,19 @@ def create_app(target: Path) -> FastAPI:
             except TimeoutError:
                 return finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
             latency = round((time.perf_counter() - started) * 1000.0, 3)
-            out = {"prediction": result.prediction, "probability": result.probability, "model_version": predictor.model_version, "latency_ms": latency}
-            return finish(200, out, prediction=result.prediction, probability=result.probability, inputs=jsonable(result.logged_inputs))
+            out = {
+                "prediction": result.prediction,
+                "probability": result.probability,
+                "model_version": predictor.model_version,
+                "latency_ms": latency,
+            }
+            return finish(
+                200,
+                out,
+                prediction=result.prediction,
+                probability=result.probability,
+                inputs=jsonable(result.logged_inputs),
+            )
 
     return app
 
@@ -399,7 +445,15 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
     workers = int(cfg.get("workers", 1))
     if workers > 1:
         os.environ["MLWRIGHT_SERVE_DIR"] = str(target.resolve())
-        uvicorn.run("mlwright.runtime.serve:app_factory", factory=True, host=host, port=port, workers=workers, log_level="warning", timeout_graceful_shutdown=10)
+        uvicorn.run(
+            "mlwright.runtime.serve:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
     else:
         app = create_app(target.resolve())
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

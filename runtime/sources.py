@@ -34,7 +34,9 @@ def source_files(source: dict[str, Any], root: Path) -> list[Path]:
     """The files of a local source, sorted; a missing file or an empty glob is an error."""
     uri = source["uri"]
     if uri.startswith("s3://"):
-        raise UserError(f"source '{source['name']}': {uri}: s3 sources are read through the DVC remote; import them with `dvc import-url` into the project")
+        raise UserError(
+            f"source '{source['name']}': {uri}: s3 sources are read through the DVC remote; import them with `dvc import-url` into the project"
+        )
     pattern = str(root / uri)
     if glob.has_magic(uri):
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))

@@ -52,13 +52,18 @@ def check_split(split: Split, ts: np.ndarray | None, gap_seconds: int) -> None:
     if ts is None:
         return
     gap = np.int64(gap_seconds) * 1_000_000
-    pairs = (("train", split.train, "validation", split.validation), ("validation", split.validation, "test", split.test))
+    pairs = (
+        ("train", split.train, "validation", split.validation),
+        ("validation", split.validation, "test", split.test),
+    )
     for a_name, a, b_name, b in pairs:
         if ts[a].max() + gap > ts[b].min():
             raise GateFailed(f"leakage: {a_name} reaches {b_name} in time (gap {gap_seconds}s not respected)")
 
 
-def expanding_folds(train_idx: np.ndarray, ts: np.ndarray | None, folds: int, gap_seconds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def expanding_folds(
+    train_idx: np.ndarray, ts: np.ndarray | None, folds: int, gap_seconds: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window folds inside the training slice, respecting the gap."""
     order = train_idx[np.argsort(ts[train_idx], kind="stable")] if ts is not None else train_idx
     blocks = np.array_split(order, folds + 1)
@@ -79,4 +84,6 @@ def expanding_folds(train_idx: np.ndarray, ts: np.ndarray | None, folds: int, ga
 def kfold(train_idx: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     perm = np.random.default_rng(seed).permutation(train_idx)
     parts = np.array_split(perm, folds)
-    return [(np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k])), np.sort(parts[k])) for k in range(folds)]
+    return [
+        (np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k])), np.sort(parts[k])) for k in range(folds)
+    ]

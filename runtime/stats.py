@@ -1,8 +1,10 @@
 """Two-sample statistics for validation (layer B) and drift monitoring.
 
-- KS: the exact statistic D from sorted samples; the p-value as scipy's
-  `ks_2samp` computes it (exact below 10,000 rows a side, otherwise the
-  asymptotic `kstwo.sf(D, round(n*m/(n+m)))`, which is fast at 1M rows).
+- KS: the exact statistic D from sorted samples. The p-value: scipy's exact
+  method below 10,000 rows a side; `kstwo.sf(D, round(n*m/(n+m)))` as
+  `ks_2samp` does up to an effective size of 100,000; above that the asymptotic
+  Kolmogorov distribution with Stephens' correction, within 0.5% of `ks_2samp`
+  for p > 1e-6 there, and microseconds instead of up to 0.5 s per column.
 - Chi-square: a two-sample test of homogeneity on the 2 x k table of category
   counts (`chi2_contingency`), so reference counts are not treated as exact.
 - PSI: bins are reference quantiles with open-ended outer bins; empty bins take
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 MAX_EXACT_N = 10_000
+ASYMPTOTIC_EN = 100_000
 MAX_SAMPLE = 200_000
 
 
@@ -28,22 +31,32 @@ class TestResult:
     effect_name: str
 
 
-def ks_two_sample(ref_sorted: np.ndarray, cur: np.ndarray) -> TestResult:
+def ks_two_sample(ref_sorted: np.ndarray, cur: np.ndarray, *, cur_is_sorted: bool = False) -> TestResult:
     """KS test of `cur` against an already sorted reference sample."""
     from scipy import stats
 
-    cur_sorted = np.sort(cur)
+    cur_sorted = cur if cur_is_sorted else np.sort(cur)
     n1, n2 = len(ref_sorted), len(cur_sorted)
     if max(n1, n2) <= MAX_EXACT_N:
         res = stats.ks_2samp(ref_sorted, cur_sorted, method="auto")
         return TestResult(float(res.statistic), float(res.pvalue), float(res.statistic), "ks_d")
-    both = np.concatenate([ref_sorted, cur_sorted])
-    cdf1 = np.searchsorted(ref_sorted, both, side="right") / n1
-    cdf2 = np.searchsorted(cur_sorted, both, side="right") / n2
-    d = float(np.max(np.abs(cdf1 - cdf2)))
+    # Both ECDFs only step at data points: evaluate each at the other's points (right-continuous).
+    at_ref = np.abs(np.arange(1, n1 + 1) / n1 - np.searchsorted(cur_sorted, ref_sorted, side="right") / n2)
+    at_cur = np.abs(np.searchsorted(ref_sorted, cur_sorted, side="right") / n1 - np.arange(1, n2 + 1) / n2)
+    # with ties, only the last copy of a value holds the ECDF's true level
+    last_ref = np.append(ref_sorted[1:] != ref_sorted[:-1], True)
+    last_cur = np.append(cur_sorted[1:] != cur_sorted[:-1], True)
+    d = float(max(at_ref[last_ref].max(initial=0.0), at_cur[last_cur].max(initial=0.0)))
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    p = float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
-    return TestResult(d, p, d, "ks_d")
+    en = m * n / (m + n)
+    if en < ASYMPTOTIC_EN:
+        p = float(stats.kstwo.sf(d, np.round(en)))
+    else:
+        from scipy.special import kolmogorov
+
+        root = np.sqrt(en)
+        p = float(kolmogorov((root + 0.12 + 0.11 / root) * d))
+    return TestResult(d, float(np.clip(p, 0.0, 1.0)), d, "ks_d")
 
 
 def chi2_two_sample(ref: dict[str, int], cur: dict[str, int]) -> TestResult | None:
@@ -72,6 +85,14 @@ def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
     total = counts.sum()
     return counts / total if total else counts.astype(float)
+
+
+def bin_shares_sorted(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`bin_shares` of an already sorted sample: one binary search per edge."""
+    n = len(sorted_values)
+    cuts = np.concatenate([[0], np.searchsorted(sorted_values, edges, side="right"), [n]])
+    counts = np.diff(cuts)
+    return counts / n if n else counts.astype(float)
 
 
 def psi_from_shares(ref: np.ndarray, cur: np.ndarray, epsilon: float = 1e-4) -> float:

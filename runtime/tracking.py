@@ -45,7 +45,9 @@ class Tracker:
                     mlflow.create_experiment(self.experiment, artifact_location=artifacts)
                 mlflow.set_experiment(self.experiment)
             except Exception as exc:  # MLflow raises many types for an unreachable server
-                raise UserError(f"experiment tracker at {self.uri} is unusable: {type(exc).__name__}: {str(exc)[:200]}") from None
+                raise UserError(
+                    f"experiment tracker at {self.uri} is unusable: {type(exc).__name__}: {str(exc)[:200]}"
+                ) from None
             self._mlflow = mlflow
         return self._mlflow
 
@@ -82,6 +84,8 @@ class Tracker:
         except Exception:
             client.create_registered_model(name, tags={"system": name})
         source = f"runs:/{run_id}/{path}"
-        mv = client.create_model_version(name, source=source, run_id=run_id, tags={"model_version": version_tag, **tags})
+        mv = client.create_model_version(
+            name, source=source, run_id=run_id, tags={"model_version": version_tag, **tags}
+        )
         client.set_registered_model_alias(name, "champion", mv.version)
         return str(mv.version)

@@ -111,7 +111,11 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
     ent = p.table.column(cfg["entity"]).to_pylist()
     train_entities = {ent[i] for i in tr}
     overlap = len({ent[i] for i in p.split.test} & train_entities)
-    out: dict[str, Any] = {"single_feature_auc_limit": LEAK_AUC, "suspect_features": {}, "entities_in_train_and_test": overlap}
+    out: dict[str, Any] = {
+        "single_feature_auc_limit": LEAK_AUC,
+        "suspect_features": {},
+        "entities_in_train_and_test": overlap,
+    }
     if p.ts is not None:
         out["train_end"] = int(p.ts[tr].max())
         out["validation_start"] = int(p.ts[p.split.validation].min())
@@ -170,9 +174,22 @@ def search(cfg: dict[str, Any], p: Prepared, tracker: Any) -> tuple[dict[str, An
     higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
     if not hpo["space"]:
         scores = cv_scores(cfg, p, fixed_params(cfg))
-        return fixed_params(cfg), {"trials": 0, "cv_mean": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_scores": scores}
-    sampler = optuna.samplers.TPESampler(seed=cfg["seed"]) if hpo["sampler"] == "tpe" else optuna.samplers.RandomSampler(seed=cfg["seed"])
-    study = optuna.create_study(direction="maximize" if higher else "minimize", sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
+        return fixed_params(cfg), {
+            "trials": 0,
+            "cv_mean": float(np.mean(scores)),
+            "cv_std": float(np.std(scores)),
+            "cv_scores": scores,
+        }
+    sampler = (
+        optuna.samplers.TPESampler(seed=cfg["seed"])
+        if hpo["sampler"] == "tpe"
+        else optuna.samplers.RandomSampler(seed=cfg["seed"])
+    )
+    study = optuna.create_study(
+        direction="maximize" if higher else "minimize",
+        sampler=sampler,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
+    )
 
     def objective(trial: Any) -> float:
         params = {**fixed_params(cfg), **suggest(trial, hpo["space"])}
@@ -206,7 +223,9 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, s in sorted(space.items()):
         if s["type"] == "int":
-            out[name] = trial.suggest_int(name, s["low"], s["high"], log=s["log"], step=1 if s["log"] else s.get("step", 1))
+            out[name] = trial.suggest_int(
+                name, s["low"], s["high"], log=s["log"], step=1 if s["log"] else s.get("step", 1)
+            )
         elif s["type"] == "float":
             out[name] = trial.suggest_float(name, s["low"], s["high"], log=s["log"])
         else:
@@ -267,7 +286,9 @@ def spec_hash(ctx: StageContext) -> str:
     return hashlib.sha256(json.dumps(ctx.section("train"), sort_keys=True).encode()).hexdigest()
 
 
-def save_candidate(ctx: StageContext, p: Prepared, model: Model, params: dict[str, Any], metrics: dict[str, Any]) -> Path:
+def save_candidate(
+    ctx: StageContext, p: Prepared, model: Model, params: dict[str, Any], metrics: dict[str, Any]
+) -> Path:
     final = ctx.path(CANDIDATE)
     stage = staging_dir(final)
     model.save(stage)
@@ -314,7 +335,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "slices": metrics.get("slices", {}),
             "feature_importance": model.importance(),
             "leakage": leakage,
-            "split_rows": {"train": len(p.split.train), "validation": len(p.split.validation), "test": len(p.split.test)},
+            "split_rows": {
+                "train": len(p.split.train),
+                "validation": len(p.split.validation),
+                "test": len(p.split.test),
+            },
             "dataset_version": p.meta["dataset_version"],
             "feature_set_hash": p.meta["feature_set_hash"],
             "train_spec_hash": spec_hash(ctx),
@@ -322,14 +347,24 @@ def run(ctx: StageContext) -> dict[str, Any]:
         }
         folder = save_candidate(ctx, p, model, best, metrics)
         tracker.log(
-            {**best, "dataset_version": p.meta["dataset_version"], "train_spec_hash": report["train_spec_hash"], "backend": cfg["backend"]},
-            {**{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)}, "cv_mean": search_summary["cv_mean"]},
+            {
+                **best,
+                "dataset_version": p.meta["dataset_version"],
+                "train_spec_hash": report["train_spec_hash"],
+                "backend": cfg["backend"],
+            },
+            {
+                **{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)},
+                "cv_mean": search_summary["cv_mean"],
+            },
         )
         tracker.log_artifacts(folder, "model")
     write_json(ctx.path("reports/metrics.json"), report)
     write_text(ctx.path("reports/model_card.md"), model_card(ctx, report))
     name = cfg["metric"]["name"]
-    say(f"train: test {name} = {report['test'][name]:.4f} (baseline {(report['baseline_test'] or {}).get(name, float('nan')):.4f}); {time.perf_counter() - started:.1f}s")
+    say(
+        f"train: test {name} = {report['test'][name]:.4f} (baseline {(report['baseline_test'] or {}).get(name, float('nan')):.4f}); {time.perf_counter() - started:.1f}s"
+    )
     return report
 
 
@@ -345,12 +380,25 @@ def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
         "",
         "## Metrics",
         f"- CV {name}: {r['search']['cv_mean']:.4f} ± {r['search']['cv_std']:.4f} over {len(r['search']['cv_scores'])} folds",
-        f"- test {name}: {r['test'][name]:.4f}" + (f" (trivial baseline: {r['baseline_test'][name]:.4f}, {r['baseline_test']['rule']})" if r.get("baseline_test") else ""),
+        f"- test {name}: {r['test'][name]:.4f}"
+        + (
+            f" (trivial baseline: {r['baseline_test'][name]:.4f}, {r['baseline_test']['rule']})"
+            if r.get("baseline_test")
+            else ""
+        ),
     ]
     if r["threshold"] is not None:
-        lines.append(f"- threshold: {r['threshold']:.4f} (minimises expected cost on validation; test cost per prediction {r['test']['expected_cost']:.4f})")
-    lines += ["", "## Leakage checks", f"- time-ordered slices with a {ctx.section('train')['split']['gap_seconds']}s embargo: passed",
-              f"- no single feature above ROC-AUC {LEAK_AUC}: passed", f"- entities seen in both train and test: {r['leakage']['entities_in_train_and_test']}", ""]
+        lines.append(
+            f"- threshold: {r['threshold']:.4f} (minimises expected cost on validation; test cost per prediction {r['test']['expected_cost']:.4f})"
+        )
+    lines += [
+        "",
+        "## Leakage checks",
+        f"- time-ordered slices with a {ctx.section('train')['split']['gap_seconds']}s embargo: passed",
+        f"- no single feature above ROC-AUC {LEAK_AUC}: passed",
+        f"- entities seen in both train and test: {r['leakage']['entities_in_train_and_test']}",
+        "",
+    ]
     if r["slices"]:
         lines.append("## Slices (test)")
         for col, vals in r["slices"].items():

@@ -38,7 +38,9 @@ class Model(Protocol):
 
 
 class Trainer(Protocol):
-    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model: ...
+    def fit(
+        self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
+    ) -> Model: ...
 
 
 # --- LightGBM -------------------------------------------------------------------
@@ -67,7 +69,9 @@ class LightGBMModel:
 
 
 class LightGBMTrainer:
-    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model:
+    def fit(
+        self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
+    ) -> Model:
         import lightgbm as lgb
 
         p = dict(params)
@@ -83,7 +87,9 @@ class LightGBMTrainer:
             "min_data_per_group": 20,
             **p,
         }
-        train = lgb.Dataset(data.X[fit_idx], data.y[fit_idx], categorical_feature=data.categorical or "auto", free_raw_data=False)
+        train = lgb.Dataset(
+            data.X[fit_idx], data.y[fit_idx], categorical_feature=data.categorical or "auto", free_raw_data=False
+        )
         valid = lgb.Dataset(data.X[val_idx], data.y[val_idx], reference=train)
         callbacks = [lgb.early_stopping(stop, verbose=False)] if stop > 0 else []
         booster = lgb.train(lgb_params, train, num_boost_round=rounds, valid_sets=[valid], callbacks=callbacks)
@@ -115,7 +121,9 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
                 nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
                 nn.AdaptiveMaxPool2d(1), nn.Flatten(),
             )  # fmt: skip
-            self.head = nn.Sequential(nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+            self.head = nn.Sequential(
+                nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+            )
 
         def forward(self, x: Any, img: Any) -> Any:
             return self.head(torch.cat([self.conv(img.unsqueeze(1)), x], dim=1)).squeeze(1)
@@ -123,7 +131,14 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
     class MLP(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+            self.body = nn.Sequential(
+                nn.Linear(d, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, 1),
+            )
 
         def forward(self, x: Any, img: Any = None) -> Any:
             return self.body(x).squeeze(1)
@@ -157,7 +172,9 @@ class TorchModel:
         torch = _torch()
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(self.net.state_dict(), folder / "model.pt")
-        (folder / "torch.json").write_text(json.dumps({"arch": self.arch, "norm": self.norm, "task": self.task}, sort_keys=True))
+        (folder / "torch.json").write_text(
+            json.dumps({"arch": self.arch, "norm": self.norm, "task": self.task}, sort_keys=True)
+        )
 
     def importance(self) -> dict[str, float]:
         first = next(p for n, p in self.net.named_parameters() if n.endswith("weight") and p.dim() == 2)
@@ -175,7 +192,9 @@ class TorchModel:
 
 
 class TorchTrainer:
-    def fit(self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int) -> Model:
+    def fit(
+        self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
+    ) -> Model:
         torch = _torch()
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
@@ -194,7 +213,9 @@ class TorchTrainer:
         }
         model = TorchModel(_net(torch, arch), arch, {"mean": mean.tolist(), "std": std.tolist()}, data.names, data.task)
         net = model.net
-        opt = torch.optim.Adam(net.parameters(), lr=float(params.get("lr", 1e-3)), weight_decay=float(params.get("weight_decay", 0.0)))
+        opt = torch.optim.Adam(
+            net.parameters(), lr=float(params.get("lr", 1e-3)), weight_decay=float(params.get("weight_decay", 0.0))
+        )
         loss_fn = torch.nn.MSELoss() if data.task == "regression" else torch.nn.BCEWithLogitsLoss()
         xs = torch.from_numpy(model._inputs(X))
         ys = torch.from_numpy(data.y.astype(np.float32))

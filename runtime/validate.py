@@ -62,44 +62,88 @@ def _examples(values: pa.ChunkedArray | pa.Array, mask: Any) -> list[Any]:
 
 def _fail(oid: str, source: str, column: str, count: int, total: int, message: str, examples: list[Any]) -> Outcome:
     pct = 100.0 * count / total if total else 0.0
-    return Outcome(oid, "schema", "failed", message, source, column, {"count": count, "percent": round(pct, 4)}, examples)
+    return Outcome(
+        oid, "schema", "failed", message, source, column, {"count": count, "percent": round(pct, 4)}, examples
+    )
 
 
 def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any]) -> list[Outcome]:
     base = f"schema.{source}.{column}"
     n = table.num_rows
     if column not in table.column_names:
-        return [Outcome(f"{base}.present", "schema", "failed", "column is missing", source, column, {"count": n, "percent": 100.0})]
+        return [
+            Outcome(
+                f"{base}.present",
+                "schema",
+                "failed",
+                "column is missing",
+                source,
+                column,
+                {"count": n, "percent": 100.0},
+            )
+        ]
     col = table.column(column)
     out: list[Outcome] = []
     kind = spec["type"]
     if not _EXPECTED_ARROW[kind](col.type):
         bad = _unparseable(col, kind)
-        out.append(_fail(f"{base}.type", source, column, int(pc.sum(bad).as_py() or 0), n, f"values are not {kind}", _examples(col, bad)))
+        out.append(
+            _fail(
+                f"{base}.type",
+                source,
+                column,
+                int(pc.sum(bad).as_py() or 0),
+                n,
+                f"values are not {kind}",
+                _examples(col, bad),
+            )
+        )
         return out
     out.append(Outcome(f"{base}.type", "schema", "passed", "", source, column, {"type": str(col.type)}))
     nulls = pc.is_null(col)
     null_count = int(pc.sum(nulls).as_py() or 0)
     if not spec.get("nullable", True):
-        out.append(_fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", []) if null_count else _ok(f"{base}.nullable", source, column))
+        out.append(
+            _fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", [])
+            if null_count
+            else _ok(f"{base}.nullable", source, column)
+        )
     if spec.get("min") is not None or spec.get("max") is not None:
         lo, hi = spec.get("min"), spec.get("max")
-        bad = pc.fill_null(pc.or_(pc.less(col, lo) if lo is not None else pc.is_null(col), pc.greater(col, hi) if hi is not None else pc.is_null(col)), False)
+        bad = pc.fill_null(
+            pc.or_(
+                pc.less(col, lo) if lo is not None else pc.is_null(col),
+                pc.greater(col, hi) if hi is not None else pc.is_null(col),
+            ),
+            False,
+        )
         if lo is None:
             bad = pc.fill_null(pc.greater(col, hi), False)
         elif hi is None:
             bad = pc.fill_null(pc.less(col, lo), False)
         count = int(pc.sum(bad).as_py() or 0)
         rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        out.append(_fail(f"{base}.range", source, column, count, n, f"values outside {rng}", _examples(col, bad)) if count else _ok(f"{base}.range", source, column))
+        out.append(
+            _fail(f"{base}.range", source, column, count, n, f"values outside {rng}", _examples(col, bad))
+            if count
+            else _ok(f"{base}.range", source, column)
+        )
     if spec.get("values") is not None:
         bad = pc.fill_null(pc.invert(pc.is_in(col, value_set=pa.array(spec["values"], col.type))), False)
         count = int(pc.sum(bad).as_py() or 0)
-        out.append(_fail(f"{base}.values", source, column, count, n, f"values outside {spec['values']}", _examples(col, bad)) if count else _ok(f"{base}.values", source, column))
+        out.append(
+            _fail(f"{base}.values", source, column, count, n, f"values outside {spec['values']}", _examples(col, bad))
+            if count
+            else _ok(f"{base}.values", source, column)
+        )
     keys = [column, *(spec.get("unique_with") or [])] if spec.get("unique") or spec.get("unique_with") else []
     if keys and all(k in table.column_names for k in keys):
         dup_count, examples = _duplicates(table, keys)
-        out.append(_fail(f"{base}.unique", source, column, dup_count, n, f"duplicate rows on ({', '.join(keys)})", examples) if dup_count else _ok(f"{base}.unique", source, column))
+        out.append(
+            _fail(f"{base}.unique", source, column, dup_count, n, f"duplicate rows on ({', '.join(keys)})", examples)
+            if dup_count
+            else _ok(f"{base}.unique", source, column)
+        )
     return out
 
 
@@ -221,7 +265,9 @@ def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Pa
     if ref != "previous":
         path = ctx.path(ref)
         if not (path / "profile.json").is_file():
-            raise UserError(f"expectations.distribution.reference: {ref}: no profile.json there (point it at a folder under {REFERENCE_DIR})")
+            raise UserError(
+                f"expectations.distribution.reference: {ref}: no profile.json there (point it at a folder under {REFERENCE_DIR})"
+            )
         return path
     accepted = ctx.path(REFERENCE_DIR) / "accepted.json"
     try:
@@ -234,7 +280,9 @@ def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Pa
     return None
 
 
-def distribution(current: dict[str, Any], reference: dict[str, Any] | None, cfg: dict[str, Any]) -> tuple[list[Outcome], dict[str, Any]]:
+def distribution(
+    current: dict[str, Any], reference: dict[str, Any] | None, cfg: dict[str, Any]
+) -> tuple[list[Outcome], dict[str, Any]]:
     p_value = cfg["distribution"]["p_value"]
     outs: list[Outcome] = []
     plots: dict[str, Any] = {}
@@ -251,7 +299,12 @@ def distribution(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
                 continue
             res = ks_two_sample(ref["sample"], cur["sample"])
             shift = (cur["mean"] - ref["mean"]) / ref["std"] if ref["std"] else 0.0
-            observed = {"test": "ks", "statistic": round(res.statistic, 6), "p_value": float(f"{res.p_value:.6g}"), "mean_shift_sd": round(shift, 4)}
+            observed = {
+                "test": "ks",
+                "statistic": round(res.statistic, 6),
+                "p_value": float(f"{res.p_value:.6g}"),
+                "mean_shift_sd": round(shift, 4),
+            }
             plots[name] = histogram(ref["sample"], cur["sample"])
         else:
             res = chi2_two_sample(ref["counts"], cur["counts"])
@@ -259,12 +312,21 @@ def distribution(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
                 outs.append(Outcome(oid, "distribution", "skipped", "fewer than two categories", source, col))
                 continue
             unseen = sorted(set(cur["counts"]) - set(ref["counts"]))
-            observed = {"test": "chi2", "statistic": round(res.statistic, 4), "p_value": float(f"{res.p_value:.6g}"), "cramers_v": round(res.effect, 4)}
+            observed = {
+                "test": "chi2",
+                "statistic": round(res.statistic, 4),
+                "p_value": float(f"{res.p_value:.6g}"),
+                "cramers_v": round(res.effect, 4),
+            }
             if unseen:
                 observed["unseen"] = ",".join(unseen[:10])
             cats = sorted(set(ref["counts"]) | set(cur["counts"]))
             rt, ct = sum(ref["counts"].values()) or 1, sum(cur["counts"].values()) or 1
-            plots[name] = {"labels": cats, "reference": [ref["counts"].get(c, 0) / rt for c in cats], "current": [cur["counts"].get(c, 0) / ct for c in cats]}
+            plots[name] = {
+                "labels": cats,
+                "reference": [ref["counts"].get(c, 0) / rt for c in cats],
+                "current": [cur["counts"].get(c, 0) / ct for c in cats],
+            }
         failed = res.p_value < p_value
         msg = f"distribution changed (p = {res.p_value:.3g} < {p_value})" if failed else ""
         outs.append(Outcome(oid, "distribution", "failed" if failed else "passed", msg, source, col, observed))
@@ -286,10 +348,16 @@ def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
         shares[cls] = round(c, 4)
         if dev > worst:
             worst, worst_cls = dev, cls
-    observed = {"max_relative_deviation": round(worst, 4), "class": worst_cls, **{f"share_{k}": v for k, v in shares.items()}}
+    observed = {
+        "max_relative_deviation": round(worst, 4),
+        "class": worst_cls,
+        **{f"share_{k}": v for k, v in shares.items()},
+    }
     failed = worst > limit
     msg = f"class '{worst_cls}' proportion moved {worst:.1%} (limit {limit:.0%})" if failed else ""
-    return Outcome("target", "target", "failed" if failed else "passed", msg, cfg["label_source"], cfg["target"], observed)
+    return Outcome(
+        "target", "target", "failed" if failed else "passed", msg, cfg["label_source"], cfg["target"], observed
+    )
 
 
 def apply_overrides(outcomes: list[Outcome], overrides: list[dict[str, str]]) -> list[str]:
@@ -348,7 +416,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
     _accept(ctx, version, profile)
     n = report["summary"]
-    say(f"validate: passed ({n['passed']} passed, {n['overridden']} overridden, {n['skipped']} skipped); report: reports/validation.html")
+    say(
+        f"validate: passed ({n['passed']} passed, {n['overridden']} overridden, {n['skipped']} skipped); report: reports/validation.html"
+    )
     return report
 
 
@@ -364,7 +434,14 @@ def _accept(ctx: StageContext, version: str, profile: dict[str, Any]) -> None:
     write_json(accepted, history)
 
 
-def make_report(ctx: StageContext, cfg: dict[str, Any], version: str, reference: dict[str, Any] | None, outcomes: list[Outcome], plots: dict[str, Any]) -> dict[str, Any]:
+def make_report(
+    ctx: StageContext,
+    cfg: dict[str, Any],
+    version: str,
+    reference: dict[str, Any] | None,
+    outcomes: list[Outcome],
+    plots: dict[str, Any],
+) -> dict[str, Any]:
     summary = {s: sum(o.status == s for o in outcomes) for s in ("passed", "failed", "overridden", "skipped")}
     order = {"failed": 0, "overridden": 1, "passed": 2, "skipped": 3}
     return {

@@ -30,23 +30,39 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """The real `mlwright` command, as a user runs it."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mlwright", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mlwright", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def make_project(tmp: Path, *names: str) -> Path:
     """A git repository holding copies of example pipelines (without generated data)."""
     project = tmp / "project"
     for name in names:
-        shutil.copytree(PIPELINES / name, project / "pipelines" / name, ignore=shutil.ignore_patterns("data", "__pycache__"))
+        shutil.copytree(
+            PIPELINES / name, project / "pipelines" / name, ignore=shutil.ignore_patterns("data", "__pycache__")
+        )
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     return project
 
 
 def generate(project: Path, name: str, *args: str) -> None:
-    subprocess.run([sys.executable, str(project / "pipelines" / name / "generate.py"), *args], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(project / "pipelines" / name / "generate.py"), *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
 
 
 def free_port() -> int:
@@ -89,7 +105,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run installs it)")
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(port=port)
@@ -120,6 +139,13 @@ def chromium_screenshot(html: Path, png: Path) -> str:
         "--disable-sync",
         f"--user-data-dir={png.parent / 'chrome-profile'}",
     ]
-    subprocess.run([exe, *flags, f"--screenshot={png}", "--window-size=1200,1600", html.as_uri()], capture_output=True, timeout=120, check=False)
-    dom = subprocess.run([exe, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    subprocess.run(
+        [exe, *flags, f"--screenshot={png}", "--window-size=1200,1600", html.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    dom = subprocess.run(
+        [exe, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=False
+    )
     return dom.stdout

@@ -93,7 +93,13 @@ def _series(rng, base, folder: Path, n: int, start: datetime, days: int, offset_
             int(rng.integers(18, 95)),
             str(rng.choice(SCANNERS)),
         )
-        rows.append({"slice_id": uid, "acquired_at": when.strftime("%Y-%m-%dT%H:%M:%S"), "finding": "true" if finding else "false"})
+        rows.append(
+            {
+                "slice_id": uid,
+                "acquired_at": when.strftime("%Y-%m-%dT%H:%M:%S"),
+                "finding": "true" if finding else "false",
+            }
+        )
     return rows
 
 
@@ -110,7 +116,9 @@ def generate(out: Path, rows: int, seed: int, scanner_upgrade: bool) -> None:
     tag = f"{seed}-{'upgrade' if scanner_upgrade else 'ref'}"
     labels = _series(rng, base, out / "slices", rows, START, 300, shift, f"train-{tag}")
     _write_csv(out / "labels.csv", labels)
-    later = _series(rng, base, out / "incoming", max(60, rows // 4), START + timedelta(days=300), 30, shift, f"incoming-{tag}")
+    later = _series(
+        rng, base, out / "incoming", max(60, rows // 4), START + timedelta(days=300), 30, shift, f"incoming-{tag}"
+    )
     _write_csv(out / "labels_delayed" / "delayed.csv", later)
 
 

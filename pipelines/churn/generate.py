@@ -64,7 +64,9 @@ def payments(rng: np.random.Generator, cust: dict[str, np.ndarray], days: int) -
     return pa.table({"customer_id": ids, "paid_at": pa.array(times, pa.timestamp("us")), "amount": amounts})
 
 
-def events(rng: np.random.Generator, cust: dict[str, np.ndarray], rows: int, start_day: int, days: int) -> dict[str, list]:
+def events(
+    rng: np.random.Generator, cust: dict[str, np.ndarray], rows: int, start_day: int, days: int
+) -> dict[str, list]:
     n = len(cust["id"])
     who = rng.integers(0, n, size=rows)
     offsets = rng.integers(start_day * 86400, (start_day + days) * 86400, size=rows)
@@ -100,11 +102,21 @@ def write_csv(path: Path, columns: dict[str, list]) -> None:
         names = list(columns)
         w.writerow(names)
         for row in zip(*(columns[n] for n in names), strict=True):
-            w.writerow(["true" if v is True or v is np.True_ else "false" if v is False or v is np.False_ else v for v in row])
+            w.writerow(
+                ["true" if v is True or v is np.True_ else "false" if v is False or v is np.False_ else v for v in row]
+            )
     os.replace(tmp, path)
 
 
-def generate(out: Path, rows: int, seed: int, shift_fee: float, flip_country: str | None, drop_share: float, churn_stops: str | None = None) -> None:
+def generate(
+    out: Path,
+    rows: int,
+    seed: int,
+    shift_fee: float,
+    flip_country: str | None,
+    drop_share: float,
+    churn_stops: str | None = None,
+) -> None:
     rng = np.random.default_rng(seed)
     cust = customers(rng, max(50, rows // 5))
     pay = payments(rng, cust, DAYS + 120)
@@ -120,14 +132,20 @@ def generate(out: Path, rows: int, seed: int, shift_fee: float, flip_country: st
     later = events(rng, cust, max(200, rows // 5), DAYS, 90)
     labels = {"customer_id": later["customer_id"], "event_time": later["event_time"], "churned": list(later["churned"])}
     if flip_country:
-        labels["churned"] = [(not y) if c == flip_country else y for y, c in zip(labels["churned"], later["country"], strict=True)]
+        labels["churned"] = [
+            (not y) if c == flip_country else y for y, c in zip(labels["churned"], later["country"], strict=True)
+        ]
     if churn_stops:
-        labels["churned"] = [False if c == churn_stops else y for y, c in zip(labels["churned"], later["country"], strict=True)]
+        labels["churned"] = [
+            False if c == churn_stops else y for y, c in zip(labels["churned"], later["country"], strict=True)
+        ]
     if drop_share:
         flip = rng.random(len(labels["churned"])) < drop_share
         labels["churned"] = [(not y) if f else y for y, f in zip(labels["churned"], flip, strict=True)]
     batch = {k: v for k, v in later.items() if k != "churned"}
-    table = pa.table({**batch, "event_time": pa.array([datetime.fromisoformat(t) for t in batch["event_time"]], pa.timestamp("us"))})
+    table = pa.table(
+        {**batch, "event_time": pa.array([datetime.fromisoformat(t) for t in batch["event_time"]], pa.timestamp("us"))}
+    )
     (out / "score").mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out / "score" / "batch-000.parquet")
     write_csv(out / "labels" / "delayed.csv", labels)

@@ -44,7 +44,9 @@ def test_pipeline_outputs(project: Path) -> None:
     offline = json.loads((built / "features" / "offline" / "_metadata.json").read_text())
     assert offline["images"] == "images.npy" and offline["rows"] == 160
     bundle = json.loads((built / "models" / "registered" / "bundle.json").read_text())
-    assert bundle["backend"] == "torch" and bundle["model_version"] == "v2.1.0" and bundle["image"]["size"] == [128, 128]
+    assert (
+        bundle["backend"] == "torch" and bundle["model_version"] == "v2.1.0" and bundle["image"]["size"] == [128, 128]
+    )
     profile = json.loads((built / "models" / "registered" / "reference" / "profile.json").read_text())
     assert {"image_mean", "image_std", "patient_age", "scanner_model"} <= set(profile)
 
@@ -52,7 +54,9 @@ def test_pipeline_outputs(project: Path) -> None:
 @pytest.fixture(scope="module")
 def server(project: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "serve", "build/brain_ct", "--port", str(port)], cwd=project)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlwright", "serve", "build/brain_ct", "--port", str(port)], cwd=project
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/health")
         yield f"http://127.0.0.1:{port}"
@@ -66,16 +70,33 @@ def test_served_image_prediction_equals_batch(server: str, project: Path, tmp_pa
     served = []
     for f in files:
         ds = pydicom.dcmread(f)
-        body = {"image": base64.b64encode(f.read_bytes()).decode(), "patient_age": int(str(ds.PatientAge)[:3]), "scanner_model": str(ds.ManufacturerModelName)}
+        body = {
+            "image": base64.b64encode(f.read_bytes()).decode(),
+            "patient_age": int(str(ds.PatientAge)[:3]),
+            "scanner_model": str(ds.ManufacturerModelName),
+        }
         r = httpx.post(f"{server}/predict", json=body, timeout=30)
         assert r.status_code == 200, r.text
         assert set(r.json()) == {"prediction", "probability", "model_version", "latency_ms", "request_id"}
         served.append(r.json()["probability"])
-    bad = httpx.post(f"{server}/predict", json={"image": "not base64!!", "patient_age": 40, "scanner_model": "Revolution CT"})
+    bad = httpx.post(
+        f"{server}/predict", json={"image": "not base64!!", "patient_age": 40, "scanner_model": "Revolution CT"}
+    )
     assert bad.status_code == 422 and bad.json()["field"] == "image"
-    junk = httpx.post(f"{server}/predict", json={"image": base64.b64encode(b"not a dicom").decode(), "patient_age": 40, "scanner_model": "Revolution CT"})
+    junk = httpx.post(
+        f"{server}/predict",
+        json={"image": base64.b64encode(b"not a dicom").decode(), "patient_age": 40, "scanner_model": "Revolution CT"},
+    )
     assert junk.status_code == 422 and junk.json()["field"] == "image"
-    out = run_cli("predict", "build/brain_ct", "--input", "pipelines/brain_ct/data/brain_ct/incoming/**/*.dcm", "--output", str(tmp_path / "pred"), cwd=project)
+    out = run_cli(
+        "predict",
+        "build/brain_ct",
+        "--input",
+        "pipelines/brain_ct/data/brain_ct/incoming/**/*.dcm",
+        "--output",
+        str(tmp_path / "pred"),
+        cwd=project,
+    )
     assert out.returncode == 0, out.stderr
     batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))])
     assert len(batch) == len(_incoming(project))
@@ -87,7 +108,14 @@ def test_scanner_upgrade_is_refused_by_validation_and_alerts_in_monitoring(proje
     upgraded = tmp_path / "upgraded"
     generate(project, "brain_ct", "--rows", "160", "--scanner-upgrade", "--out", str(upgraded))
     # the new scanner's incoming batch drifts on intensity
-    out = run_cli("monitor", "build/brain_ct", "--current", str(upgraded / "incoming" / "**" / "*.dcm"), "--fail-on-alert", cwd=project)
+    out = run_cli(
+        "monitor",
+        "build/brain_ct",
+        "--current",
+        str(upgraded / "incoming" / "**" / "*.dcm"),
+        "--fail-on-alert",
+        cwd=project,
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "ALERT covariate: image_mean" in out.stdout
     # and a training batch from it stops the pipeline at validation, naming pixel_mean
@@ -103,4 +131,6 @@ def test_scanner_upgrade_is_refused_by_validation_and_alerts_in_monitoring(proje
     report = json.loads((project / "build" / "brain_ct" / "reports" / "validation.json").read_text())
     pixel = next(e for e in report["expectations"] if e["id"] == "distribution.slices.pixel_mean")
     assert pixel["status"] == "failed" and 1.5 < pixel["observed"]["mean_shift_sd"] < 2.2
-    assert os.path.exists(project / "build" / "brain_ct" / "models" / "registered" / "bundle.json")  # the old model still serves
+    assert os.path.exists(
+        project / "build" / "brain_ct" / "models" / "registered" / "bundle.json"
+    )  # the old model still serves

@@ -43,7 +43,10 @@ def test_contract_files_exist_with_sane_content(built: Path) -> None:
     assert manifest[0] == "path,sha256,size,modified" and len(manifest) == 5
     validation = json.loads((built / "reports" / "validation.json").read_text())
     assert validation["verdict"] == "passed" and (built / "reports" / "validation.html").is_file()
-    assert list((built / "features" / "offline").glob("part-*.parquet")) and (built / "features" / "online.sqlite").is_file()
+    assert (
+        list((built / "features" / "offline").glob("part-*.parquet"))
+        and (built / "features" / "online.sqlite").is_file()
+    )
     metrics = json.loads((built / "reports" / "metrics.json").read_text())
     assert {"search", "validation", "test", "threshold"} <= set(metrics)
     assert len(metrics["search"]["cv_scores"]) == 5 and 0 < metrics["threshold"] < 1
@@ -93,7 +96,11 @@ def test_tampered_source_stops_the_run_naming_the_file(built: Path, project: Pat
 def server(built: Path, project: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "MLWRIGHT_API_KEY": API_KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "serve", "build/churn", "--host", "127.0.0.1", "--port", str(port)], cwd=project, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlwright", "serve", "build/churn", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health")
@@ -108,7 +115,13 @@ def _score_rows(project: Path) -> pd.DataFrame:
 
 
 def _request(row: pd.Series) -> dict:
-    return {"customer_id": row.customer_id, "plan": row.plan, "monthly_fee": float(row.monthly_fee), "support_tickets": int(row.support_tickets), "country": row.country}
+    return {
+        "customer_id": row.customer_id,
+        "plan": row.plan,
+        "monthly_fee": float(row.monthly_fee),
+        "support_tickets": int(row.support_tickets),
+        "country": row.country,
+    }
 
 
 def test_endpoint_contract(server: str, project: Path) -> None:
@@ -125,7 +138,11 @@ def test_endpoint_contract(server: str, project: Path) -> None:
     assert r.headers["X-Request-ID"] == "req-123"
     assert httpx.post(f"{server}/predict", json=_request(row)).status_code == 401
     assert httpx.post(f"{server}/predict", json=_request(row), headers={"X-API-Key": "wrong"}).status_code == 401
-    big = httpx.post(f"{server}/predict", content=b'{"a": "' + b"x" * 70_000 + b'"}', headers={**h, "Content-Type": "application/json"})
+    big = httpx.post(
+        f"{server}/predict",
+        content=b'{"a": "' + b"x" * 70_000 + b'"}',
+        headers={**h, "Content-Type": "application/json"},
+    )
     assert big.status_code == 413
     time.sleep(1.2)  # workers publish their counters every second
     metrics = httpx.get(f"{server}/metrics").text
@@ -137,7 +154,24 @@ BAD_VALUES = {
     "customer_id": [None, [], {}, ["C1"], 1, 1.5, True, "", "x" * 300, {"id": "C1"}],
     "plan": [None, [], {}, 1, True, "", "gold", "BASIC", "x" * 300, ["pro"]],
     "country": [None, [], {}, 1, False, "", "x" * 300, ["DE"], {"c": "DE"}],
-    "monthly_fee": [None, "", "12", "1.5", True, False, [], {}, -0.01, -1, 1000.5, 1e300, -1e300, 10**40, [1.0], {"v": 1}],
+    "monthly_fee": [
+        None,
+        "",
+        "12",
+        "1.5",
+        True,
+        False,
+        [],
+        {},
+        -0.01,
+        -1,
+        1000.5,
+        1e300,
+        -1e300,
+        10**40,
+        [1.0],
+        {"v": 1},
+    ],
     "support_tickets": [None, "", "3", "three", 1.5, 2.0, True, -1, 10**40, -(10**40), 1e300, [], {}, [3]],
 }
 
@@ -151,8 +185,22 @@ def bad_requests(good: dict) -> list[tuple[str, bytes, str]]:
         out += [(field, json.dumps({**good, field: v}).encode(), j) for v in values]
         for text in ("NaN", "Infinity", "-Infinity", "1e999"):  # not JSON: orjson refuses the body
             out.append(("body", json.dumps({**good, field: "__X__"}).replace('"__X__"', text).encode(), j))
-    out += [(extra, json.dumps({**good, extra: 1}).encode(), j) for extra in ("unknown", "churned", "__proto__", "a" * 100)]
-    raw = [b"", b"{", b"[]", b"null", b"123", b'"text"', b"{'single': 1}", b'{"a":1,}', b"\xff\xfe", b"[" * 5000 + b"]" * 5000, b'{"a":' * 2000 + b"1" + b"}" * 2000]
+    out += [
+        (extra, json.dumps({**good, extra: 1}).encode(), j) for extra in ("unknown", "churned", "__proto__", "a" * 100)
+    ]
+    raw = [
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b"123",
+        b'"text"',
+        b"{'single': 1}",
+        b'{"a":1,}',
+        b"\xff\xfe",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 2000 + b"1" + b"}" * 2000,
+    ]
     raw.append(json.dumps([good]).encode())
     valid = json.dumps(good).encode()
     raw += [valid[:cut] for cut in range(1, len(valid))]  # every truncation of a valid body
@@ -173,34 +221,69 @@ def test_two_hundred_bad_requests_get_4xx_naming_the_field(server: str, project:
                 assert r.json()["field"] == field, (field, body[:80], r.text)
 
 
-def test_every_request_is_logged_and_served_equals_batch(server: str, built: Path, project: Path, tmp_path: Path) -> None:
+def test_every_request_is_logged_and_served_equals_batch(
+    server: str, built: Path, project: Path, tmp_path: Path
+) -> None:
     rows = _score_rows(project).iloc[:40]
     served = {}
     with httpx.Client(headers={"X-API-Key": API_KEY}) as client:
         for i, row in rows.iterrows():
             served[i] = client.post(f"{server}/predict", json=_request(row)).json()["probability"]
-    out = run_cli("predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", str(tmp_path / "pred"), "--chunk-rows", "100", cwd=project)
+    out = run_cli(
+        "predict",
+        "build/churn",
+        "--input",
+        "pipelines/churn/data/score/*.parquet",
+        "--output",
+        str(tmp_path / "pred"),
+        "--chunk-rows",
+        "100",
+        cwd=project,
+    )
     assert out.returncode == 0, out.stderr
     batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))]).set_index("row")
     assert len(batch) == len(_score_rows(project)) and batch.index.is_unique
     for i, prob in served.items():
         assert batch.loc[i, "probability"] == pytest.approx(prob, abs=1e-6)
-    again = run_cli("predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", str(tmp_path / "pred"), "--chunk-rows", "100", cwd=project)
+    again = run_cli(
+        "predict",
+        "build/churn",
+        "--input",
+        "pipelines/churn/data/score/*.parquet",
+        "--output",
+        str(tmp_path / "pred"),
+        "--chunk-rows",
+        "100",
+        cwd=project,
+    )
     assert "0 scored now" in again.stdout
     time.sleep(1.2)  # workers publish their counters every second
     metrics = httpx.get(f"{server}/metrics").text
-    total = sum(int(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("mlwright_requests_total"))
+    total = sum(
+        int(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("mlwright_requests_total")
+    )
     lines = (built / "logs" / "predictions.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == total
-    assert {"request_id", "timestamp", "model_version", "latency_ms", "prediction", "probability", "inputs", "status"} <= set(records[-1])
+    assert {
+        "request_id",
+        "timestamp",
+        "model_version",
+        "latency_ms",
+        "prediction",
+        "probability",
+        "inputs",
+        "status",
+    } <= set(records[-1])
 
 
 def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project: Path, tmp_path: Path) -> None:
     score = _score_rows(project)
     drifted = score.assign(monthly_fee=score.monthly_fee * 1.8 + 40)
     drifted.to_parquet(tmp_path / "drifted.parquet")
-    out = run_cli("monitor", "build/churn", "--current", str(tmp_path / "drifted.parquet"), "--fail-on-alert", cwd=project)
+    out = run_cli(
+        "monitor", "build/churn", "--current", str(tmp_path / "drifted.parquet"), "--fail-on-alert", cwd=project
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "ALERT covariate: monthly_fee" in out.stdout
     report = json.loads((built / "reports" / "drift.json").read_text())
@@ -209,15 +292,30 @@ def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project:
     assert any(a["kind"] == "covariate" and a["feature"] == "monthly_fee" for a in alerts)
     # churn stops in one country (a change the inputs cannot show): a concept alert on that slice only
     generate(project, "churn", "--out", str(tmp_path / "concept"), "--churn-stops", "DE")
-    out = run_cli("monitor", "build/churn", "--current", "pipelines/churn/data/score/*.parquet", "--labels", str(tmp_path / "concept" / "labels" / "delayed.csv"), cwd=project)
+    out = run_cli(
+        "monitor",
+        "build/churn",
+        "--current",
+        "pipelines/churn/data/score/*.parquet",
+        "--labels",
+        str(tmp_path / "concept" / "labels" / "delayed.csv"),
+        cwd=project,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads((built / "reports" / "drift.json").read_text())
     assert report["concept"]["slices"]["country=DE"]["alert"] is True
     assert any(a["slice"] == "country=DE" for a in report["alerts"])
-    assert [k for k, v in report["concept"]["slices"].items() if v["alert"] and k.startswith("country=")] == ["country=DE"]
+    assert [k for k, v in report["concept"]["slices"].items() if v["alert"] and k.startswith("country=")] == [
+        "country=DE"
+    ]
     dom = chromium_screenshot(built / "reports" / "drift.html", tmp_path / "drift.png")
     assert 'id="psi-chart"' in dom and 'id="metric-chart"' in dom and "country=DE" in dom
     # the log of real requests monitors too
-    assert run_cli("monitor", "build/churn", "--current", "build/churn/logs/predictions.jsonl", cwd=project).returncode == 0
+    assert (
+        run_cli("monitor", "build/churn", "--current", "build/churn/logs/predictions.jsonl", cwd=project).returncode
+        == 0
+    )
     wrong = run_cli("monitor", "pipelines", "--current", "x.jsonl", cwd=project)
-    assert wrong.returncode == 2 and "not a compiled mlwright folder" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert (
+        wrong.returncode == 2 and "not a compiled mlwright folder" in wrong.stderr and "Traceback" not in wrong.stderr
+    )

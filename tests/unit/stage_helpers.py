@@ -10,13 +10,20 @@ from mlwright.runtime.context import StageContext, load_context
 
 from ..conftest import generate, make_project
 
-FAST = ["training.hpo.trials=2", "training.cv.folds=3", "training.tracking.uri=none", "training.params.n_estimators=200"]
+FAST = [
+    "training.hpo.trials=2",
+    "training.cv.folds=3",
+    "training.tracking.uri=none",
+    "training.params.n_estimators=200",
+]
 
 
 def churn_build(tmp: Path, *overrides: str, rows: int = 1500, seed: int = 7) -> StageContext:
     project = make_project(tmp, "churn")
     generate(project, "churn", "--rows", str(rows), "--seed", str(seed))
-    compiled = compile_system(project / "pipelines" / "churn" / "system.yaml", [*FAST, *overrides], project / "build" / "churn")
+    compiled = compile_system(
+        project / "pipelines" / "churn" / "system.yaml", [*FAST, *overrides], project / "build" / "churn"
+    )
     write_tree(compiled.files, compiled.out_dir)
     return load_context(compiled.out_dir)
 

@@ -9,7 +9,14 @@ import numpy as np
 
 from mlwright.runtime.canary import CanaryConfig, CanaryController, CanaryState, analyze_log, load_state
 
-CFG = CanaryConfig(traffic=0.05, duration_seconds=0.0, success_rate=0.999, steps=(0.05, 0.25, 0.5, 1.0), min_requests=100, latency_p99_ms=50.0)
+CFG = CanaryConfig(
+    traffic=0.05,
+    duration_seconds=0.0,
+    success_rate=0.999,
+    steps=(0.05, 0.25, 0.5, 1.0),
+    min_requests=100,
+    latency_p99_ms=50.0,
+)
 
 
 def simulate(seed: int, error_rate: float, n: int = 20_000) -> tuple[CanaryController, int]:
@@ -83,7 +90,18 @@ def test_verdict_recomputed_from_the_log(tmp_path: Path) -> None:
         for i in range(4000):
             variant = "candidate" if i % 20 == 0 else "stable"
             status = 500 if variant == "candidate" and rng.random() < 0.05 else 200
-            fh.write(json.dumps({"request_id": str(i), "variant": variant, "status": status, "latency_ms": 2.0, "model_version": "v2" if variant == "candidate" else "v1"}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "request_id": str(i),
+                        "variant": variant,
+                        "status": status,
+                        "latency_ms": 2.0,
+                        "model_version": "v2" if variant == "candidate" else "v1",
+                    }
+                )
+                + "\n"
+            )
         fh.write("not json\n")
     out = analyze_log(log, CFG)
     assert out["verdict"] == "rollback" and out["candidate"]["requests"] == 200 and out["bad_lines"] == 1

@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def _compile(project: Path, cwd: Path, out: Path, seed: str, tz: str) -> dict[str, bytes]:
     env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz}
     spec = os.path.relpath(project / "pipelines" / "churn" / "system.yaml", cwd)
-    proc = subprocess.run([sys.executable, "-m", "mlwright", "compile", spec, "-o", os.path.relpath(out, cwd)], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlwright", "compile", spec, "-o", os.path.relpath(out, cwd)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
@@ -24,7 +30,9 @@ def test_two_machines_build_identical_trees(tmp_path: Path) -> None:
     trees = []
     for i, (seed, tz) in enumerate((("1", "UTC"), ("4242", "Asia/Kolkata"))):
         project = tmp_path / f"clone{i}" / "work"
-        shutil.copytree(ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data"))
+        shutil.copytree(
+            ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data")
+        )
         cwd = project if i == 0 else project / "pipelines"
         trees.append(_compile(project, cwd, project / "build" / "churn", seed, tz))
     assert trees[0] == trees[1]
@@ -39,7 +47,9 @@ def test_two_machines_build_identical_trees(tmp_path: Path) -> None:
 
 def test_check_exit_codes_and_diff_stages(tmp_path: Path) -> None:
     project = tmp_path / "p"
-    shutil.copytree(ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(
+        ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data")
+    )
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "mlwright", *args], cwd=project, capture_output=True, text=True)

@@ -24,7 +24,9 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_spec_is_reported_where_it_is(case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_bad_spec_is_reported_where_it_is(
+    case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(ERRORS)
     started = time.perf_counter()
     with pytest.raises(SpecError) as info:
@@ -53,10 +55,18 @@ def test_cli_prints_no_traceback(case: str, monkeypatch: pytest.MonkeyPatch, tmp
 
 def test_process_exit_code_and_contract_line(tmp_path: Path) -> None:
     spec = ERRORS / "011_enum_split_tme.yaml"
-    proc = subprocess.run([sys.executable, "-m", "mlwright", "compile", spec.name, "-o", str(tmp_path)], cwd=ERRORS, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlwright", "compile", spec.name, "-o", str(tmp_path)],
+        cwd=ERRORS,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines()[0] == f"{spec.name}:37:21: error: training.split.strategy: 'tme' is not one of: time, random (did you mean 'time'?)"
+    assert (
+        proc.stderr.splitlines()[0]
+        == f"{spec.name}:37:21: error: training.split.strategy: 'tme' is not one of: time, random (did you mean 'time'?)"
+    )
 
 
 def test_override_errors_point_at_the_override(tmp_path: Path) -> None:
@@ -67,7 +77,11 @@ def test_override_errors_point_at_the_override(tmp_path: Path) -> None:
 
 
 def test_template_strings_come_out_literally(tmp_path: Path) -> None:
-    text = (ERRORS / "001_syntax_unclosed_flow.yaml").read_text().replace("inputs: [user_id, amount, kind", "inputs: [user_id, amount, kind]")
+    text = (
+        (ERRORS / "001_syntax_unclosed_flow.yaml")
+        .read_text()
+        .replace("inputs: [user_id, amount, kind", "inputs: [user_id, amount, kind]")
+    )
     text = text.replace("description: Predict a label.", "description: '{{ 7*7 }} {% if 1 %}x{% endif %}'")
     spec = tmp_path / "system.yaml"
     spec.write_text(text)

@@ -41,11 +41,18 @@ def test_evaluator_equals_duckdb(expr: str) -> None:
     fn = compile_expression(expr)
     con = duckdb.connect()
     for row in ROWS:
-        cols = ", ".join(f"{v!r}::{'DOUBLE' if isinstance(v, float) else 'BIGINT' if isinstance(v, int) else 'VARCHAR'} AS {k}" if v is not None else f"NULL::BIGINT AS {k}" for k, v in row.items())
+        cols = ", ".join(
+            f"{v!r}::{'DOUBLE' if isinstance(v, float) else 'BIGINT' if isinstance(v, int) else 'VARCHAR'} AS {k}"
+            if v is not None
+            else f"NULL::BIGINT AS {k}"
+            for k, v in row.items()
+        )
         want = con.sql(f"SELECT {expr} FROM (SELECT {cols})").fetchall()[0][0]
         got = fn(row)
         if isinstance(want, float) or isinstance(got, float):
-            assert (want is None and got is None) or (math.isnan(want) and math.isnan(got)) or want == pytest.approx(got), (expr, row)
+            assert (
+                (want is None and got is None) or (math.isnan(want) and math.isnan(got)) or want == pytest.approx(got)
+            ), (expr, row)
         else:
             assert want == got, (expr, row, want, got)
 

@@ -39,7 +39,11 @@ def test_windowed_features_never_see_the_future(tmp_path: Path) -> None:
     window = pd.Timedelta(days=90)
     want_spend, want_count = [], []
     for _, ev in got.iterrows():
-        p = payments[(payments.customer_id == ev.customer_id) & (payments.paid_at < ev.event_time) & (payments.paid_at >= ev.event_time - window)]
+        p = payments[
+            (payments.customer_id == ev.customer_id)
+            & (payments.paid_at < ev.event_time)
+            & (payments.paid_at >= ev.event_time - window)
+        ]
         want_spend.append(p.amount.sum() if len(p) else None)
         want_count.append(len(p))
     assert list(got.payments_90d) == want_count

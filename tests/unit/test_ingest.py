@@ -113,7 +113,9 @@ def test_kill_9_during_ingest_then_rerun_gives_the_same_manifest(tmp_path: Path)
     time.sleep(0.8)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = subprocess.run([sys.executable, "-m", "mlwright.runtime.ingest"], cwd=ctx.root, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlwright.runtime.ingest"], cwd=ctx.root, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert ctx.path("data/manifest.csv").read_bytes().split(b"\n")[0] == want.split(b"\n")[0]
     strip = lambda b: [",".join(ln.split(",")[:3]) for ln in b.decode().splitlines()]  # noqa: E731 (mtime column aside)

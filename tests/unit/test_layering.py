@@ -9,7 +9,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["lightgbm", "torch", "pyarrow", "duckdb", "fastapi", "uvicorn", "dvc", "mlflow", "pandas", "scipy", "optuna", "sklearn"]
+HEAVY = [
+    "lightgbm",
+    "torch",
+    "pyarrow",
+    "duckdb",
+    "fastapi",
+    "uvicorn",
+    "dvc",
+    "mlflow",
+    "pandas",
+    "scipy",
+    "optuna",
+    "sklearn",
+]
 
 
 def test_compile_path_imports_no_heavy_library(tmp_path: Path) -> None:
@@ -35,8 +48,25 @@ def test_import_linter_contracts_hold(tmp_path: Path) -> None:
         shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = {**__import__("os").environ, "PYTHONPATH": str(site)}
-    proc = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=tmp_path, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [exe, "--config", str(ROOT / "pyproject.toml")], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Contracts: 2 kept, 0 broken" in proc.stdout

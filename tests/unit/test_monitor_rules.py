@@ -66,9 +66,23 @@ def test_webhook_retries_then_delivers_once_per_window(tmp_path: Path, monkeypat
     monkeypatch.setenv("HOOK_TOKEN", "t0ken")
     sinks = [
         {"type": "log", "path": "logs/alerts.jsonl"},
-        {"type": "webhook", "url": f"http://127.0.0.1:{server.server_port}/hook", "timeout_s": 2.0, "retries": 3, "token": "${oc.env:HOOK_TOKEN}"},
+        {
+            "type": "webhook",
+            "url": f"http://127.0.0.1:{server.server_port}/hook",
+            "timeout_s": 2.0,
+            "retries": 3,
+            "token": "${oc.env:HOOK_TOKEN}",
+        },
     ]
-    alert = {"kind": "covariate", "feature": "fee", "slice": None, "value": 0.4, "threshold": 0.2, "window": "2025-01-01", "key": "covariate|fee||2025-01-01"}
+    alert = {
+        "kind": "covariate",
+        "feature": "fee",
+        "slice": None,
+        "value": 0.4,
+        "threshold": 0.2,
+        "window": "2025-01-01",
+        "key": "covariate|fee||2025-01-01",
+    }
     assert len(send_alerts([alert], sinks, tmp_path)) == 1
     assert len(send_alerts([alert], sinks, tmp_path)) == 0  # the same window is not alerted twice
     server.shutdown()

@@ -7,7 +7,14 @@ import pytest
 from scipy import stats
 
 from mlwright.runtime.monitor import feature_drift
-from mlwright.runtime.stats import bin_shares, chi2_two_sample, ks_two_sample, numeric_profile, psi_from_shares, quantile_edges
+from mlwright.runtime.stats import (
+    bin_shares,
+    chi2_two_sample,
+    ks_two_sample,
+    numeric_profile,
+    psi_from_shares,
+    quantile_edges,
+)
 
 COV = {"epsilon": 1e-4, "min_rows": 50, "bins": 10}
 
@@ -25,7 +32,7 @@ def test_psi_constant_column_is_zero_and_empty_is_insufficient() -> None:
     assert out["status"] == "insufficient" and out["psi"] is None
 
 
-@pytest.mark.parametrize("n1,n2", [(300, 200), (5000, 8000), (40_000, 25_000)])
+@pytest.mark.parametrize("n1,n2", [(300, 200), (5000, 8000), (40_000, 25_000), (400_000, 300_000)])
 def test_ks_equals_scipy(n1: int, n2: int) -> None:
     rng = np.random.default_rng(n1)
     a, b = rng.normal(size=n1), rng.normal(0.03, 1.1, size=n2)
@@ -48,7 +55,9 @@ def test_chi_square_equals_chi2_contingency_with_unseen_category() -> None:
 
 def test_ks_null_false_alarm_rate_matches_p_value() -> None:
     rng = np.random.default_rng(0)
-    alarms = sum(ks_two_sample(np.sort(rng.normal(size=1000)), rng.normal(size=1000)).p_value < 0.01 for _ in range(1000))
+    alarms = sum(
+        ks_two_sample(np.sort(rng.normal(size=1000)), rng.normal(size=1000)).p_value < 0.01 for _ in range(1000)
+    )
     assert alarms <= 25  # expected 10; binomial 99.99% bound
 
 
@@ -65,3 +74,12 @@ def test_reference_quantile_bins_are_open_ended() -> None:
     edges = quantile_edges(np.sort(np.arange(100.0)), 4)
     shares = bin_shares(np.array([-1e9, 1e9]), edges)
     assert shares[0] == 0.5 and shares[-1] == 0.5
+
+
+def test_ks_with_ties_equals_scipy() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.poisson(3.0, 30_000).astype(float), rng.poisson(3.1, 20_000).astype(float)
+    ours = ks_two_sample(np.sort(a), b)
+    ref = stats.ks_2samp(a, b)
+    assert ours.statistic == pytest.approx(ref.statistic, abs=1e-15)
+    assert ours.p_value == pytest.approx(ref.pvalue, rel=0.005)

@@ -37,13 +37,23 @@ def test_train_twice_gives_identical_metrics_and_model_bytes(tmp_path: Path) -> 
     assert report["registered"] and report["reproduced"]
     bundle = json.loads(ctx.path("models/registered/bundle.json").read_text())
     assert bundle["model_version"] == "v1.0.0" and bundle["threshold"] == first["threshold"]
-    assert set(json.loads(ctx.path("models/registered/reference/profile.json").read_text())) == {"country", "monthly_fee", "plan", "support_tickets"}
+    assert set(json.loads(ctx.path("models/registered/reference/profile.json").read_text())) == {
+        "country",
+        "monthly_fee",
+        "plan",
+        "support_tickets",
+    }
 
 
 def test_planted_label_leak_fails_the_stage(tmp_path: Path) -> None:
     ctx = churn_build(tmp_path)
     spec = ctx.source_root() / "system.yaml"
-    spec.write_text(spec.read_text().replace("    - name: fee_per_ticket\n", "    - name: leak\n      from: events\n      expr: \"CAST(churned AS INTEGER)\"\n    - name: fee_per_ticket\n"))
+    spec.write_text(
+        spec.read_text().replace(
+            "    - name: fee_per_ticket\n",
+            '    - name: leak\n      from: events\n      expr: "CAST(churned AS INTEGER)"\n    - name: fee_per_ticket\n',
+        )
+    )
     ctx = recompile(ctx)
     ingest.run(ctx)
     validate.run(ctx)
@@ -58,7 +68,11 @@ def test_non_reproducible_training_is_not_registered(tmp_path: Path, monkeypatch
     real_fit = register.final_fit
 
     def unseeded(cfg, p, params):  # type: ignore[no-untyped-def]
-        return real_fit({**cfg, "seed": int(np.random.default_rng().integers(1, 10**6))}, p, {**params, "subsample": 0.7, "subsample_freq": 1})
+        return real_fit(
+            {**cfg, "seed": int(np.random.default_rng().integers(1, 10**6))},
+            p,
+            {**params, "subsample": 0.7, "subsample_freq": 1},
+        )
 
     monkeypatch.setattr(register, "final_fit", unseeded)
     with pytest.raises(GateFailed, match="did not reproduce"):

@@ -60,7 +60,9 @@ def test_shifted_fee_fails_and_override_passes_with_reason(tmp_path: Path) -> No
     with pytest.raises(GateFailed, match="distribution.events.monthly_fee"):
         validate.run(ctx)
     reason = "Price increase approved in FIN-7; new reference."
-    ctx = recompile(ctx, f"expectations.overrides=[{{expectation:distribution.events.monthly_fee,justification:'{reason}'}}]")
+    ctx = recompile(
+        ctx, f"expectations.overrides=[{{expectation:distribution.events.monthly_fee,justification:'{reason}'}}]"
+    )
     report = validate.run(ctx)
     fee = next(e for e in report["expectations"] if e["id"] == "distribution.events.monthly_fee")
     assert fee["status"] == "overridden" and fee["justification"] == reason
