@@ -100,42 +100,13 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
         )
         return out
     out.append(Outcome(f"{base}.type", "schema", "passed", "", source, column, {"type": str(col.type)}))
-    nulls = pc.is_null(col)
-    null_count = int(pc.sum(nulls).as_py() or 0)
     if not spec.get("nullable", True):
-        out.append(
-            _fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", [])
-            if null_count
-            else _ok(f"{base}.nullable", source, column)
-        )
+        null_count = col.null_count
+        out.append(_fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", []) if null_count else _ok(f"{base}.nullable", source, column))
     if spec.get("min") is not None or spec.get("max") is not None:
-        lo, hi = spec.get("min"), spec.get("max")
-        bad = pc.fill_null(
-            pc.or_(
-                pc.less(col, lo) if lo is not None else pc.is_null(col),
-                pc.greater(col, hi) if hi is not None else pc.is_null(col),
-            ),
-            False,
-        )
-        if lo is None:
-            bad = pc.fill_null(pc.greater(col, hi), False)
-        elif hi is None:
-            bad = pc.fill_null(pc.less(col, lo), False)
-        count = int(pc.sum(bad).as_py() or 0)
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        out.append(
-            _fail(f"{base}.range", source, column, count, n, f"values outside {rng}", _examples(col, bad))
-            if count
-            else _ok(f"{base}.range", source, column)
-        )
+        out.append(_range(source, column, col, spec.get("min"), spec.get("max"), n))
     if spec.get("values") is not None:
-        bad = pc.fill_null(pc.invert(pc.is_in(col, value_set=pa.array(spec["values"], col.type))), False)
-        count = int(pc.sum(bad).as_py() or 0)
-        out.append(
-            _fail(f"{base}.values", source, column, count, n, f"values outside {spec['values']}", _examples(col, bad))
-            if count
-            else _ok(f"{base}.values", source, column)
-        )
+        out.append(_allowed(source, column, col, spec["values"], n))
     keys = [column, *(spec.get("unique_with") or [])] if spec.get("unique") or spec.get("unique_with") else []
     if keys and all(k in table.column_names for k in keys):
         dup_count, examples = _duplicates(table, keys)
@@ -145,6 +116,31 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
             else _ok(f"{base}.unique", source, column)
         )
     return out
+
+
+def _range(source: str, column: str, col: pa.ChunkedArray, lo: float | None, hi: float | None, n: int) -> Outcome:
+    """min/max first (one pass); a mask and examples only when something is out of range."""
+    oid = f"schema.{source}.{column}.range"
+    mm = pc.min_max(col)
+    mn, mx = mm["min"].as_py(), mm["max"].as_py()
+    if mn is None or ((lo is None or mn >= lo) and (hi is None or mx <= hi)):
+        return _ok(oid, source, column)
+    low = pc.less(col, lo) if lo is not None else None
+    high = pc.greater(col, hi) if hi is not None else None
+    bad = pc.fill_null(pc.or_(low, high) if low is not None and high is not None else (low if low is not None else high), False)
+    shown = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+    return _fail(oid, source, column, int(pc.sum(bad).as_py() or 0), n, f"values outside {shown}", _examples(col, bad))
+
+
+def _allowed(source: str, column: str, col: pa.ChunkedArray, values: list[str], n: int) -> Outcome:
+    """Distinct values first; a mask and examples only for values outside the set."""
+    oid = f"schema.{source}.{column}.values"
+    allowed = set(values)
+    unseen = [u for u in pc.unique(col).to_pylist() if u is not None and u not in allowed]
+    if not unseen:
+        return _ok(oid, source, column)
+    bad = pc.fill_null(pc.is_in(col, value_set=pa.array(unseen, col.type)), False)
+    return _fail(oid, source, column, int(pc.sum(bad).as_py() or 0), n, f"values outside {values}", _examples(col, bad))
 
 
 def _ok(oid: str, source: str, column: str) -> Outcome:
