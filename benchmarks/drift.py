@@ -40,7 +40,11 @@ def make(n: int, seed: int, shift: bool) -> dict[str, object]:
         mu = 0.3 if shift and i % 4 == 0 else 0.0
         cols[f"n{i}"] = rng.normal(mu, 1.0, n)
     for j in range(N_CAT):
-        p = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05]) if not (shift and j == 0) else np.array([0.2, 0.25, 0.2, 0.15, 0.1, 0.1])
+        p = (
+            np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
+            if not (shift and j == 0)
+            else np.array([0.2, 0.25, 0.2, 0.15, 0.1, 0.1])
+        )
         cols[f"c{j}"] = pa.array(CATS[rng.choice(6, n, p=p)])
     return cols
 
@@ -77,7 +81,10 @@ def evidently(python: str, ref: dict, cur: dict) -> float:
     folder = Path(tempfile.mkdtemp())
     for name, data in (("ref", ref), ("cur", cur)):
         pa.parquet = __import__("pyarrow.parquet").parquet
-        pa.parquet.write_table(pa.table({k: (pa.array(v) if isinstance(v, np.ndarray) else v) for k, v in data.items()}), folder / f"{name}.parquet")
+        pa.parquet.write_table(
+            pa.table({k: (pa.array(v) if isinstance(v, np.ndarray) else v) for k, v in data.items()}),
+            folder / f"{name}.parquet",
+        )
     code = f"""
 import time, pandas as pd
 from evidently import Report
@@ -101,13 +108,22 @@ def main() -> None:
     a = ap.parse_args()
     ref, cur = make(a.rows, 0, False), make(a.rows, 1, True)
     t = time.perf_counter()
-    profile = {k: numeric_profile(v, 10) if isinstance(v, np.ndarray) else categorical_profile(v.to_pylist()) for k, v in ref.items()}
+    profile = {
+        k: numeric_profile(v, 10) if isinstance(v, np.ndarray) else categorical_profile(v.to_pylist())
+        for k, v in ref.items()
+    }
     profile_s = time.perf_counter() - t
     # agreement before timing: the same columns drift in both implementations
     ours, plain = mlwright_check(profile, cur), plain_check(ref, cur)
-    assert {k for k, v in ours.items() if v["psi"] > 0.02} == {k for k, (psi, _) in plain.items() if psi > 0.02}, "implementations disagree"
+    assert {k for k, v in ours.items() if v["psi"] > 0.02} == {k for k, (psi, _) in plain.items() if psi > 0.02}, (
+        "implementations disagree"
+    )
     times: dict[str, list[float]] = {"mlwright": [], "numpy/scipy": [], "np.sort floor": []}
-    runs = {"mlwright": lambda: mlwright_check(profile, cur), "numpy/scipy": lambda: plain_check(ref, cur), "np.sort floor": lambda: sort_floor(cur)}
+    runs = {
+        "mlwright": lambda: mlwright_check(profile, cur),
+        "numpy/scipy": lambda: plain_check(ref, cur),
+        "np.sort floor": lambda: sort_floor(cur),
+    }
     for rnd in range(a.rounds):
         names = list(runs)
         for name in names[rnd % 3 :] + names[: rnd % 3]:
@@ -118,7 +134,9 @@ def main() -> None:
     if a.evidently_python:
         med["Evidently (ks/chisquare)"] = evidently(a.evidently_python, ref, cur)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"rows {a.rows} x {N_NUM + N_CAT} features; reference profile built once in {profile_s:.2f}s; peak RSS {peak:.0f} MB")
+    print(
+        f"rows {a.rows} x {N_NUM + N_CAT} features; reference profile built once in {profile_s:.2f}s; peak RSS {peak:.0f} MB"
+    )
     for k, v in med.items():
         print(f"  {k:26s} {v:8.3f} s   ratio vs mlwright {v / med['mlwright']:6.1f}x")
     print(json.dumps({"median_s": med, "profile_s": profile_s, "peak_rss_mb": peak}))

@@ -69,7 +69,10 @@ def main() -> None:
 
     def raw_many() -> object:
         b = next(itb)
-        return [orjson.loads(p) for (p,) in raw.execute(f"SELECT payload FROM f WHERE entity IN ({','.join('?' * len(b))})", b)]
+        return [
+            orjson.loads(p)
+            for (p,) in raw.execute(f"SELECT payload FROM f WHERE entity IN ({','.join('?' * len(b))})", b)
+        ]
 
     for name, one, many in (
         ("raw sqlite3", raw_one, raw_many),
@@ -83,7 +86,9 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = subprocess.Popen([exe, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [exe, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+        )
         try:
             import redis
 
@@ -114,7 +119,9 @@ def main() -> None:
         print(f"{name:20s} {a1:13.1f} {a99:9.1f} {b50:10.1f} {b99:9.1f}")
     for ours, floor in (("mlwright sqlite", "raw sqlite3"), ("mlwright redis", "raw redis-py MGET")):
         if ours in results:
-            print(f"{ours} / {floor}: single {results[ours][0] / results[floor][0]:.2f}x, 100 {results[ours][2] / results[floor][2]:.2f}x")
+            print(
+                f"{ours} / {floor}: single {results[ours][0] / results[floor][0]:.2f}x, 100 {results[ours][2] / results[floor][2]:.2f}x"
+            )
     shutil.rmtree(folder, ignore_errors=True)
 
 

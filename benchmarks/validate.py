@@ -125,7 +125,14 @@ def main() -> None:
     ap.add_argument("--pandera-python", default=None)
     a = ap.parse_args()
     table, sp = make(a.rows), spec()
-    cols = {c: (table.column(c).to_numpy(zero_copy_only=False) if c not in STRS else np.array(table.column(c).to_pylist(), dtype=object)) for c in table.column_names}
+    cols = {
+        c: (
+            table.column(c).to_numpy(zero_copy_only=False)
+            if c not in STRS
+            else np.array(table.column(c).to_pylist(), dtype=object)
+        )
+        for c in table.column_names
+    }
     ours, floor = mlwright(table, sp), numpy_floor(cols)
     assert ours == floor, (ours, floor)
     times: dict[str, list[float]] = {"mlwright (Arrow)": [], "numpy floor": []}
@@ -138,7 +145,9 @@ def main() -> None:
     if a.pandera_python:
         path = Path(tempfile.mkdtemp()) / "t.parquet"
         pq.write_table(table, path)
-        out = subprocess.run([a.pandera_python, "-c", PANDERA, str(path), str(a.rounds)], capture_output=True, text=True)
+        out = subprocess.run(
+            [a.pandera_python, "-c", PANDERA, str(path), str(a.rounds)], capture_output=True, text=True
+        )
         if out.returncode == 0:
             med["pandera"] = float(out.stdout.split()[0])
         else:

@@ -55,8 +55,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: same text, faster
+
+
 def dump_yaml(data: Any, header: str = "") -> bytes:
-    body = yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000)
+    body = yaml.dump(data, Dumper=_DUMPER, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000)
     return (header + body).encode("utf-8")
 
 

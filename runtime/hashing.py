@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .atomic import write_json
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024  # stays in L2: faster than larger reads here
 
 
 def sha256_file(path: str) -> str:
@@ -36,10 +36,10 @@ def hash_files(paths: list[str], workers: int | None = None) -> dict[str, str]:
     total = sum(os.path.getsize(p) for p in paths)
     if workers <= 1 or total < 32 * 1024 * 1024:
         return {p: sha256_file(p) for p in paths}
-    # Largest first so one big file does not finish last; map keeps order per chunk.
+    # Largest first so one big file does not finish last.
     order = sorted(paths, key=os.path.getsize, reverse=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(sha256_file, order, chunksize=max(1, len(order) // (workers * 8))))
+        digests = list(pool.map(sha256_file, order, chunksize=max(1, min(16, len(order) // (workers * 8)))))
     return dict(zip(order, digests, strict=True))
 
 
@@ -63,5 +63,6 @@ def hash_with_state(paths: list[str], state_file: Path) -> dict[str, str]:
         else:
             todo.append(p)
     known.update(hash_files(todo))
-    write_json(state_file, {p: [*_stamp(stats[p]), known[p]] for p in paths})
+    if todo or len(state) != len(paths):
+        write_json(state_file, {p: [*_stamp(stats[p]), known[p]] for p in paths})
     return known

@@ -37,7 +37,7 @@ class ManifestRow:
 
 
 def local_files(ctx: StageContext) -> dict[str, list[Path]]:
-    from .sources import source_files
+    from .source_paths import source_files
 
     root = ctx.source_root()
     return {s["name"]: source_files(s, root) for s in ctx.section("ingest")["sources"]}
@@ -148,7 +148,7 @@ def verify(ctx: StageContext) -> list[Change]:
         present = {}
         for s in ctx.section("ingest")["sources"]:
             try:
-                from .sources import source_files
+                from .source_paths import source_files
 
                 present.update({relative(p, root): p for p in source_files(s, root)})
             except UserError:

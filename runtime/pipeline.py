@@ -205,7 +205,9 @@ def configure_remote(build: Path) -> Path:
     url = remote_url(build)
     if "://" not in url:
         Path(url).mkdir(parents=True, exist_ok=True)
-    dvc(["remote", "add", "--local", "--force", "--default", "mlwright", url], root)
+    # single keys, so settings a user added to this remote (endpointurl, profile, ...) survive
+    dvc(["config", "--local", "remote.mlwright.url", url], root)
+    dvc(["config", "--local", "core.remote", "mlwright"], root)
     return root
 
 
@@ -222,7 +224,7 @@ def push(build: Path) -> str:
 
 def pull(build: Path) -> str:
     root = configure_remote(build)
-    proc = dvc(["pull", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
+    proc = dvc(["pull", "--allow-missing", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
     if proc.returncode != 0:
         raise GateFailed(f"dvc pull failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
     return (proc.stdout or proc.stderr).strip()

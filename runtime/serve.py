@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from .bundle import REGISTERED, find_bundle
 from .canary import STATE_FILE, CanaryConfig, CanaryController, load_state
@@ -38,6 +39,7 @@ from .request_model import error_body, request_adapter, validate_request
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STABLE_DIR = "state/deployed/stable"
+FLUSH_SECONDS = 0.05
 
 
 class RequestLog:
@@ -54,21 +56,26 @@ class RequestLog:
         self.queue.put(orjson.dumps(record) + b"\n")
 
     def _drain(self) -> None:
+        """Write whatever has queued up, then sleep: one wake-up per interval, not per
+        request, so the writer does not fight the event loop for the GIL."""
         with self.path.open("ab") as fh:
-            while True:
-                item = self.queue.get()
+            done = False
+            while not done:
                 batch = []
-                while item is not None:
-                    batch.append(item)
+                while True:
                     try:
                         item = self.queue.get_nowait()
                     except queue.Empty:
                         break
+                    if item is None:
+                        done = True
+                        break
+                    batch.append(item)
                 if batch:
                     fh.write(b"".join(batch))
                     fh.flush()
-                if item is None:
-                    return
+                if not done:
+                    time.sleep(FLUSH_SECONDS)
 
     def close(self) -> None:
         self.queue.put(None)
@@ -326,7 +333,6 @@ def create_app(target: Path) -> FastAPI:
             )
         )
 
-    @app.post("/predict")
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -404,6 +410,9 @@ def create_app(target: Path) -> FastAPI:
                 inputs=jsonable(result.logged_inputs),
             )
 
+    # The hot path: a plain Starlette route matched first. It reads the raw request
+    # anyway, so FastAPI's dependency solving would only add per-request cost.
+    app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
     return app
 
 
@@ -456,7 +465,7 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
         )
     else:
         app = create_app(target.resolve())
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
 
 
 __all__ = ["UserError", "create_app", "serve_forever"]

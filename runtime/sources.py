@@ -7,16 +7,16 @@ and which (layer A). Unreadable files are ingest errors naming the file.
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .context import UserError
+from .source_paths import source_files
+
+__all__ = ["cast_declared", "concat", "read_csv", "read_jsonl", "read_parquet", "source_files"]
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -28,30 +28,6 @@ ARROW_TYPES = {
 }
 _TRUE = ["true", "1", "t", "yes", "y"]
 _FALSE = ["false", "0", "f", "no", "n"]
-
-
-def source_files(source: dict[str, Any], root: Path) -> list[Path]:
-    """The files of a local source, sorted; a missing file or an empty glob is an error."""
-    uri = source["uri"]
-    if uri.startswith("s3://"):
-        raise UserError(
-            f"source '{source['name']}': {uri}: s3 sources are read through the DVC remote; import them with `dvc import-url` into the project"
-        )
-    pattern = str(root / uri)
-    if glob.has_magic(uri):
-        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not files:
-            raise UserError(f"source '{source['name']}': no files match {uri}")
-        return files
-    path = Path(pattern)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise UserError(f"source '{source['name']}': folder {uri} is empty")
-        return files
-    if not path.is_file():
-        raise UserError(f"source '{source['name']}': {uri}: no such file")
-    return [path]
 
 
 def cast_declared(table: pa.Table, columns: dict[str, str]) -> pa.Table:

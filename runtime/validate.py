@@ -102,7 +102,11 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
     out.append(Outcome(f"{base}.type", "schema", "passed", "", source, column, {"type": str(col.type)}))
     if not spec.get("nullable", True):
         null_count = col.null_count
-        out.append(_fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", []) if null_count else _ok(f"{base}.nullable", source, column))
+        out.append(
+            _fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", [])
+            if null_count
+            else _ok(f"{base}.nullable", source, column)
+        )
     if spec.get("min") is not None or spec.get("max") is not None:
         out.append(_range(source, column, col, spec.get("min"), spec.get("max"), n))
     if spec.get("values") is not None:
@@ -127,7 +131,9 @@ def _range(source: str, column: str, col: pa.ChunkedArray, lo: float | None, hi:
         return _ok(oid, source, column)
     low = pc.less(col, lo) if lo is not None else None
     high = pc.greater(col, hi) if hi is not None else None
-    bad = pc.fill_null(pc.or_(low, high) if low is not None and high is not None else (low if low is not None else high), False)
+    bad = pc.fill_null(
+        pc.or_(low, high) if low is not None and high is not None else (low if low is not None else high), False
+    )
     shown = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
     return _fail(oid, source, column, int(pc.sum(bad).as_py() or 0), n, f"values outside {shown}", _examples(col, bad))
 
