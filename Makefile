@@ -1,18 +1,19 @@
 # mlwright: the two commands of the README, and the checks behind them.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES := redis-server chromium prometheus
 
 .PHONY: install system-deps demo demo-ct test check format bench clean
 
 install:  ## mlwright with every backend and the dev tools (torch CPU wheel from this machine's disk)
 	$(PIP) install --quiet --disable-pip-version-check -e ".[dev,redis,torch,s3]"
 
-system-deps:  ## Debian packages the tests start for real: Redis, headless Chromium, promtool
+system-deps:  ## Debian packages the tests start for real: Redis, Chromium, promtool, a container engine
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -98,6 +98,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         src = sqlite3.connect(ctx.path(online["path"]))
         dst = sqlite3.connect(app / "online.sqlite")
         src.backup(dst)  # a consistent copy even while the store is being written
+        dst.execute("PRAGMA journal_mode=DELETE")  # a read-only open of a WAL file would need to write -shm
         src.close()
         dst.close()
     size = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file())

@@ -453,6 +453,7 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
     port = port or cfg["port"]
     workers = int(cfg.get("workers", 1))
     if workers > 1:
+        Deployment(target.resolve()).close()  # fail here, in one line, not inside each worker
         os.environ["MLWRIGHT_SERVE_DIR"] = str(target.resolve())
         uvicorn.run(
             "mlwright.runtime.serve:app_factory",
