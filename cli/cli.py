@@ -339,26 +339,25 @@ def canary_status_cmd(target: Dir) -> None:
     print(json.dumps(_canary(target).state.to_json(), indent=2, sort_keys=True))
 
 
-@canary_app.command("promote")
-def canary_promote_cmd(target: Dir) -> None:
-    """Advance the candidate one step (to 100% at the last)."""
+def _canary_act(target: Path, action: str) -> None:
     import time
 
     c = _canary(target)
     if c.state.status != "running":
         _fail(f"error: no running canary (status: {c.state.status})", 1)
-    print(c.promote(time.time()))
+    print(c.promote(time.time()) if action == "promote" else c.rollback(time.time()))
+
+
+@canary_app.command("promote")
+def canary_promote_cmd(target: Dir) -> None:
+    """Advance the candidate one step (to 100% at the last)."""
+    _canary_act(target, "promote")
 
 
 @canary_app.command("rollback")
 def canary_rollback_cmd(target: Dir) -> None:
     """Send all traffic back to the stable model."""
-    import time
-
-    c = _canary(target)
-    if c.state.status != "running":
-        _fail(f"error: no running canary (status: {c.state.status})", 1)
-    print(c.rollback(time.time()))
+    _canary_act(target, "rollback")
 
 
 @canary_app.command("analyze")

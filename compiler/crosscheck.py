@@ -377,21 +377,18 @@ def paths_inside(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator
     if root is None:
         return
     spec_dir, project = root, _project_root(root)
-    for i, src in enumerate(spec.data.sources):
-        try:
-            check_source_uri(src.uri, spec_dir, project)
-        except PathProblem as exc:
-            yield _at(doc, ("data", "sources", i, "uri"), str(exc), exc.hint)
+    inputs: list[tuple[KeyPath, str]] = [
+        (("data", "sources", i, "uri"), src.uri) for i, src in enumerate(spec.data.sources)
+    ]
     if spec.serving.batch.input:
-        try:
-            check_source_uri(spec.serving.batch.input, spec_dir, project)
-        except PathProblem as exc:
-            yield _at(doc, ("serving", "batch", "input"), str(exc), exc.hint)
+        inputs.append((("serving", "batch", "input"), spec.serving.batch.input))
     if spec.monitoring.concept.labels:
+        inputs.append((("monitoring", "concept", "labels"), spec.monitoring.concept.labels))
+    for path, uri in inputs:
         try:
-            check_source_uri(spec.monitoring.concept.labels, spec_dir, project)
+            check_source_uri(uri, spec_dir, project)
         except PathProblem as exc:
-            yield _at(doc, ("monitoring", "concept", "labels"), str(exc), exc.hint)
+            yield _at(doc, path, str(exc), exc.hint)
     outputs: list[tuple[KeyPath, str]] = [
         (("serving", "logging", "path"), spec.serving.logging.path),
         (("serving", "batch", "output"), spec.serving.batch.output),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from mlwright.files import write_atomic
 
 from .emit import LOCK, FileMap
 
@@ -32,22 +32,6 @@ def _safe_target(out_dir: Path, rel: str) -> Path:
     if root not in target.parents:
         raise ValueError(f"refusing to write outside the output folder: {rel}")
     return target
-
-
-def write_atomic(path: Path, body: bytes) -> None:
-    """Write `body` to `path` via a temporary file and os.replace (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_tree(files: FileMap, out_dir: Path) -> list[str]:

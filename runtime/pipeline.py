@@ -22,7 +22,8 @@ from .context import GateFailed, UserError, load_context
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
 _SKIP = re.compile(r"Stage '([^']+)' didn't change, skipping")
-_FAILED = re.compile(r"failed to reproduce '([^']+)'.*?exited with (\d+)", re.S)
+_FAILED = re.compile(r"failed to reproduce '([^']+)'")
+_EXIT = re.compile(r"exited with (\d+)")
 
 
 def dvc_env() -> dict[str, str]:
@@ -102,6 +103,7 @@ def run_pipeline(
         stages = _stage_names(build)
         if stage not in stages:
             raise UserError(f"--stage: unknown stage '{stage}' (stages: {', '.join(stages)})")
+        missing_upstream(build, stage)
         args = ["repro", "--single-item", f"{(build / 'dvc.yaml').relative_to(root)}:{stage}"]
     if force:
         args.append("--force")
@@ -133,8 +135,9 @@ def run_pipeline(
 
 def _failure(output: str, build: Path) -> UserError:
     m = _FAILED.search(output)
-    stage = m.group(1).split(":")[-1] if m else "?"
-    exit_code = int(m.group(2)) if m else 2
+    stage = m.group(1).split(":")[-1] if m else "dvc"
+    code = _EXIT.search(output[m.end() :] if m else output)
+    exit_code = int(code.group(1)) if code else 2
     lines = output.splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.startswith(f"{stage}:")), None)
     text = lines[first] if first is not None else (lines or ["dvc repro failed"])[-1]
@@ -147,6 +150,19 @@ def _failure(output: str, build: Path) -> UserError:
     extra = "\n".join(detail[:20])
     err = GateFailed if exit_code == 1 else UserError
     return err(f"stage '{stage}' failed: {text}" + (f"\n{extra}" if extra else ""))
+
+
+def missing_upstream(build: Path, stage: str) -> None:
+    """`--stage` runs one stage: refuse early, by name, when an upstream output is missing."""
+    plan = json.loads((build / "plan.json").read_text())
+    producer = {out: s["name"] for s in plan["stages"] for out in [*s["outs"], *s["metrics"]]}
+    wanted = next(s for s in plan["stages"] if s["name"] == stage)
+    absent = sorted({producer[d] for d in wanted["deps"] if d in producer and not (build / d).exists()})
+    if absent:
+        shown = os.path.relpath(build) if build.is_relative_to(Path.cwd()) else str(build)
+        raise UserError(
+            f"--stage {stage}: needs the outputs of {', '.join(absent)} first; run `mlwright run {shown}` (or --stage {absent[0]})"
+        )
 
 
 def _stage_names(build: Path) -> list[str]:
