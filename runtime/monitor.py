@@ -79,6 +79,21 @@ def read_log(path: Path, reference: dict[str, Any], entity: str) -> Current:
     )
 
 
+def is_prediction_log(path: str) -> bool:
+    """A JSONL file whose records carry `request_id` and `inputs` is a log of our endpoint;
+    any other file (or glob) is a batch of inputs."""
+    p = Path(path)
+    if p.suffix != ".jsonl" or not p.is_file():
+        return False
+    with p.open(encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "request_id" in record and "inputs" in record
+
+
 def _ts_us(text: Any) -> int:
     from datetime import datetime
 
@@ -213,21 +228,24 @@ def _take(values: Any, idx: np.ndarray) -> Any:
 
 # --- concept drift ---------------------------------------------------------------------
 def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -> dict[str, Any]:
+    """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob)."""
     import pyarrow.csv as pcsv
 
-    from .sources import concat
+    from .sources import concat, read_jsonl, read_parquet
 
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
         raise UserError(f"--labels: no files match {pattern}")
-    table = concat(
-        [
-            pcsv.read_csv(
-                f, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})
-            )
-            for f in files
-        ]
-    )
+    tables = []
+    for f in files:
+        if f.suffix == ".parquet":
+            tables.append(read_parquet(f, str(f)))
+        elif f.suffix in (".jsonl", ".json"):
+            tables.append(read_jsonl(f, str(f)))
+        else:
+            options = pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})
+            tables.append(pcsv.read_csv(f, convert_options=options))
+    table = concat(tables)
     label_col = target if target in table.column_names else "label"
     if label_col not in table.column_names:
         raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
@@ -412,7 +430,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     try:
         reference = load_reference(predictor.folder / "reference")
         entity = predictor.serving["entity"]
-        if current.endswith(".jsonl") and Path(current).is_file():
+        if is_prediction_log(current):
             cur = read_log(Path(current), reference, entity)
         else:
             cur = read_batch(current, predictor, reference, mon["timestamp"])
