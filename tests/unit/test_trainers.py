@@ -1,0 +1,59 @@
+"""One conformance suite over every training backend (LightGBM, PyTorch MLP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlwright.runtime.trainers import TrainData, load_model, trainer_for
+
+PARAMS = {"lightgbm": {"n_estimators": 200, "early_stopping_rounds": 20}, "torch": {"model": "mlp", "epochs": 15, "lr": 0.01, "hidden": 16}}
+
+
+def data(task: str = "binary_classification") -> TrainData:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4)).astype(np.float32)
+    X[rng.random(2000) < 0.02, 1] = np.nan  # missing values must be handled
+    logit = 2.0 * X[:, 0] - 1.5 * np.nan_to_num(X[:, 1]) + 0.5 * X[:, 2]
+    y = (rng.random(2000) < 1 / (1 + np.exp(-logit))).astype(np.int64) if task != "regression" else logit + rng.normal(0, 0.1, 2000)
+    return TrainData(X, y, None, task, [], ["a", "b", "c", "d"])
+
+
+@pytest.fixture(params=["lightgbm", "torch"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_learns_signal_and_scores_are_probabilities(backend: str) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    d = data()
+    model = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=1)
+    prob = model.predict(d.X[1700:])
+    assert prob.shape == (300,) and np.all((prob >= 0) & (prob <= 1))
+    assert roc_auc_score(d.y[1700:], prob) > 0.8
+
+
+def test_same_seed_same_model(backend: str) -> None:
+    d = data()
+    a = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3).predict(d.X[1700:])
+    b = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3).predict(d.X[1700:])
+    assert np.array_equal(a, b)
+
+
+def test_save_and_load_predict_the_same(backend: str, tmp_path: Path) -> None:
+    d = data()
+    model = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=1)
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m", backend, d.names)
+    assert np.allclose(model.predict(d.X[1700:]), again.predict(d.X[1700:]), atol=1e-6)
+    assert set(model.importance()) == set(d.names)
+
+
+def test_regression(backend: str) -> None:
+    d = data("regression")
+    model = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=1)
+    pred = model.predict(d.X[1700:])
+    assert np.corrcoef(pred, d.y[1700:])[0, 1] > 0.9
