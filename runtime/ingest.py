@@ -9,10 +9,10 @@ on every machine (the `modified` column, which checkouts change, stays out of it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 from .atomic import replace_dir, staging_dir, write_json, write_parquet, write_text
 from .context import StageContext, UserError, say, stage_main
 from .hashing import hash_files, hash_with_state
+from .source_paths import S3_CACHE, NoFiles, manifest_path
 
 MANIFEST = "data/manifest.csv"
 VERSION = "data/version.json"
@@ -37,26 +38,19 @@ class ManifestRow:
 
 
 def local_files(ctx: StageContext) -> dict[str, list[Path]]:
+    """Each source's files on local disk (s3:// objects downloaded into the build folder)."""
     from .source_paths import source_files
 
     root = ctx.source_root()
-    return {s["name"]: source_files(s, root) for s in ctx.section("ingest")["sources"]}
+    return {s["name"]: source_files(s, root, ctx.path(S3_CACHE)) for s in ctx.section("ingest")["sources"]}
 
 
-def relative(path: Path, root: Path) -> str:
-    return (
-        path.resolve().relative_to(root).as_posix()
-        if path.resolve().is_relative_to(root)
-        else os.path.relpath(path, root)
-    )
-
-
-def manifest_rows(files: list[Path], root: Path, digests: dict[str, str]) -> list[ManifestRow]:
+def manifest_rows(files: list[Path], root: Path, cache: Path, digests: dict[str, str]) -> list[ManifestRow]:
     rows = []
     for p in files:
         st = p.stat()
         modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows.append(ManifestRow(relative(p, root), digests[str(p)], st.st_size, modified))
+        rows.append(ManifestRow(manifest_path(p, root, cache), digests[str(p)], st.st_size, modified))
     return sorted(rows, key=lambda r: r.path)
 
 
@@ -84,12 +78,12 @@ def version_id(rows: list[ManifestRow]) -> str:
     return h.hexdigest()
 
 
-def snapshot(source: dict[str, Any], files: list[Path], root: Path) -> Any:
+def snapshot(source: dict[str, Any], files: list[Path], root: Path, cache: Path) -> Any:
     from .dicom import read_dicom_source
     from .sources import cast_declared, concat, read_csv, read_jsonl, read_parquet
 
     columns: dict[str, str] = source.get("columns", {})
-    shown = [(p, relative(p, root)) for p in files]
+    shown = [(p, manifest_path(p, root, cache)) for p in files]
     if source["format"] == "csv":
         tables = [read_csv(p, columns, source.get("delimiter", ","), s) for p, s in shown]
     elif source["format"] == "parquet":
@@ -110,11 +104,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     files = local_files(ctx)
     every = sorted({p for fs in files.values() for p in fs})
     digests = hash_with_state([str(p) for p in every], ctx.path(STATE))
-    rows = manifest_rows(every, root, digests)
+    rows = manifest_rows(every, root, ctx.path(S3_CACHE), digests)
     snaps = staging_dir(ctx.path(SNAPSHOTS))
     counts = {}
     for source in ctx.section("ingest")["sources"]:
-        table = snapshot(source, files[source["name"]], root)
+        table = snapshot(source, files[source["name"]], root, ctx.path(S3_CACHE))
         write_parquet(snaps / f"{source['name']}.parquet", table)
         counts[source["name"]] = table.num_rows
     replace_dir(snaps, ctx.path(SNAPSHOTS))
@@ -142,17 +136,13 @@ def verify(ctx: StageContext) -> list[Change]:
         raise UserError(f"{manifest}: no manifest yet; run the pipeline once (`mlwright run`)")
     root = ctx.source_root()
     recorded = {r.path: r for r in read_manifest(manifest)}
-    try:
-        present = {relative(p, root): p for fs in local_files(ctx).values() for p in fs}
-    except UserError:
-        present = {}
-        for s in ctx.section("ingest")["sources"]:
-            try:
-                from .source_paths import source_files
+    from .source_paths import source_files
 
-                present.update({relative(p, root): p for p in source_files(s, root)})
-            except UserError:
-                pass
+    cache = ctx.path(S3_CACHE)
+    present: dict[str, Path] = {}
+    for s in ctx.section("ingest")["sources"]:
+        with contextlib.suppress(NoFiles):  # a source whose files are all gone: each is reported missing
+            present.update({manifest_path(p, root, cache): p for p in source_files(s, root, cache)})
     digests = hash_files([str(p) for p in present.values()])
     changes: list[Change] = []
     for rel in sorted(set(recorded) | set(present)):

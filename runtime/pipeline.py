@@ -109,6 +109,10 @@ def run_pipeline(
         args.append("--force")
     started = time.perf_counter()
     result = RunResult()
+    if new_data and not stage:  # sources DVC cannot watch (s3://) change too: ingest again first
+        dvc(
+            ["repro", "--force", "--single-item", f"{(build / 'dvc.yaml').relative_to(root)}:ingest"], root, check=False
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,

@@ -20,6 +20,7 @@ from typing import Any
 from .context import GateFailed, StageContext, UserError, load_context
 from .hashing import sha256_file
 from .ingest import MANIFEST, VERSION, read_manifest, version_id
+from .source_paths import S3_CACHE
 
 
 def _fs(url: str) -> tuple[Any, str]:
@@ -50,10 +51,11 @@ def push_sources(ctx: StageContext) -> dict[str, int]:
     for r in rows:
         obj = f"{base}/mlwright/objects/{r.sha256[:2]}/{r.sha256[2:]}"
         if not fs.exists(obj):
-            if sha256_file(str(root / r.path)) != r.sha256:
+            local = ctx.path(S3_CACHE) / r.path[len("s3://") :] if r.path.startswith("s3://") else root / r.path
+            if sha256_file(str(local)) != r.sha256:
                 raise GateFailed(f"{r.path} changed since the manifest; re-run ingest before pushing")
             fs.makedirs(obj.rsplit("/", 1)[0], exist_ok=True)
-            fs.put_file(str(root / r.path), obj + ".tmp")
+            fs.put_file(str(local), obj + ".tmp")
             fs.mv(obj + ".tmp", obj)
             uploaded += 1
     vid = version_id(rows)
@@ -85,7 +87,7 @@ def rebuild(target: Path, version: str | None, into: Path | None) -> dict[str, A
     rows = read_manifest(folder / "manifest.csv")
     bad = []
     for r in rows:
-        dest = folder / r.path
+        dest = folder / (r.path.replace("s3://", "s3/", 1))
         if ".." in Path(r.path).parts:
             raise GateFailed(f"manifest row {r.path} leaves the folder")
         dest.parent.mkdir(parents=True, exist_ok=True)

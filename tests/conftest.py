@@ -149,3 +149,37 @@ def chromium_screenshot(html: Path, png: Path) -> str:
         [exe, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120, check=False
     )
     return dom.stdout
+
+
+@pytest.fixture
+def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    pytest.importorskip("moto")
+    pytest.importorskip("dvc_s3")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ENDPOINT_URL_S3": url,
+    }.items():
+        monkeypatch.setenv(var, value)
+    import boto3
+    import httpx
+
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=0.5)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="mlwright-test")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)

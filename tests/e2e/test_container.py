@@ -97,6 +97,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         subprocess.run([client, "rm", "-f", "mlwright-e2e"], env=env, capture_output=True)
         proc.terminate()
         proc.wait(timeout=30)
+        with open("/proc/mounts") as fh:  # dockerd leaves its netns (and overlay) mounts behind
+            mounts = [line.split()[1] for line in fh if line.split()[1].startswith(str(root))]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_emitted_dockerfile_builds_and_serves(engine: dict[str, str], tmp_path: Path) -> None:

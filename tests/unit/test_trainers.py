@@ -9,7 +9,10 @@ import pytest
 
 from mlwright.runtime.trainers import TrainData, load_model, trainer_for
 
-PARAMS = {"lightgbm": {"n_estimators": 200, "early_stopping_rounds": 20}, "torch": {"model": "mlp", "epochs": 15, "lr": 0.01, "hidden": 16}}
+PARAMS = {
+    "lightgbm": {"n_estimators": 200, "early_stopping_rounds": 20},
+    "torch": {"model": "mlp", "epochs": 15, "lr": 0.01, "hidden": 16},
+}
 
 
 def data(task: str = "binary_classification") -> TrainData:
@@ -17,7 +20,11 @@ def data(task: str = "binary_classification") -> TrainData:
     X = rng.normal(size=(2000, 4)).astype(np.float32)
     X[rng.random(2000) < 0.02, 1] = np.nan  # missing values must be handled
     logit = 2.0 * X[:, 0] - 1.5 * np.nan_to_num(X[:, 1]) + 0.5 * X[:, 2]
-    y = (rng.random(2000) < 1 / (1 + np.exp(-logit))).astype(np.int64) if task != "regression" else logit + rng.normal(0, 0.1, 2000)
+    y = (
+        (rng.random(2000) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+        if task != "regression"
+        else logit + rng.normal(0, 0.1, 2000)
+    )
     return TrainData(X, y, None, task, [], ["a", "b", "c", "d"])
 
 
@@ -38,8 +45,16 @@ def test_learns_signal_and_scores_are_probabilities(backend: str) -> None:
 
 def test_same_seed_same_model(backend: str) -> None:
     d = data()
-    a = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3).predict(d.X[1700:])
-    b = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3).predict(d.X[1700:])
+    a = (
+        trainer_for(backend)
+        .fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3)
+        .predict(d.X[1700:])
+    )
+    b = (
+        trainer_for(backend)
+        .fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=3)
+        .predict(d.X[1700:])
+    )
     assert np.array_equal(a, b)
 
 

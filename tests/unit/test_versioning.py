@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,46 +46,6 @@ def test_push_pull_rebuild_through_the_local_remote(tmp_path: Path) -> None:
         rebuild(ctx.root, version, tmp_path / "again")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    pytest.importorskip("moto")
-    pytest.importorskip("dvc_s3")
-    port = _port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ENDPOINT_URL_S3": url,
-    }.items():
-        monkeypatch.setenv(var, value)
-    import boto3
-    import httpx
-
-    for _ in range(100):
-        try:
-            httpx.get(url, timeout=0.5)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="mlwright-test")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_push_pull_rebuild_through_s3(tmp_path: Path, s3_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLWRIGHT_REMOTE", "s3://mlwright-test/churn")
     ctx = _ingested(tmp_path)
@@ -116,3 +73,37 @@ def test_push_pull_rebuild_through_s3(tmp_path: Path, s3_server: str, monkeypatc
     report = rebuild(ctx.root, None, tmp_path / "from-s3")
     assert report["files"] == 4
     assert os.environ["MLWRIGHT_REMOTE"].startswith("s3://")
+
+
+def test_s3_sources_are_ingested_and_verified(tmp_path: Path, s3_server: str) -> None:
+    import boto3
+
+    ctx = churn_build(tmp_path, rows=400)
+    data = ctx.source_root() / "data"
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    s3.upload_file(str(data / "events.csv"), "mlwright-test", "raw/events.csv")
+    for part in sorted((data / "payments").glob("*.parquet")):
+        s3.upload_file(str(part), "mlwright-test", f"raw/payments/{part.name}")
+    shutil.rmtree(data)
+    spec = ctx.source_root() / "system.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("uri: data/events.csv", "uri: s3://mlwright-test/raw/events.csv")
+        .replace("uri: data/payments/*.parquet", "uri: s3://mlwright-test/raw/payments/*.parquet")
+    )
+    from .stage_helpers import recompile
+
+    ctx = recompile(ctx)
+    run_pipeline(ctx.root, stage="ingest", force=False, new_data=False, on_line=lambda line: None)
+    rows = ingest.read_manifest(ctx.path("data/manifest.csv"))
+    assert [r.path for r in rows][:2] == [
+        "s3://mlwright-test/raw/events.csv",
+        "s3://mlwright-test/raw/payments/part-2023.parquet",
+    ]
+    assert ingest.verify(ctx) == []
+    body = s3.get_object(Bucket="mlwright-test", Key="raw/events.csv")["Body"].read()
+    s3.put_object(Bucket="mlwright-test", Key="raw/events.csv", Body=body.replace(b"basic", b"BASIC", 1))
+    changes = ingest.verify(ctx)
+    assert [(c.path, c.what) for c in changes] == [("s3://mlwright-test/raw/events.csv", "modified")]
+    with pytest.raises(GateFailed, match="modified: s3://mlwright-test/raw/events.csv"):
+        run_pipeline(ctx.root, stage=None, force=False, new_data=False, on_line=lambda line: None)
