@@ -74,9 +74,11 @@ def image_source_metadata(ctx: StageContext) -> dict[str, list[str]] | None:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from .tracking import Tracker
+    from .tracking import RunRecord, Tracker
 
     cfg, reg, serve = ctx.section("train"), ctx.section("register"), ctx.section("serve")
+    tracker = Tracker(reg["tracking"], ctx.root)
+    tracker.warm_up()  # opens while the re-run trains
     candidate = ctx.path(CANDIDATE)
     if not (candidate / "model.json").is_file():
         raise UserError(f"{candidate}: no candidate model; run train first")
@@ -161,21 +163,19 @@ def run(ctx: StageContext) -> dict[str, Any]:
     }
     write_json(stage / BUNDLE_FILE, bundle)
     replace_dir(stage, ctx.path(REGISTERED))
-    tracker = Tracker(reg["tracking"], ctx.root)
-    with tracker.run("register", tags={"stage": "register", "model_version": reg["model_version"]}) as active:
-        tracker.log(
+    run_id = tracker.publish(
+        RunRecord(
+            "register",
+            {"stage": "register", "model_version": reg["model_version"]},
             {"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]},
             {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
+            {"bundle": ctx.path(REGISTERED)},
         )
-        tracker.log_artifacts(ctx.path(REGISTERED), "bundle")
-        if active is not None:
-            report["registry_version"] = tracker.register(
-                reg["name"],
-                active.info.run_id,
-                "bundle",
-                reg["model_version"],
-                {"dataset_version": bundle["dataset_version"]},
-            )
+    )
+    if run_id is not None:
+        report["registry_version"] = tracker.register(
+            reg["name"], run_id, "bundle", reg["model_version"], {"dataset_version": bundle["dataset_version"]}
+        )
     report["registered"] = True
     write_json(ctx.path("reports/register.json"), report)
     say(

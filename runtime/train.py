@@ -27,13 +27,15 @@ import pyarrow.compute as pc
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
-from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, score
+from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, rank_auc, score
 from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
+from .tracking import Trial
 from .trainers import Model, TrainData, trainer_for
 
 CANDIDATE = "models/candidate"
 LEAK_AUC = 0.99
+LEAK_SAMPLE = 50_000
 
 
 @dataclass
@@ -52,9 +54,9 @@ def labels(table: pa.Table, target: str, task: str) -> np.ndarray:
         raise UserError(f"target '{target}' has missing values in the training table")
     if task == "regression":
         return col.cast(pa.float64()).to_numpy()
-    values = col.to_pylist()
     if pa.types.is_boolean(col.type):
-        return np.array(values, dtype=np.int64)
+        return col.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = col.to_pylist()
     classes = sorted({str(v) for v in values})
     if len(classes) != 2:
         raise UserError(f"binary target '{target}' has {len(classes)} classes: {classes[:5]}")
@@ -93,23 +95,25 @@ def prepare(ctx: StageContext) -> Prepared:
 
 def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
     """Refuse near-perfect single features (target leakage); report entity overlap."""
-    from sklearn.metrics import roc_auc_score
-
     tr = p.split.train
+    if len(tr) > LEAK_SAMPLE:  # an AUC above 0.99 is pinned to +-0.001 by 50k rows
+        tr = np.sort(np.random.default_rng(0).choice(tr, LEAK_SAMPLE, replace=False))
     suspects = {}
-    if cfg["task"] != "regression" and len(np.unique(p.data.y[tr])) == 2:
+    y = p.data.y[tr]
+    if cfg["task"] != "regression" and 0 < y.sum() < len(y):
+        X = p.data.X[tr]
         for j, name in enumerate(p.data.names):
-            x = p.data.X[tr, j]
+            x = X[:, j]
             ok = ~np.isnan(x)
-            if ok.sum() < 10 or len(np.unique(p.data.y[tr][ok])) < 2 or len(np.unique(x[ok])) < 2:
+            if ok.sum() < 10 or np.nanmin(x) == np.nanmax(x):
                 continue
-            auc = roc_auc_score(p.data.y[tr][ok], x[ok])
+            auc = rank_auc(y[ok], x[ok])
             if max(auc, 1 - auc) > LEAK_AUC:
                 suspects[name] = round(float(max(auc, 1 - auc)), 4)
     if suspects:
         raise GateFailed(f"target leakage suspected: single-feature ROC-AUC above {LEAK_AUC} for {suspects}")
     ent = p.table.column(cfg["entity"]).to_pylist()
-    train_entities = {ent[i] for i in tr}
+    train_entities = {ent[i] for i in p.split.train}
     overlap = len({ent[i] for i in p.split.test} & train_entities)
     out: dict[str, Any] = {
         "single_feature_auc_limit": LEAK_AUC,
@@ -165,7 +169,7 @@ def cv_scores(cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trial: A
     return scores
 
 
-def search(cfg: dict[str, Any], p: Prepared, tracker: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Optuna over `hpo.space`; returns the best params and a summary."""
     import optuna
 
@@ -197,8 +201,7 @@ def search(cfg: dict[str, Any], p: Prepared, tracker: Any) -> tuple[dict[str, An
         value = float(np.mean(scores)) if scores else float("nan")
         trial.set_user_attr("cv_std", float(np.std(scores)) if scores else float("nan"))
         trial.set_user_attr("cv_scores", scores)
-        with tracker.run(f"trial-{trial.number}", nested=True):
-            tracker.log(params, {"cv_mean": value, "cv_std": trial.user_attrs["cv_std"]})
+        trials.append(Trial(f"trial-{trial.number}", params, {"cv_mean": value, "cv_std": trial.user_attrs["cv_std"]}))
         say(f"train: trial {trial.number + 1}/{hpo['trials']} cv {cfg['metric']['name']} = {value:.4f}")
         return value
 
@@ -314,39 +317,38 @@ def save_candidate(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from .tracking import Tracker
+    from .tracking import RunRecord, Tracker
 
     cfg = ctx.section("train")
     started = time.perf_counter()
+    tracker = Tracker(cfg["tracking"], ctx.root)
+    tracker.warm_up()  # the tracker's store opens while we train
     p = prepare(ctx)
     leakage = leakage_checks(p, cfg)
-    tracker = Tracker(cfg["tracking"], ctx.root)
-    with tracker.run("train", tags={"stage": "train", "dataset_version": p.meta["dataset_version"]}) as active:
-        best, search_summary = search(cfg, p, tracker)
-        model, metrics = final_fit(cfg, p, best)
-        report = {
-            "metric": cfg["metric"],
-            "params": best,
-            "search": search_summary,
-            "threshold": metrics["threshold"],
-            "validation": metrics["validation"],
-            "test": metrics["test"],
-            "baseline_test": metrics.get("baseline_test"),
-            "slices": metrics.get("slices", {}),
-            "feature_importance": model.importance(),
-            "leakage": leakage,
-            "split_rows": {
-                "train": len(p.split.train),
-                "validation": len(p.split.validation),
-                "test": len(p.split.test),
-            },
-            "dataset_version": p.meta["dataset_version"],
-            "feature_set_hash": p.meta["feature_set_hash"],
-            "train_spec_hash": spec_hash(ctx),
-            "run_id": active.info.run_id if active is not None else None,
-        }
-        folder = save_candidate(ctx, p, model, best, metrics)
-        tracker.log(
+    trials: list[Any] = []
+    best, search_summary = search(cfg, p, trials)
+    model, metrics = final_fit(cfg, p, best)
+    report = {
+        "metric": cfg["metric"],
+        "params": best,
+        "search": search_summary,
+        "threshold": metrics["threshold"],
+        "validation": metrics["validation"],
+        "test": metrics["test"],
+        "baseline_test": metrics.get("baseline_test"),
+        "slices": metrics.get("slices", {}),
+        "feature_importance": model.importance(),
+        "leakage": leakage,
+        "split_rows": {"train": len(p.split.train), "validation": len(p.split.validation), "test": len(p.split.test)},
+        "dataset_version": p.meta["dataset_version"],
+        "feature_set_hash": p.meta["feature_set_hash"],
+        "train_spec_hash": spec_hash(ctx),
+    }
+    folder = save_candidate(ctx, p, model, best, metrics)
+    report["run_id"] = tracker.publish(
+        RunRecord(
+            "train",
+            {"stage": "train", "dataset_version": p.meta["dataset_version"]},
             {
                 **best,
                 "dataset_version": p.meta["dataset_version"],
@@ -357,8 +359,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 **{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)},
                 "cv_mean": search_summary["cv_mean"],
             },
+            {"model": folder},
+            trials,
         )
-        tracker.log_artifacts(folder, "model")
+    )
     write_json(ctx.path("reports/metrics.json"), report)
     write_text(ctx.path("reports/model_card.md"), model_card(ctx, report))
     name = cfg["metric"]["name"]

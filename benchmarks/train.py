@@ -1,0 +1,93 @@
+"""The `train` stage vs a plain LightGBM script: same data, parameters and folds.
+
+Both run as processes on the same offline feature store (200,000 rows of the
+churn features): expanding-window CV with fixed parameters (no search), the
+final fit with early stopping, test scoring. The stage also does its extra work
+(leakage checks, cost-optimal threshold, slices, model card, MLflow tracking);
+the overhead of all of it is what is measured. Wall time and peak memory.
+
+    python benchmarks/train.py [--rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLAIN = r"""
+import json, resource, sys, time
+import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq, lightgbm as lgb
+from sklearn.metrics import roc_auc_score
+folder, params = sys.argv[1], json.loads(sys.argv[2])
+t0 = time.perf_counter()
+meta = json.load(open(f"{folder}/_metadata.json"))
+table = pa.concat_tables([pq.read_table(f"{folder}/{p}") for p in meta["parts"]])
+ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy()
+y = np.array(table.column(meta["target"]).to_pylist(), dtype=np.int64)
+cols = []
+for name in meta["features"]:
+    col = table.column(name)
+    if pa.types.is_string(col.type):
+        cats = sorted(set(col.to_pylist()) - {None})
+        idx = {c: i for i, c in enumerate(cats)}
+        cols.append(np.array([idx.get(v, np.nan) for v in col.to_pylist()], dtype=np.float32))
+    else:
+        cols.append(col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float32))
+X = np.column_stack(cols)
+cat = [i for i, n in enumerate(meta["features"]) if pa.types.is_string(table.column(n).type)]
+order = np.argsort(ts, kind="stable"); n = len(order)
+test, val, train = order[int(n * 0.85):], order[int(n * 0.7):int(n * 0.85)], order[:int(n * 0.7)]
+p = {"objective": "binary", "seed": 42, "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbose": -1, "num_leaves": params["num_leaves"], "learning_rate": params["learning_rate"]}
+blocks = np.array_split(train, 6)
+for k in range(5):
+    fit, hold = np.concatenate(blocks[:k + 1]), blocks[k + 1]
+    b = lgb.train(p, lgb.Dataset(X[fit], y[fit], categorical_feature=cat), 500, valid_sets=[lgb.Dataset(X[hold], y[hold], categorical_feature=cat)], callbacks=[lgb.early_stopping(50, verbose=False)])
+b = lgb.train(p, lgb.Dataset(X[train], y[train], categorical_feature=cat), 500, valid_sets=[lgb.Dataset(X[val], y[val], categorical_feature=cat)], callbacks=[lgb.early_stopping(50, verbose=False)])
+auc = roc_auc_score(y[test], b.predict(X[test]))
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "auc": auc}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=200_000)
+    a = ap.parse_args()
+    project = Path(tempfile.mkdtemp()) / "project"
+    shutil.copytree(ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data"))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run([sys.executable, "pipelines/churn/generate.py", "--rows", str(a.rows)], cwd=project, check=True, capture_output=True)
+    fixed = {"num_leaves": 31, "learning_rate": 0.1}
+    overrides = ["~training.hpo.space", "training.params.num_leaves=31", "training.params.learning_rate=0.1"]
+    cli = [sys.executable, "-m", "mlwright"]
+    subprocess.run([*cli, "compile", "pipelines/churn/system.yaml", *overrides], cwd=project, check=True, capture_output=True)
+    subprocess.run([*cli, "run", "build/churn", "--stage", "ingest", "--quiet"], cwd=project, check=True, capture_output=True)
+    for stage in ("validate", "featurize"):
+        subprocess.run([*cli, "run", "build/churn", "--stage", stage, "--quiet"], cwd=project, check=True, capture_output=True)
+    build = project / "build" / "churn"
+    code = "import resource, runpy, sys, json; sys.argv=['train']\ntry:\n    runpy.run_module('mlwright.runtime.train', run_name='__main__')\nexcept SystemExit:\n    pass\nprint(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], cwd=build, capture_output=True, text=True, check=True)
+    stage_s = time.perf_counter() - t
+    stage_mb = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+    t = time.perf_counter()
+    plain = subprocess.run([sys.executable, "-c", PLAIN, str(build / "features" / "offline"), json.dumps(fixed)], capture_output=True, text=True, check=True)
+    plain_s = time.perf_counter() - t
+    p = json.loads(plain.stdout.strip().splitlines()[-1])
+    metrics = json.loads((build / "reports" / "metrics.json").read_text())
+    print(f"{a.rows} rows; 5 expanding folds + final fit, fixed parameters, both as processes")
+    print(f"  mlwright train stage  {stage_s:6.1f} s  peak {stage_mb:6.0f} MB  test roc_auc {metrics['test']['roc_auc']:.4f}")
+    print(f"  plain LightGBM script {plain_s:6.1f} s  peak {p['peak_mb']:6.0f} MB  test roc_auc {p['auc']:.4f}")
+    print(f"overhead: time {100 * (stage_s / plain_s - 1):+.0f}%, memory {100 * (stage_mb / p['peak_mb'] - 1):+.0f}% (target <= 10%)")
+    shutil.rmtree(project.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
