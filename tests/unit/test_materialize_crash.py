@@ -40,7 +40,9 @@ def test_kill_9_mid_materialisation_then_rerun_converges(tmp_path: Path) -> None
     assert store.count() == N
     sample = [f"e{i:07d}" for i in range(0, N, 997)]
     got = store.get(sample)
-    mismatches = sum(g != {"spend": float(i), "plan": "basic", "n": i} for g, i in zip(got, range(0, N, 997), strict=True))
+    mismatches = sum(
+        g != {"spend": float(i), "plan": "basic", "n": i} for g, i in zip(got, range(0, N, 997), strict=True)
+    )
     assert mismatches == 0
     again = subprocess.run([sys.executable, "-c", WRITER, str(db), str(N)], capture_output=True, text=True)
     assert again.returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -20,9 +21,11 @@ from mlwright.runtime.predict import exclusive, run_batch
 
 from .stage_helpers import churn_build
 
-ROWS = 300_000
-CHUNK = 10_000
-KILLS = 6
+# CI runs a reduced size; MLWRIGHT_FULL_SCALE=1 runs the 1,000,000 rows and 20 kills.
+FULL = os.environ.get("MLWRIGHT_FULL_SCALE") == "1"
+ROWS = 1_000_000 if FULL else 300_000
+CHUNK = 25_000 if FULL else 10_000
+KILLS = 20 if FULL else 6
 
 
 def test_kill_9_then_resume_scores_every_row_exactly_once(tmp_path: Path) -> None:
