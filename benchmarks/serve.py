@@ -99,19 +99,35 @@ def sequential(url: str, body: dict, n: int) -> tuple[float, float]:
     return float(np.percentile(lat, 50) * 1e6), float(np.percentile(lat, 99) * 1e6)
 
 
-def wrk(url: str, body: dict, seconds: int, folder: Path) -> float | None:
+def _wrk(url: str, body: dict, seconds: int, folder: Path, threads: int, conns: int) -> str | None:
     exe = shutil.which("wrk")
     if exe is None:
         return None
     script = folder / "post.lua"
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\nwrk.headers["Content-Type"] = "application/json"\n'
-    )
-    out = subprocess.run(
-        [exe, "-t", "2", "-c", "16", "-d", f"{seconds}s", "-s", str(script), url], capture_output=True, text=True
-    ).stdout
-    line = next((ln for ln in out.splitlines() if ln.startswith("Requests/sec")), None)
+    lua_body = json.dumps(json.dumps(body))
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {lua_body}\nwrk.headers["Content-Type"] = "application/json"\n')
+    cmd = [exe, "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", "-s", str(script), url]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
+def wrk(url: str, body: dict, seconds: int, folder: Path) -> float | None:
+    """Throughput at concurrency 16."""
+    out = _wrk(url, body, seconds, folder, 2, 16)
+    line = next((ln for ln in (out or "").splitlines() if ln.startswith("Requests/sec")), None)
     return float(line.split()[1]) if line else None
+
+
+def wrk_sequential(url: str, body: dict, seconds: int, folder: Path) -> tuple[float, float] | None:
+    """p50/p99 in microseconds with one connection and a C client (wrk --latency)."""
+    out = _wrk(url, body, seconds, folder, 1, 1)
+    found = {}
+    for ln in (out or "").splitlines():
+        parts = ln.split()
+        if len(parts) == 2 and parts[0] in ("50%", "99%"):
+            v = parts[1]
+            scale = 1.0 if v.endswith("us") else 1000.0 if v.endswith("ms") else 1e6
+            found[parts[0]] = float(v.rstrip("usm")) * scale
+    return (found["50%"], found["99%"]) if len(found) == 2 else None
 
 
 def build_model(folder: Path) -> Path:
@@ -180,14 +196,16 @@ def main() -> None:
             wait(f"http://127.0.0.1:{p}/")
             p50, p99 = sequential(url, body, a.requests)
             rps = wrk(url, body, a.duration, folder)
-            results[name] = (p50, p99, rps)
+            seq = wrk_sequential(url, body, a.duration // 2 or 1, folder)
+            results[name] = (p50, p99, rps, seq)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    print(f"{'app':26s} {'p50 µs':>9s} {'p99 µs':>9s} {'req/s c16':>10s}   (client: httpx, sequential; wrk -t2 -c16)")
-    for name, (p50, p99, rps) in results.items():
-        print(f"{name:26s} {p50:9.0f} {p99:9.0f} {rps if rps else float('nan'):10.0f}")
-    m, f = results["mlwright serve"], results["minimal FastAPI+LightGBM"]
+    print(f"{'app':26s} {'httpx p50':>10s} {'p99':>7s} {'wrk -c1 p50':>12s} {'p99':>7s} {'req/s c16':>10s}   (µs)")
+    for name, (p50, p99, rps, seq) in results.items():
+        w50, w99 = seq if seq else (float("nan"), float("nan"))
+        print(f"{name:26s} {p50:10.0f} {p99:7.0f} {w50:12.0f} {w99:7.0f} {rps if rps else float('nan'):10.0f}")
+    m, f = results["mlwright serve"][:3], results["minimal FastAPI+LightGBM"][:3]
     if m[2] and f[2]:
         print(f"mlwright / minimal app: throughput {m[2] / f[2]:.2f}x, p50 {m[0] / f[0]:.2f}x")
     shutil.rmtree(folder, ignore_errors=True)

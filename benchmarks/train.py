@@ -61,16 +61,29 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     a = ap.parse_args()
     project = Path(tempfile.mkdtemp()) / "project"
-    shutil.copytree(ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(
+        ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data")
+    )
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run([sys.executable, "pipelines/churn/generate.py", "--rows", str(a.rows)], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "pipelines/churn/generate.py", "--rows", str(a.rows)],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
     fixed = {"num_leaves": 31, "learning_rate": 0.1}
     overrides = ["~training.hpo.space", "training.params.num_leaves=31", "training.params.learning_rate=0.1"]
     cli = [sys.executable, "-m", "mlwright"]
-    subprocess.run([*cli, "compile", "pipelines/churn/system.yaml", *overrides], cwd=project, check=True, capture_output=True)
-    subprocess.run([*cli, "run", "build/churn", "--stage", "ingest", "--quiet"], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "compile", "pipelines/churn/system.yaml", *overrides], cwd=project, check=True, capture_output=True
+    )
+    subprocess.run(
+        [*cli, "run", "build/churn", "--stage", "ingest", "--quiet"], cwd=project, check=True, capture_output=True
+    )
     for stage in ("validate", "featurize"):
-        subprocess.run([*cli, "run", "build/churn", "--stage", stage, "--quiet"], cwd=project, check=True, capture_output=True)
+        subprocess.run(
+            [*cli, "run", "build/churn", "--stage", stage, "--quiet"], cwd=project, check=True, capture_output=True
+        )
     build = project / "build" / "churn"
     code = "import resource, runpy, sys, json; sys.argv=['train']\ntry:\n    runpy.run_module('mlwright.runtime.train', run_name='__main__')\nexcept SystemExit:\n    pass\nprint(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
     t = time.perf_counter()
@@ -78,14 +91,23 @@ def main() -> None:
     stage_s = time.perf_counter() - t
     stage_mb = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
     t = time.perf_counter()
-    plain = subprocess.run([sys.executable, "-c", PLAIN, str(build / "features" / "offline"), json.dumps(fixed)], capture_output=True, text=True, check=True)
+    plain = subprocess.run(
+        [sys.executable, "-c", PLAIN, str(build / "features" / "offline"), json.dumps(fixed)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     plain_s = time.perf_counter() - t
     p = json.loads(plain.stdout.strip().splitlines()[-1])
     metrics = json.loads((build / "reports" / "metrics.json").read_text())
     print(f"{a.rows} rows; 5 expanding folds + final fit, fixed parameters, both as processes")
-    print(f"  mlwright train stage  {stage_s:6.1f} s  peak {stage_mb:6.0f} MB  test roc_auc {metrics['test']['roc_auc']:.4f}")
+    print(
+        f"  mlwright train stage  {stage_s:6.1f} s  peak {stage_mb:6.0f} MB  test roc_auc {metrics['test']['roc_auc']:.4f}"
+    )
     print(f"  plain LightGBM script {plain_s:6.1f} s  peak {p['peak_mb']:6.0f} MB  test roc_auc {p['auc']:.4f}")
-    print(f"overhead: time {100 * (stage_s / plain_s - 1):+.0f}%, memory {100 * (stage_mb / p['peak_mb'] - 1):+.0f}% (target <= 10%)")
+    print(
+        f"overhead: time {100 * (stage_s / plain_s - 1):+.0f}%, memory {100 * (stage_mb / p['peak_mb'] - 1):+.0f}% (target <= 10%)"
+    )
     shutil.rmtree(project.parent, ignore_errors=True)
 
 

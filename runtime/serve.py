@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from .bundle import REGISTERED, find_bundle
 from .canary import STATE_FILE, CanaryConfig, CanaryController, load_state
@@ -288,7 +287,7 @@ def fingerprint(bundle: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def create_app(target: Path) -> FastAPI:
+def create_app(target: Path) -> FrontDoor:
     deployment = Deployment(target)
     serve = deployment.serve
     adapter = request_adapter(serve["inputs"], serve.get("input_constraints"))
@@ -333,10 +332,10 @@ def create_app(target: Path) -> FastAPI:
             )
         )
 
-    async def predict(request: Request) -> Response:
+    async def predict(scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        rid = rid[:128]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = (headers.get("x-request-id") or uuid.uuid4().hex)[:128]
         variant, predictor = deployment.pick(rid)
         record: dict[str, Any] = {
             "request_id": rid,
@@ -345,7 +344,9 @@ def create_app(target: Path) -> FastAPI:
             "variant": variant,
         }
 
-        def finish(code: int, body: dict[str, Any], headers: dict[str, str] | None = None, **extra: Any) -> Response:
+        async def finish(
+            code: int, body: dict[str, Any], extra_headers: dict[str, str] | None = None, **logged: Any
+        ) -> None:
             seconds = time.perf_counter() - started
             latency = round(seconds * 1000.0, 3)
             metrics.observe(predictor.model_version, code, seconds)
@@ -358,33 +359,39 @@ def create_app(target: Path) -> FastAPI:
                     "prediction": None,
                     "probability": None,
                     "inputs": None,
-                    **extra,
+                    **logged,
                 }
             )
-            return answer(
-                code, {**body, "request_id": rid} if code == 200 else body, {"X-Request-ID": rid, **(headers or {})}
-            )
+            payload = {**body, "request_id": rid} if code == 200 else body
+            await send_json(send, code, payload, {"x-request-id": rid, **(extra_headers or {})})
 
-        if api_key and not hmac.compare_digest(request.headers.get(header, ""), api_key):
-            return finish(401, {"detail": f"missing or wrong {header}"})
+        if api_key and not hmac.compare_digest(headers.get(header.lower(), ""), api_key):
+            return await finish(401, {"detail": f"missing or wrong {header}"})
         if slots.locked():
-            return finish(503, {"detail": "server saturated"}, {"Retry-After": "1"})
+            return await finish(503, {"detail": "server saturated"}, {"retry-after": "1"})
         async with slots:
-            declared = request.headers.get("content-length")
+            declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                return finish(413, {"detail": f"body larger than {limit} bytes"})
-            ctype = request.headers.get("content-type", "")
+                return await finish(413, {"detail": f"body larger than {limit} bytes"})
+            ctype = headers.get("content-type", "")
             if not ctype.startswith("application/json"):
-                return finish(415 if ctype else 422, error_body("body", "expected Content-Type: application/json"))
+                return await finish(
+                    415 if ctype else 422, error_body("body", "expected Content-Type: application/json")
+                )
             body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
                 if len(body) > limit:
-                    return finish(413, {"detail": f"body larger than {limit} bytes"})
+                    return await finish(413, {"detail": f"body larger than {limit} bytes"})
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                return finish(422, error_body("body", f"invalid JSON: {str(exc).splitlines()[0][:120]}"))
+                return await finish(422, error_body("body", f"invalid JSON: {str(exc).splitlines()[0][:120]}"))
             try:
                 fields = validate_request(adapter, data)
                 if offload:
@@ -392,9 +399,9 @@ def create_app(target: Path) -> FastAPI:
                 else:
                     result = predictor.predict(fields)
             except BadInput as exc:
-                return finish(422, error_body(exc.field, exc.message))
+                return await finish(422, error_body(exc.field, exc.message))
             except TimeoutError:
-                return finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
+                return await finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
             latency = round((time.perf_counter() - started) * 1000.0, 3)
             out = {
                 "prediction": result.prediction,
@@ -402,7 +409,7 @@ def create_app(target: Path) -> FastAPI:
                 "model_version": predictor.model_version,
                 "latency_ms": latency,
             }
-            return finish(
+            return await finish(
                 200,
                 out,
                 prediction=result.prediction,
@@ -410,10 +417,34 @@ def create_app(target: Path) -> FastAPI:
                 inputs=jsonable(result.logged_inputs),
             )
 
-    # The hot path: a plain Starlette route matched first. It reads the raw request
-    # anyway, so FastAPI's dependency solving would only add per-request cost.
-    app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
-    return app
+    return FrontDoor(app, predict)
+
+
+class FrontDoor:
+    """The hot path in front of FastAPI: POST /predict is handled as plain ASGI (no
+    request/response objects, no dependency solving); everything else, including the
+    lifespan and the OpenAPI pages, goes to the FastAPI app."""
+
+    def __init__(self, app: FastAPI, predict: Any):
+        self.app = app
+        self.predict = predict
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/predict":
+            if scope["method"] == "POST":
+                await self.predict(scope, receive, send)
+            else:
+                await send_json(send, 405, {"detail": "method not allowed"}, {"allow": "POST"})
+            return
+        await self.app(scope, receive, send)
+
+
+async def send_json(send: Any, code: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    raw = orjson.dumps(body)
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    head += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": code, "headers": head})
+    await send({"type": "http.response.body", "body": raw})
 
 
 def jsonable(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -438,7 +469,7 @@ def drift_gauges(deployment: Deployment) -> list[str]:
     return lines
 
 
-def app_factory() -> Any:
+def app_factory() -> FrontDoor:
     """For `uvicorn --factory` with several workers: the folder comes from the environment."""
     return create_app(Path(os.environ["MLWRIGHT_SERVE_DIR"]))
 
