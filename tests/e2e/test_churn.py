@@ -221,6 +221,20 @@ def test_two_hundred_bad_requests_get_4xx_naming_the_field(server: str, project:
                 assert r.json()["field"] == field, (field, body[:80], r.text)
 
 
+def score_batch(project: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "predict",
+        "build/churn",
+        "--input",
+        "pipelines/churn/data/score/*.parquet",
+        "--output",
+        str(output),
+        "--chunk-rows",
+        "100",
+        cwd=project,
+    )
+
+
 def test_every_request_is_logged_and_served_equals_batch(
     server: str, built: Path, project: Path, tmp_path: Path
 ) -> None:
@@ -229,33 +243,13 @@ def test_every_request_is_logged_and_served_equals_batch(
     with httpx.Client(headers={"X-API-Key": API_KEY}) as client:
         for i, row in rows.iterrows():
             served[i] = client.post(f"{server}/predict", json=_request(row)).json()["probability"]
-    out = run_cli(
-        "predict",
-        "build/churn",
-        "--input",
-        "pipelines/churn/data/score/*.parquet",
-        "--output",
-        str(tmp_path / "pred"),
-        "--chunk-rows",
-        "100",
-        cwd=project,
-    )
+    out = score_batch(project, tmp_path / "pred")
     assert out.returncode == 0, out.stderr
     batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))]).set_index("row")
     assert len(batch) == len(_score_rows(project)) and batch.index.is_unique
     for i, prob in served.items():
         assert batch.loc[i, "probability"] == pytest.approx(prob, abs=1e-6)
-    again = run_cli(
-        "predict",
-        "build/churn",
-        "--input",
-        "pipelines/churn/data/score/*.parquet",
-        "--output",
-        str(tmp_path / "pred"),
-        "--chunk-rows",
-        "100",
-        cwd=project,
-    )
+    again = score_batch(project, tmp_path / "pred")
     assert "0 scored now" in again.stdout
     time.sleep(1.2)  # workers publish their counters every second
     metrics = httpx.get(f"{server}/metrics").text
