@@ -23,11 +23,25 @@ print("done", flush=True)
 """
 
 
+def _committed(db: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return int(con.execute("SELECT count(*) FROM features").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def test_kill_9_mid_materialisation_then_rerun_converges(tmp_path: Path) -> None:
     db = tmp_path / "online.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(N)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "start"
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:  # kill once part of it is committed
+        if db.exists() and _committed(db) >= 100_000:
+            break
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = SqliteOnlineStore(db, 86400)
