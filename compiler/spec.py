@@ -369,7 +369,9 @@ class CovariateSpec(Strict):
     bins: Annotated[int, Field(ge=2, le=1000)] = 10
     ks_p_value: Probability = 0.01
     epsilon: Annotated[float, Field(gt=0.0, lt=0.01)] = 1e-4
-    min_rows: Annotated[int, Field(ge=1)] = 50
+    # PSI is biased upward in small samples (about (bins - 1) / n with no drift at all):
+    # below ~200 rows a 0.2 threshold fires on noise, so smaller windows are "insufficient".
+    min_rows: Annotated[int, Field(ge=1)] = 200
 
 
 class ConceptSpec(Strict):

@@ -117,7 +117,7 @@ def generate(out: Path, rows: int, seed: int, scanner_upgrade: bool) -> None:
     labels = _series(rng, base, out / "slices", rows, START, 300, shift, f"train-{tag}")
     _write_csv(out / "labels.csv", labels)
     later = _series(
-        rng, base, out / "incoming", max(60, rows // 4), START + timedelta(days=300), 30, shift, f"incoming-{tag}"
+        rng, base, out / "incoming", max(200, rows // 4), START + timedelta(days=300), 30, shift, f"incoming-{tag}"
     )
     _write_csv(out / "labels_delayed" / "delayed.csv", later)
 
