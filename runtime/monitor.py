@@ -30,7 +30,7 @@ from .context import UserError, resolve_env, say
 from .metrics import HIGHER_IS_BETTER, fbeta, score
 from .predictor import Predictor
 from .reports import render_html
-from .stats import bin_shares_sorted, category_shares, chi2_two_sample, histogram, ks_two_sample, psi_from_shares
+from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, psi_from_shares
 
 SENT = "state/alerts_sent.json"
 
@@ -148,7 +148,8 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
     """PSI plus KS (numeric) or chi-square (categorical) of one feature, each computed once."""
     eps = cfg["epsilon"]
     if ref["kind"] == "numeric":
-        v = values[~np.isnan(values)]
+        nan = np.isnan(values)
+        v = values[~nan] if nan.any() else values
         if len(v) < cfg["min_rows"]:
             return {
                 "status": "insufficient",
@@ -159,9 +160,8 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
                 "p_value": None,
                 "effect": None,
             }
-        v = np.sort(v)  # once: PSI bins, KS and the mean all read the sorted sample
-        psi = psi_from_shares(np.asarray(ref["shares"]), bin_shares_sorted(v, np.asarray(ref["edges"])), eps)
-        ks = ks_two_sample(ref["sample"], v, cur_is_sorted=True)
+        ks, shares = ks_and_shares(ref["sample"], np.asarray(ref["edges"], dtype=np.float64), v)
+        psi = psi_from_shares(np.asarray(ref["shares"]), shares, eps)
         shift = (float(v.mean()) - ref["mean"]) / ref["std"] if ref.get("std") else 0.0
         return {
             "status": "ok",
@@ -594,7 +594,8 @@ def _concept_message(overall: dict[str, Any], name: str) -> str:
 
 def _hist(ref: dict[str, Any], values: Any) -> dict[str, Any]:
     if ref["kind"] == "numeric":
-        v = values[~np.isnan(values)]
+        nan = np.isnan(values)
+        v = values[~nan] if nan.any() else values
         return histogram(ref["sample"], v)
     counts: dict[str, int] = {}
     for x in values:

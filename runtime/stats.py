@@ -1,6 +1,7 @@
 """Two-sample statistics for validation (layer B) and drift monitoring.
 
-- KS: the exact statistic D from sorted samples. The p-value: scipy's exact
+- KS: the exact statistic D (drift checks on large windows get it without
+  sorting the window, see ecdf_grid). The p-value: scipy's exact
   method below 10,000 rows a side; `kstwo.sf(D, round(n*m/(n+m)))` as
   `ks_2samp` does up to an effective size of 100,000; above that the asymptotic
   Kolmogorov distribution with Stephens' correction, within 0.5% of `ks_2samp`
@@ -47,6 +48,13 @@ def ks_two_sample(ref_sorted: np.ndarray, cur: np.ndarray, *, cur_is_sorted: boo
     last_ref = np.append(ref_sorted[1:] != ref_sorted[:-1], True)
     last_cur = np.append(cur_sorted[1:] != cur_sorted[:-1], True)
     d = float(max(at_ref[last_ref].max(initial=0.0), at_cur[last_cur].max(initial=0.0)))
+    return TestResult(d, ks_p_value(d, n1, n2), d, "ks_d")
+
+
+def ks_p_value(d: float, n1: int, n2: int) -> float:
+    """`ks_2samp`'s asymptotic p-value for D (past MAX_EXACT_N rows on a side)."""
+    from scipy import stats
+
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
     if en < ASYMPTOTIC_EN:
@@ -56,7 +64,22 @@ def ks_two_sample(ref_sorted: np.ndarray, cur: np.ndarray, *, cur_is_sorted: boo
 
         root = np.sqrt(en)
         p = float(kolmogorov((root + 0.12 + 0.11 / root) * d))
-    return TestResult(d, float(np.clip(p, 0.0, 1.0)), d, "ks_d")
+    return float(np.clip(p, 0.0, 1.0))
+
+
+def ks_and_shares(ref_sorted: np.ndarray, edges: np.ndarray, cur: np.ndarray) -> tuple[TestResult, np.ndarray]:
+    """KS of `cur` (no NaN) against the sorted reference and `cur`'s PSI bin shares: on the
+    reference's grid (no sort of `cur`, see ecdf_grid) when the samples are large."""
+    from .ecdf_grid import ks_and_bin_counts
+
+    grid = None
+    if len(ref_sorted) and max(len(ref_sorted), len(cur)) > MAX_EXACT_N:
+        grid = ks_and_bin_counts(ref_sorted, cur, edges)
+    if grid is None:
+        cur_sorted = np.sort(cur)
+        return ks_two_sample(ref_sorted, cur_sorted, cur_is_sorted=True), bin_shares_sorted(cur_sorted, edges)
+    d, counts = grid
+    return TestResult(d, ks_p_value(d, len(ref_sorted), len(cur)), d, "ks_d"), counts / len(cur)
 
 
 def chi2_two_sample(ref: dict[str, int], cur: dict[str, int]) -> TestResult | None:
