@@ -29,23 +29,41 @@ def fbeta(y: np.ndarray, pred: np.ndarray, beta: float) -> float:
 
 def score(name: str, y: np.ndarray, prob: np.ndarray, threshold: float = 0.5, beta: float = 1.0) -> float:
     """The spec's metric on labels `y` and scores `prob` (classification) or predictions (regression)."""
-    from sklearn import metrics as skm
-
     if name == "fbeta":
         return fbeta(y, (prob >= threshold).astype(int), beta)
     if name == "f1":
         return fbeta(y, (prob >= threshold).astype(int), 1.0)
     if name == "roc_auc":
-        return float(skm.roc_auc_score(y, prob)) if len(np.unique(y)) > 1 else float("nan")
+        return rank_auc(y, prob)
     if name == "pr_auc":
-        return float(skm.average_precision_score(y, prob)) if len(np.unique(y)) > 1 else float("nan")
+        return average_precision(y, prob)
     if name == "logloss":
-        return float(skm.log_loss(y, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1]))
+        return log_loss(y, prob)
     if name == "rmse":
         return float(np.sqrt(np.mean((y - prob) ** 2)))
     if name == "mae":
         return float(np.mean(np.abs(y - prob)))
     raise ValueError(f"unknown metric {name}")
+
+
+def average_precision(y: np.ndarray, prob: np.ndarray) -> float:
+    """Area under the precision-recall steps, as scikit-learn's `average_precision_score`:
+    sum over distinct scores (high to low) of the recall gained times the precision there."""
+    pos = y == 1
+    if pos.all() or not pos.any():
+        return float("nan")
+    order = np.argsort(-prob, kind="stable")
+    p, hits = prob[order], pos[order]
+    last = np.append(p[1:] != p[:-1], True)  # the last row of each distinct score
+    tp = np.cumsum(hits)[last]
+    seen = np.flatnonzero(last) + 1
+    recall_gain = np.diff(np.concatenate([[0], tp])) / tp[-1]
+    return float(np.sum(recall_gain * tp / seen))
+
+
+def log_loss(y: np.ndarray, prob: np.ndarray, eps: float = 1e-7) -> float:
+    p = np.clip(prob, eps, 1 - eps)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
 
 
 def expected_cost(y: np.ndarray, prob: np.ndarray, threshold: float, costs: dict[str, float]) -> float:
@@ -118,11 +136,21 @@ def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, floa
 def rank_auc(y: np.ndarray, x: np.ndarray) -> float:
     """ROC-AUC of one score by the Mann-Whitney rank formula (ties averaged): one sort,
     no per-threshold curve, so the leakage check stays cheap at any row count."""
-    from scipy.stats import rankdata
-
     pos = y == 1
     n1, n0 = int(pos.sum()), int((~pos).sum())
     if n1 == 0 or n0 == 0:
         return float("nan")
-    ranks = rankdata(x)
+    ranks = average_ranks(x)
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their mean rank (scipy's `rankdata` default)."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    first = np.concatenate([[True], xs[1:] != xs[:-1]])
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], len(x))
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = ((starts + ends + 1) / 2.0)[np.cumsum(first) - 1]
+    return ranks

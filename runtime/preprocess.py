@@ -130,11 +130,38 @@ def _numeric(col: pa.ChunkedArray) -> np.ndarray:
     return col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
+def _as_keys(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as category keys, computed by Arrow where its text form equals
+    `_category_key`'s (strings, booleans as true/false, integers); None otherwise."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col
+    if pa.types.is_boolean(col.type) or pa.types.is_integer(col.type):
+        return col.cast(pa.string())
+    return None
+
+
 def _codes(col: pa.ChunkedArray, categories: tuple[str, ...]) -> np.ndarray:
+    keys = _as_keys(col)
+    if keys is not None:
+        import pyarrow.compute as pc
+
+        found = pc.index_in(keys, value_set=pa.array(categories, pa.string()))
+        return found.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
     lookup = {c: i for i, c in enumerate(categories)}
     return np.array(
         [np.nan if v is None else lookup.get(_category_key(v), np.nan) for v in col.to_pylist()], np.float32
     )
+
+
+def _categories(col: pa.ChunkedArray) -> tuple[str, ...]:
+    keys = _as_keys(col)
+    if keys is not None:
+        import pyarrow.compute as pc
+
+        return tuple(sorted(pc.unique(keys).drop_null().to_pylist()))
+    return tuple(sorted({_category_key(v) for v in col.to_pylist() if v is not None}))
 
 
 def fit_preprocessor(
@@ -153,8 +180,7 @@ def fit_preprocessor(
             or pa.types.is_boolean(col.type)
         )
         if enc in ("category", "one_hot") or textual:
-            cats = tuple(sorted({_category_key(v) for v in col.to_pylist() if v is not None}))
-            cols.append(Column(name, "one_hot" if enc == "one_hot" else "category", cats))
+            cols.append(Column(name, "one_hot" if enc == "one_hot" else "category", _categories(col)))
         else:
             cols.append(Column(name, "numeric"))
     return Preprocessor(tuple(cols))

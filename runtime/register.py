@@ -21,6 +21,7 @@ from .atomic import replace_dir, staging_dir, write_json
 from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .metrics import HIGHER_IS_BETTER
+from .tracking import RunRecord, Tracker
 from .train import CANDIDATE, final_fit, prepare
 
 COMPARED = ("validation", "test")
@@ -74,11 +75,13 @@ def image_source_metadata(ctx: StageContext) -> dict[str, list[str]] | None:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from .tracking import RunRecord, Tracker
+    with Tracker(ctx.section("register")["tracking"], ctx.root) as tracker:
+        tracker.warm_up()  # opens in its own process while the re-run trains
+        return reproduce_and_register(ctx, tracker)
 
+
+def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
     cfg, reg, serve = ctx.section("train"), ctx.section("register"), ctx.section("serve")
-    tracker = Tracker(reg["tracking"], ctx.root)
-    tracker.warm_up()  # opens while the re-run trains
     candidate = ctx.path(CANDIDATE)
     if not (candidate / "model.json").is_file():
         raise UserError(f"{candidate}: no candidate model; run train first")

@@ -1,22 +1,24 @@
 """Experiment tracking through MLflow (SQLite backend under the build folder by default).
 
-MLflow is imported here only, never on the compile path. Opening its SQLite store
-costs seconds (import, schema migrations), so `warm_up` starts that in a thread
-while the stage trains (LightGBM and torch release the GIL), and the stage hands
-everything over once at the end with `publish`: the parent run, one nested run
-per search trial, params, metrics and artifacts. The tracking URI comes from the
-spec (`training.tracking.uri`, an env reference by default); `none` turns
-tracking off for throwaway runs.
+The stage talks to MLflow through a worker process (`tracking_worker`): `warm_up`
+starts it at the beginning of the stage so MLflow's import and store opening
+(~3 s of CPU) run on the other core while the stage trains, and the stage itself
+never imports MLflow (nor does anything on the compile path). Everything is handed
+over once at the end with `publish`: the parent run, one nested run per search
+trial, params, metrics and artifacts. The tracking URI comes from the spec
+(`training.tracking.uri`, an env reference by default); `none` turns tracking off
+for throwaway runs.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
+import json
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .context import UserError, resolve_env
 
@@ -49,87 +51,117 @@ class Tracker:
         self.experiment = cfg["experiment"]
         self.root = root
         self.enabled = self.uri.lower() != "none"
-        self._mlflow: Any = None
-        self._error: UserError | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._worker: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+        self._opened = False
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def warm_up(self) -> None:
-        """Open the store in the background; `publish` waits for it."""
-        if self.enabled and self._thread is None:
-            self._thread = threading.Thread(target=self._open_quietly, name="mlwright-tracking", daemon=True)
-            self._thread.start()
+        """Start the worker; it opens the store while the stage works."""
+        if not self.enabled or self._worker is not None:
+            return
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the worker; close() ends both
+        self._worker = subprocess.Popen(
+            [sys.executable, "-m", "mlwright.runtime.tracking_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        artifacts = (self.root / ".mlwright" / "mlartifacts").resolve().as_uri()
+        self._send({"uri": self.uri, "experiment": self.experiment, "artifact_location": artifacts})
 
-    def _open_quietly(self) -> None:
+    def close(self) -> None:
+        """End the worker (it exits at end of input); idempotent."""
+        if self._worker is None:
+            return
+        if self._worker.stdin:
+            self._worker.stdin.close()
         try:
-            self._client()
-        except UserError as exc:
-            self._error = exc
+            self._worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._worker.kill()
+        if self._worker.stdout:
+            self._worker.stdout.close()
+        if self._stderr:
+            self._stderr.close()
+        self._worker = None
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._mlflow is None:
-                self._mlflow = self._open()
-            return self._mlflow
-
-    def _open(self) -> Any:
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-        import mlflow
-
-        for name in ("mlflow", "alembic", "sqlalchemy"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        if self.uri.startswith("sqlite:///"):
-            Path(self.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(self.uri)
+    def _send(self, payload: dict[str, Any]) -> None:
+        assert self._worker is not None and self._worker.stdin is not None
         try:
-            if mlflow.get_experiment_by_name(self.experiment) is None:
-                artifacts = (self.root / ".mlwright" / "mlartifacts").resolve().as_uri()
-                mlflow.create_experiment(self.experiment, artifact_location=artifacts)
-            mlflow.set_experiment(self.experiment)
-        except Exception as exc:  # MLflow raises many types for an unreachable server
-            raise UserError(
-                f"experiment tracker at {self.uri} is unusable: {type(exc).__name__}: {str(exc)[:200]}"
-            ) from None
-        return mlflow
+            self._worker.stdin.write(json.dumps(payload) + "\n")
+            self._worker.stdin.flush()
+        except BrokenPipeError:
+            raise self._unusable("the tracking worker exited") from None
 
-    def _ready(self) -> Any:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._client()
+    def _receive(self) -> dict[str, Any]:
+        assert self._worker is not None and self._worker.stdout is not None
+        line = self._worker.stdout.readline()
+        if not line:
+            raise self._unusable("the tracking worker exited")
+        out: dict[str, Any] = json.loads(line)
+        if not out["ok"]:
+            raise self._unusable(out["error"])
+        return out
+
+    def _unusable(self, why: str) -> UserError:
+        if why == "the tracking worker exited" and self._stderr is not None:
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-300:].strip()
+            why = f"{why}: {tail}" if tail else why
+        return UserError(f"experiment tracker at {self.uri} is unusable: {why}")
+
+    def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.warm_up()
+        if not self._opened:
+            self._receive()  # the store opened (or the reason it did not)
+            self._opened = True
+        self._send(payload)
+        return self._receive()
 
     def publish(self, record: RunRecord) -> str | None:
         """Log the run, its trials and artifacts; returns the run id (None when tracking is off)."""
         if not self.enabled:
             return None
-        mlflow = self._ready()
-        with mlflow.start_run(run_name=record.name, tags=record.tags) as active:
-            mlflow.log_params({k: str(v)[:500] for k, v in record.params.items()})
-            mlflow.log_metrics(_finite(record.metrics))
-            for trial in record.trials:
-                with mlflow.start_run(run_name=trial.name, nested=True):
-                    mlflow.log_params({k: str(v)[:500] for k, v in trial.params.items()})
-                    mlflow.log_metrics(_finite(trial.metrics))
-            for path, folder in record.artifacts.items():
-                mlflow.log_artifacts(str(folder), artifact_path=path)
-            return str(active.info.run_id)
+        out = self._request(
+            {
+                "op": "publish",
+                "name": record.name,
+                "tags": record.tags,
+                "params": _params(record.params),
+                "metrics": _finite(record.metrics),
+                "trials": [
+                    {"name": t.name, "params": _params(t.params), "metrics": _finite(t.metrics)} for t in record.trials
+                ],
+                "artifacts": {path: str(folder) for path, folder in record.artifacts.items()},
+            }
+        )
+        return str(out["run_id"])
 
     def register(self, name: str, run_id: str, path: str, version_tag: str, tags: dict[str, str]) -> str | None:
         """Register the run's model folder; returns the registry's version number."""
         if not self.enabled:
             return None
-        client = self._ready().tracking.MlflowClient()
-        try:
-            client.get_registered_model(name)
-        except Exception:
-            client.create_registered_model(name, tags={"system": name})
-        mv = client.create_model_version(
-            name, source=f"runs:/{run_id}/{path}", run_id=run_id, tags={"model_version": version_tag, **tags}
+        out = self._request(
+            {
+                "op": "register",
+                "model": name,
+                "run_id": run_id,
+                "path": path,
+                "tags": {"model_version": version_tag, **tags},
+            }
         )
-        client.set_registered_model_alias(name, "champion", mv.version)
-        return str(mv.version)
+        return str(out["version"])
+
+
+def _params(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:500] for k, v in params.items()}
 
 
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:

@@ -30,7 +30,7 @@ from .featurize import load_offline
 from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, rank_auc, score
 from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
-from .tracking import Trial
+from .tracking import RunRecord, Tracker, Trial
 from .trainers import Model, TrainData, trainer_for
 
 CANDIDATE = "models/candidate"
@@ -171,12 +171,9 @@ def cv_scores(cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trial: A
 
 def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Optuna over `hpo.space`; returns the best params and a summary."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     hpo = cfg["hpo"]
     higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
-    if not hpo["space"]:
+    if not hpo["space"]:  # fixed parameters: no search, and no Optuna import
         scores = cv_scores(cfg, p, fixed_params(cfg))
         return fixed_params(cfg), {
             "trials": 0,
@@ -184,6 +181,9 @@ def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[st
             "cv_std": float(np.std(scores)),
             "cv_scores": scores,
         }
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = (
         optuna.samplers.TPESampler(seed=cfg["seed"])
         if hpo["sampler"] == "tpe"
@@ -317,12 +317,16 @@ def save_candidate(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from .tracking import RunRecord, Tracker
+    from .tracking import Tracker
 
+    with Tracker(ctx.section("train")["tracking"], ctx.root) as tracker:
+        tracker.warm_up()  # the tracker's store opens in its own process while we train
+        return train_and_track(ctx, tracker)
+
+
+def train_and_track(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
     cfg = ctx.section("train")
     started = time.perf_counter()
-    tracker = Tracker(cfg["tracking"], ctx.root)
-    tracker.warm_up()  # the tracker's store opens while we train
     p = prepare(ctx)
     leakage = leakage_checks(p, cfg)
     trials: list[Any] = []

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 TRAIN_THREADS = 2
+PARALLEL_PREDICT_ROWS = 2_000
 
 
 @dataclass
@@ -50,7 +51,12 @@ class LightGBMModel:
         self.names = names
 
     def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(self.booster.predict(X, num_iteration=self.booster.best_iteration or None, num_threads=1))
+        # OpenMP threads stall small requests on a busy box; batches (evaluation, batch
+        # scoring) gain from them, and each row's score is the same either way
+        threads = 1 if len(X) < PARALLEL_PREDICT_ROWS else TRAIN_THREADS
+        return np.asarray(
+            self.booster.predict(X, num_iteration=self.booster.best_iteration or None, num_threads=threads)
+        )
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

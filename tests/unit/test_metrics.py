@@ -35,3 +35,36 @@ def test_fbeta_weights_recall() -> None:
     pred = np.array([1, 1, 0, 0, 0, 0])  # precision 1, recall 0.5
     assert fbeta(y, pred, 1.0) == pytest.approx(2 / 3)
     assert fbeta(y, pred, 2.0) == pytest.approx(5 * 0.5 / (4 * 1 + 0.5))
+
+
+@pytest.mark.parametrize("scores", ["continuous", "tied", "coarse"])
+def test_ranking_metrics_equal_scikit_learn_and_scipy(scores: str) -> None:
+    """The numpy metrics replace scikit-learn's in the training process (its import
+    alone costs a second); they must agree with it to rounding, ties included."""
+    from scipy.stats import rankdata
+    from sklearn import metrics as skm
+
+    from mlwright.runtime.metrics import average_ranks, score
+
+    rng = np.random.default_rng(len(scores))
+    for _ in range(40):
+        n = int(rng.integers(5, 4000))
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        p = rng.random(n)
+        if scores == "tied":
+            p = np.round(p, 1)
+        elif scores == "coarse":
+            p = np.round(p * 3) / 3
+        assert score("roc_auc", y, p) == pytest.approx(skm.roc_auc_score(y, p), abs=1e-12)
+        assert score("pr_auc", y, p) == pytest.approx(skm.average_precision_score(y, p), abs=1e-12)
+        clipped = np.clip(p, 1e-7, 1 - 1e-7)
+        assert score("logloss", y, p) == pytest.approx(skm.log_loss(y, clipped, labels=[0, 1]), abs=1e-12)
+        assert average_ranks(p).tolist() == rankdata(p).tolist()
+
+
+def test_ranking_metrics_are_undefined_with_one_class() -> None:
+    from mlwright.runtime.metrics import score
+
+    y, p = np.ones(10, dtype=int), np.linspace(0, 1, 10)
+    assert np.isnan(score("roc_auc", y, p)) and np.isnan(score("pr_auc", y, p))
