@@ -6,7 +6,7 @@ throughput at concurrency 16 with wrk (Debian package) when installed. mlwright
 runs with everything on: validation, online feature lookup, JSONL logging,
 metrics and canary routing. The model is the churn example's, trained here.
 
-    python benchmarks/serve.py [--requests 3000] [--duration 10]
+    python benchmarks/serve.py [--requests 3000] [--duration 10] [--rounds 3] [--built build/churn]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,9 +151,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--built", type=Path, default=None, help="reuse a churn build folder with a registered model")
     a = ap.parse_args()
     folder = Path(tempfile.mkdtemp())
-    built = build_model(folder)
+    built = a.built.resolve() if a.built else build_model(folder)
     body = {"customer_id": "C000001", "plan": "basic", "monthly_fee": 20.0, "support_tickets": 3, "country": "DE"}
     (folder / "minimal.py").write_text(
         textwrap.dedent(
@@ -185,29 +188,45 @@ def main() -> None:
             str(folder),
         ],
     }
-    results = {}
-    for name, cmd in apps.items():
-        p = port()
-        proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "--port", str(p)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{p}/predict"
-        try:
+    procs, urls = {}, {}
+    try:
+        for name, cmd in apps.items():  # all up at once; each idles while another is measured
+            p = port()
+            procs[name] = subprocess.Popen(
+                [*cmd, "--host", "127.0.0.1", "--port", str(p)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            urls[name] = f"http://127.0.0.1:{p}/predict"
             wait(f"http://127.0.0.1:{p}/")
-            p50, p99 = sequential(url, body, a.requests)
-            rps = wrk(url, body, a.duration, folder)
-            seq = wrk_sequential(url, body, a.duration // 2 or 1, folder)
-            results[name] = (p50, p99, rps, seq)
-        finally:
+        httpx_lat = {name: sequential(url, body, a.requests) for name, url in urls.items()}
+        seq: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
+        rps: dict[str, list[float]] = {name: [] for name in apps}
+        for rnd in range(a.rounds):  # interleaved rounds: machine noise hits every app alike
+            names = list(apps)
+            for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+                got = wrk_sequential(urls[name], body, max(a.duration // 2, 1), folder)
+                if got:
+                    seq[name].append(got)
+                r = wrk(urls[name], body, a.duration, folder)
+                if r:
+                    rps[name].append(r)
+    finally:
+        for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=20)
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
+    print(f"median of {a.rounds} interleaved rounds; wrk -c1 for sequential latency, wrk -c16 for throughput")
     print(f"{'app':26s} {'httpx p50':>10s} {'p99':>7s} {'wrk -c1 p50':>12s} {'p99':>7s} {'req/s c16':>10s}   (µs)")
-    for name, (p50, p99, rps, seq) in results.items():
-        w50, w99 = seq if seq else (float("nan"), float("nan"))
-        print(f"{name:26s} {p50:10.0f} {p99:7.0f} {w50:12.0f} {w99:7.0f} {rps if rps else float('nan'):10.0f}")
-    m, f = results["mlwright serve"][:3], results["minimal FastAPI+LightGBM"][:3]
-    if m[2] and f[2]:
-        print(f"mlwright / minimal app: throughput {m[2] / f[2]:.2f}x, p50 {m[0] / f[0]:.2f}x")
+    summary = {}
+    for name in apps:
+        w50, w99 = med([x for x, _ in seq[name]]), med([y for _, y in seq[name]])
+        summary[name] = (w50, med(rps[name]))
+        h50, h99 = httpx_lat[name]
+        print(f"{name:26s} {h50:10.0f} {h99:7.0f} {w50:12.0f} {w99:7.0f} {summary[name][1]:10.0f}")
+    (m50, mr), (f50, fr) = summary["mlwright serve"], summary["minimal FastAPI+LightGBM"]
+    print(f"mlwright / minimal app: throughput {mr / fr:.2f}x, sequential p50 {m50 / f50:.2f}x")
     shutil.rmtree(folder, ignore_errors=True)
 
 

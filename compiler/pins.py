@@ -7,6 +7,7 @@ every machine; tests/unit/test_pins.py fails when the test environment drifts.
 SERVING_PINS: dict[str, str] = {
     "duckdb": "2.0.1",
     "fastapi": "0.165.0",
+    "httptools": "0.9.0",
     "lightgbm": "4.7.0",
     "numpy": "2.4.6",
     "omegaconf": "2.3.1",
@@ -21,5 +22,6 @@ SERVING_PINS: dict[str, str] = {
     "sqlglot": "30.30.0",
     "typer": "0.29.2",
     "uvicorn": "0.54.0",
+    "uvloop": "0.23.0",
 }
 TORCH_PINS: dict[str, str] = {"torch": "2.13.0", "pydicom": "3.0.2"}

@@ -109,7 +109,7 @@ class Predictor:
             img, stats = decode_image(request.get("image"), self.image)
             images = img[None]
             logged.update(image_mean=stats[0], image_std=stats[1])
-        score = float(self.model.predict(X, images)[0])
+        score = self.model.predict_one(X, images)
         return self._result(score, logged)
 
     def _result(self, score: float, logged: dict[str, Any]) -> Prediction:

@@ -19,7 +19,6 @@ import queue
 import shutil
 import threading
 import time
-import uuid
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -277,6 +276,19 @@ class Deployment:
             self.candidate.close()
 
 
+_second: list[Any] = [None, ""]
+
+
+def utc_timestamp() -> str:
+    """Now as ISO 8601 UTC with milliseconds (`2026-11-28T17:01:02.345+00:00`, as
+    `datetime.isoformat`), formatting the date part once per second."""
+    now = time.time()
+    whole = int(now)
+    if _second[0] != whole:
+        _second[0], _second[1] = whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}+00:00"
+
+
 def fingerprint(bundle: Path) -> str:
     import hashlib
 
@@ -335,11 +347,11 @@ def create_app(target: Path) -> FrontDoor:
     async def predict(scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = (headers.get("x-request-id") or uuid.uuid4().hex)[:128]
+        rid = (headers.get("x-request-id") or os.urandom(16).hex())[:128]  # 128 random bits, as uuid4
         variant, predictor = deployment.pick(rid)
         record: dict[str, Any] = {
             "request_id": rid,
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": utc_timestamp(),
             "model_version": predictor.model_version,
             "variant": variant,
         }
@@ -493,6 +505,7 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
             port=port,
             workers=workers,
             log_level="warning",
+            access_log=False,  # the JSONL request log is the access log
             timeout_graceful_shutdown=10,
         )
     else:
