@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -269,6 +271,10 @@ def test_every_request_is_logged_and_served_equals_batch(
         "inputs",
         "status",
     } <= set(records[-1])
+    for r in records[-40:]:  # generated ids: 128 random bits in hex; timestamps: ISO 8601 UTC, milliseconds
+        assert re.fullmatch(r"[0-9a-f]{32}", r["request_id"]) and r["timestamp"].endswith("+00:00")
+        assert abs(datetime.fromisoformat(r["timestamp"]).timestamp() - time.time()) < 600
+    assert len({r["request_id"] for r in records[-40:]}) == 40
 
 
 def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project: Path, tmp_path: Path) -> None:
