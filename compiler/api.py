@@ -56,6 +56,8 @@ def compile_system(spec_path: Path, overrides: list[str] | None = None, out_dir:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the system YAML, for editors (yaml-language-server)."""
     schema = SystemSpec.model_json_schema(by_alias=True, mode="validation")
+    # derived from spec.inputs when absent (SystemSpec._features_from_inputs)
+    schema["required"] = [key for key in schema.get("required", []) if key != "features"]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mlwright system specification"
     return schema

@@ -64,6 +64,26 @@ def unique_names(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator
             seen.add(name)
 
 
+def renames(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """One identifier per file column and source; one meaning per file column overall."""
+    meaning: dict[str, str] = {}
+    for i, src in enumerate(spec.data.sources):
+        targets: dict[str, str] = {}
+        for raw, new in getattr(src, "rename", {}).items():
+            where = ("data", "sources", i, "rename", raw)
+            if new in targets:
+                yield _at(doc, where, f"'{raw}' and '{targets[new]}' are both renamed to '{new}'")
+            elif meaning.get(raw, new) != new:
+                yield _at(
+                    doc,
+                    where,
+                    f"'{raw}' is renamed to '{new}' here and to '{meaning[raw]}' in another source",
+                    "batch files for the endpoint are renamed with one map: give the column one name",
+                )
+            targets[new] = raw
+            meaning.setdefault(raw, new)
+
+
 def schema_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     names = [s.name for s in spec.data.sources]
     for table in spec.expectations.schema_:
@@ -136,13 +156,22 @@ def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
 def inputs_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     features = [f.name for f in spec.features.definitions]
     allowed = set(features) | {spec.spec.entity} | ({"image"} if spec.features.image else set())
+    derived = isinstance(doc.data, dict) and "features" not in doc.data
     for i, name in enumerate(spec.spec.inputs):
         if name not in allowed:
+            holders = [src for src, cols in source_columns(spec).items() if name in cols]
             yield _at(
                 doc,
                 ("spec", "inputs", i),
                 f"input '{name}' is not a feature, the entity or an image",
                 _guess(name, sorted(allowed)),
+                (
+                    f"without a features section each input is read from the one source declaring it; "
+                    f"'{name}' is declared by {', '.join(holders) if holders else 'no source'}: "
+                    "declare it in expectations.schema, or write features.definitions"
+                )
+                if derived
+                else "",
             )
     if spec.spec.target in spec.spec.inputs:
         yield _at(doc, ("spec", "inputs"), f"the target '{spec.spec.target}' cannot be a request input")
@@ -448,6 +477,7 @@ def secrets_are_references(spec: SystemSpec, doc: Document, root: Path | None) -
 
 RULES: tuple[Rule, ...] = (
     unique_names,
+    renames,
     schema_sources,
     target_and_keys,
     inputs_known,

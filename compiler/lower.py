@@ -70,12 +70,27 @@ def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
     options: list[tuple[str, Any]] = []
     if src.format == "csv":
         options.append(("delimiter", src.delimiter))
+    if getattr(src, "rename", None):
+        options.append(("rename", dict(sorted(src.rename.items()))))
     if isinstance(src, DicomSource):
         options.append(
             ("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())})
         )
     dep = "" if is_remote(src.uri) else _join(root, static_prefix(src.uri))
     return SourcePlan(src.name, src.format, src.uri, dep, columns, tuple(options))
+
+
+def _input_renames(spec: SystemSpec) -> dict[str, str]:
+    """File column -> input name for the endpoint's batch files (inputs only)."""
+    inputs = set(spec.spec.inputs)
+    return dict(
+        sorted(
+            (raw, new)
+            for src in spec.data.sources
+            for raw, new in getattr(src, "rename", {}).items()
+            if new in inputs
+        )
+    )
 
 
 def _features(spec: SystemSpec) -> tuple[tuple[RowFeaturePlan, ...], tuple[WindowFeaturePlan, ...]]:
@@ -267,6 +282,7 @@ def _params(
             "entity": p.entity,
             "inputs": _input_types(spec),
             "input_constraints": _input_constraints(spec),
+            **({"rename": _input_renames(spec)} if _input_renames(spec) else {}),
             "host": s.host,
             "port": s.port,
             "workers": s.workers,

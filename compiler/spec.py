@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .units import duration_seconds, share, size_bytes
 
@@ -39,7 +39,8 @@ def _check_share(value: str | float) -> str | float:
 # A string field keeps the text the user wrote: `version: 010` is "010", not 10.
 Text = Annotated[str, BeforeValidator(_source_text)]
 Name = Annotated[Text, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
-Identifier = Annotated[Text, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Identifier = Annotated[Text, Field(pattern=IDENTIFIER_PATTERN, max_length=128)]
 Duration = Annotated[Text, AfterValidator(_check_duration)]
 Size = Annotated[Text, AfterValidator(_check_size)]
 Share = Annotated[Text | float, AfterValidator(_check_share)]
@@ -88,16 +89,21 @@ class _SourceBase(Strict):
     uri: Annotated[Text, Field(min_length=1)]
 
 
-class CsvSource(_SourceBase):
+class _TabularSource(_SourceBase):
+    # file column -> the identifier every later section uses ("mean radius" -> mean_radius)
+    rename: dict[Annotated[Text, Field(min_length=1, max_length=256)], Identifier] = {}
+
+
+class CsvSource(_TabularSource):
     format: Literal["csv"]
     delimiter: Annotated[Text, Field(min_length=1, max_length=1)] = ","
 
 
-class ParquetSource(_SourceBase):
+class ParquetSource(_TabularSource):
     format: Literal["parquet"]
 
 
-class JsonlSource(_SourceBase):
+class JsonlSource(_TabularSource):
     format: Literal["jsonl"]
 
 
@@ -419,6 +425,55 @@ class SystemSpec(Strict):
     training: TrainingSpec = LightGBMTrainingSpec(backend="lightgbm")
     serving: ServingSpec = ServingSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _features_from_inputs(cls, data: Any) -> Any:
+        """No `features` section: every input but the entity is a feature as it is,
+        read from the one source whose schema declares it (tables go to a model as
+        their columns are, the common case). Inputs no single source declares are left
+        out; `inputs_known` then names them."""
+        if not isinstance(data, dict) or "features" in data or not isinstance(data.get("spec"), dict):
+            return data
+        problem = data["spec"]
+        schema = (data.get("expectations") or {}).get("schema") if isinstance(data.get("expectations"), dict) else None
+        schema = schema if isinstance(schema, dict) else {}
+        inputs = problem.get("inputs") if isinstance(problem.get("inputs"), list) else []
+        definitions = []
+        for name in inputs:
+            holders = [src for src, cols in schema.items() if isinstance(cols, dict) and name in cols]
+            if name != problem.get("entity") and len(holders) == 1:
+                definitions.append({"name": name, "from": holders[0], "expr": name})
+        features: dict[str, Any] = {"entity": problem.get("entity"), "definitions": definitions}
+        if problem.get("timestamp") is not None:
+            features["timestamp"] = problem["timestamp"]
+        return {**data, "features": features}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backend(cls, data: Any) -> Any:
+        """`training:` without a backend means the default one, as no section does."""
+        training = data.get("training") if isinstance(data, dict) else None
+        if isinstance(training, dict) and "backend" not in training:
+            return {**data, "training": {"backend": "lightgbm", **training}}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _splits_without_time(cls, data: Any) -> Any:
+        """No spec.timestamp: split and cross-validate at random unless the spec says
+        otherwise (a time split has no time to go by; `split_rules` refuses one)."""
+        if not isinstance(data, dict) or not isinstance(data.get("spec"), dict) or data["spec"].get("timestamp"):
+            return data
+        training = data.get("training", {"backend": "lightgbm"})
+        if not isinstance(training, dict):
+            return data
+        split, cv = training.get("split", {}), training.get("cv", {})
+        if not isinstance(split, dict) or not isinstance(cv, dict):
+            return data
+        split = {"strategy": "random", **split}
+        cv = {"strategy": "kfold", **cv}
+        return {**data, "training": {**training, "split": split, "cv": cv}}
 
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|apikey|access_key|credential)", re.I)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean, dotted
 from .load import Document, KeyPath
-from .spec import SystemSpec
+from .spec import IDENTIFIER_PATTERN, SystemSpec
 
 _TYPE_WORDS = {
     "string_type": "a string",
@@ -135,7 +135,17 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     message = message[0].lower() + message[1:] if message else message
     if kind in ("string_pattern_mismatch",):
         message = f"{_show(value)} does not match the pattern {ctx.get('pattern')}"
+        if ctx.get("pattern") == IDENTIFIER_PATTERN:
+            message = f"{_show(value)} is not an identifier (letters, digits and _, not starting with a digit)"
+            hint = f"a file's column can be renamed at its source: rename: {{{_show(value)}: {_identifier(value)}}}"
+            return Diagnostic(doc.position(path), dotted(path), message, (hint,))
     return Diagnostic(doc.position(path), dotted(path), message)
+
+
+def _identifier(value: Any) -> str:
+    """A suggestion: the text with every run of other characters made one `_`."""
+    text = re.sub(r"[^A-Za-z0-9_]+", "_", str(value)).strip("_").lower() or "column"
+    return f"_{text}" if text[0].isdigit() else text
 
 
 def _not_one_of(value: Any, choices: list[str]) -> str:

@@ -80,16 +80,19 @@ def version_id(rows: list[ManifestRow]) -> str:
 
 def snapshot(source: dict[str, Any], files: list[Path], root: Path, cache: Path) -> Any:
     from .dicom import read_dicom_source
-    from .sources import cast_declared, concat, read_csv, read_jsonl, read_parquet
+    from .sources import apply_rename, cast_declared, concat, read_csv, read_jsonl, read_parquet
 
     columns: dict[str, str] = source.get("columns", {})
+    rename: dict[str, str] = source.get("rename", {})
     shown = [(p, manifest_path(p, root, cache)) for p in files]
     if source["format"] == "csv":
-        tables = [read_csv(p, columns, source.get("delimiter", ","), s) for p, s in shown]
+        raw_name = {new: raw for raw, new in rename.items()}
+        as_text = {raw_name.get(c, c): kind for c, kind in columns.items()}  # declared columns, by file name
+        tables = [apply_rename(read_csv(p, as_text, source.get("delimiter", ","), s), rename, s) for p, s in shown]
     elif source["format"] == "parquet":
-        tables = [read_parquet(p, s) for p, s in shown]
+        tables = [apply_rename(read_parquet(p, s), rename, s) for p, s in shown]
     elif source["format"] == "jsonl":
-        tables = [read_jsonl(p, s) for p, s in shown]
+        tables = [apply_rename(read_jsonl(p, s), rename, s) for p, s in shown]
     else:
         tables = [read_dicom_source(shown, source.get("metadata", {}))]
     try:

@@ -40,7 +40,7 @@ def input_files(pattern: str) -> list[Path]:
 
 def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[Path] | None]:
     """Tabular files -> one table; DICOM files -> their header rows plus the file list."""
-    from .sources import cast_declared, concat, read_csv, read_jsonl, read_parquet
+    from .sources import apply_rename, cast_declared, concat, read_csv, read_jsonl, read_parquet
 
     suffixes = {f.suffix.lower() for f in files}
     if suffixes <= {".dcm", ".dicom"} or (suffixes and predictor.image):
@@ -60,7 +60,8 @@ def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[
         else:
             raise UserError(f"{f}: unsupported input format (use .parquet, .csv, .jsonl or .dcm)")
     types = {k: v for k, v in predictor.serving["inputs"].items() if v != "image"}
-    return cast_declared(concat(tables), types), None
+    table = apply_rename(concat(tables), predictor.serving.get("rename", {}), "input", strict=False)
+    return cast_declared(table, types), None
 
 
 def run_fingerprint(files: list[Path], predictor: Predictor, chunk_rows: int) -> str:

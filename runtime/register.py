@@ -158,6 +158,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
             "target": cfg["target"],
             "timestamp": cfg["timestamp"],
             "inputs": serve["inputs"],
+            "rename": serve.get("rename", {}),  # batch files may keep the source's column names
             "row_features": ctx.section("featurize")["row_features"],
             "window_counts": [f["name"] for f in ctx.section("featurize")["window_features"] if f["counts"]],
             "online": ctx.section("featurize")["online"],

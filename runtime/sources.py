@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from .context import UserError
 from .source_paths import source_files
 
-__all__ = ["cast_declared", "concat", "read_csv", "read_jsonl", "read_parquet", "source_files"]
+__all__ = ["apply_rename", "cast_declared", "concat", "read_csv", "read_jsonl", "read_parquet", "source_files"]
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -89,6 +89,27 @@ def read_csv(path: Path, columns: dict[str, str], delimiter: str, shown: str) ->
     except OSError as exc:
         raise UserError(f"{shown}: cannot read: {exc}") from None
     return table
+
+
+def apply_rename(table: pa.Table, rename: dict[str, str], shown: str, *, strict: bool = True) -> pa.Table:
+    """File columns -> the spec's names. Strict (ingest): every renamed column must be
+    in the file. Lenient (batch files to score): rename what is there, in case the
+    file already uses the spec's names."""
+    if not rename:
+        return table
+    have = set(table.column_names)
+    missing = sorted(raw for raw in rename if raw not in have)
+    if strict and missing:
+        raise UserError(f"{shown}: rename: no column {missing[0]!r} in the file (columns: {sorted(have)[:12]})")
+    names = []
+    for name in table.column_names:
+        new = rename.get(name, name)
+        if new != name and new in have and new not in rename:
+            if strict:
+                raise UserError(f"{shown}: rename: '{name}' -> '{new}', but the file already has a '{new}' column")
+            new = name
+        names.append(new)
+    return table.rename_columns(names)
 
 
 def _csv_message(text: str) -> str:

@@ -1,0 +1,91 @@
+"""What a short spec means: no features section -> each input is a feature as it is;
+no event time -> random split and k-fold CV; `training:` without a backend ->
+LightGBM; `rename:` maps a file's headers to identifiers, checked at compile time
+and applied at ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from mlwright.compiler import SpecError
+from mlwright.compiler.api import load_spec
+from mlwright.runtime.context import UserError
+from mlwright.runtime.sources import apply_rename
+
+SHORT = """\
+name: short
+version: 0.1.0
+spec:
+  task: binary_classification
+  target: label
+  entity: id
+  inputs: [id, size, colour]
+data:
+  sources:
+    - {name: items, uri: data/items.csv, format: csv, rename: {"Item ID": id, "Size (cm)": size}}
+expectations:
+  schema:
+    items:
+      id: {type: string}
+      size: {type: float}
+      colour: {type: category}
+      label: {type: bool}
+training:
+  hpo: {trials: 2}
+"""
+
+
+def spec_at(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / "system.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_short_spec_gets_the_defaults_a_table_needs(tmp_path: Path) -> None:
+    spec = load_spec(spec_at(tmp_path, SHORT))
+    assert [(f.name, f.from_, f.expr) for f in spec.features.definitions] == [
+        ("size", "items", "size"),
+        ("colour", "items", "colour"),
+    ]
+    assert spec.features.entity == "id" and spec.features.timestamp is None
+    assert spec.training.backend == "lightgbm" and spec.training.hpo.trials == 2
+    assert spec.training.split.strategy == "random" and spec.training.cv.strategy == "kfold"
+
+
+def test_written_choices_win_over_the_defaults(tmp_path: Path) -> None:
+    text = SHORT.replace("training:\n  hpo: {trials: 2}\n", "training:\n  split: {strategy: time}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(spec_at(tmp_path, text))
+    assert "training.split.strategy: a time split needs spec.timestamp" in str(err.value)
+
+
+def test_an_input_no_single_source_declares_is_named_with_the_reason(tmp_path: Path) -> None:
+    text = SHORT.replace("inputs: [id, size, colour]", "inputs: [id, size, colour, weight]")
+    with pytest.raises(SpecError) as err:
+        load_spec(spec_at(tmp_path, text))
+    message = str(err.value)
+    assert "system.yaml:7:30: error: spec.inputs[3]: input 'weight' is not a feature" in message
+    assert "'weight' is declared by no source" in message
+
+
+def test_two_headers_renamed_to_one_name_is_an_error(tmp_path: Path) -> None:
+    text = SHORT.replace('"Size (cm)": size}', '"Size (cm)": size, "size_mm": size}')
+    with pytest.raises(SpecError) as err:
+        load_spec(spec_at(tmp_path, text))
+    assert "data.sources[0].rename.size_mm: 'size_mm' and 'Size (cm)' are both renamed to 'size'" in str(err.value)
+
+
+def test_rename_at_ingest_is_strict_and_for_batch_files_lenient() -> None:
+    table = pa.table({"Item ID": ["a"], "Size (cm)": [1.0], "colour": ["red"]})
+    renamed = apply_rename(table, {"Item ID": "id", "Size (cm)": "size"}, "items.csv")
+    assert renamed.column_names == ["id", "size", "colour"]
+    with pytest.raises(UserError, match=r"items\.csv: rename: no column 'Weight' in the file"):
+        apply_rename(table, {"Weight": "weight"}, "items.csv")
+    with pytest.raises(UserError, match="already has a 'colour' column"):
+        apply_rename(table, {"Size (cm)": "colour"}, "items.csv")
+    # a batch file already in the spec's names passes through
+    assert apply_rename(renamed, {"Item ID": "id"}, "batch", strict=False).column_names == ["id", "size", "colour"]
