@@ -66,15 +66,24 @@ class Tracker:
         if not self.enabled or self._worker is not None:
             return
         self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the worker; close() ends both
-        self._worker = subprocess.Popen(
-            [sys.executable, "-m", "mlwright.runtime.tracking_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        artifacts = (self.root / ".mlwright" / "mlartifacts").resolve().as_uri()
-        self._send({"uri": self.uri, "experiment": self.experiment, "artifact_location": artifacts})
+        try:
+            self._worker = subprocess.Popen(
+                [sys.executable, "-m", "mlwright.runtime.tracking_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                text=True,
+            )
+        except OSError as exc:
+            raise self._unusable(f"cannot start the tracking worker: {exc}") from None
+        self._send({"uri": self.uri, "experiment": self.experiment, "artifact_location": self._artifact_location()})
+
+    def _artifact_location(self) -> str | None:
+        """Beside a local store, under the build folder; a tracking server keeps its own
+        (its clients may be on other machines, where a local path means nothing)."""
+        if self.uri.startswith(("http://", "https://", "databricks")):
+            return None
+        return (self.root / ".mlwright" / "mlartifacts").resolve().as_uri()
 
     def close(self) -> None:
         """End the worker (it exits at end of input); idempotent."""
@@ -105,7 +114,10 @@ class Tracker:
         line = self._worker.stdout.readline()
         if not line:
             raise self._unusable("the tracking worker exited")
-        out: dict[str, Any] = json.loads(line)
+        try:
+            out: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            raise self._unusable(f"unexpected reply from the tracking worker: {line[:200]!r}") from None
         if not out["ok"]:
             raise self._unusable(out["error"])
         return out

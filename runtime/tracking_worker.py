@@ -70,9 +70,12 @@ def register(mlflow: Any, req: dict[str, Any]) -> dict[str, Any]:
     return {"version": str(mv.version)}
 
 
+PROTOCOL: Any = None  # the stage's pipe; fd 1 itself goes to stderr (see main)
+
+
 def reply(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
-    sys.stdout.flush()
+    PROTOCOL.write(json.dumps(payload) + "\n")
+    PROTOCOL.flush()
 
 
 def failure(exc: Exception) -> dict[str, Any]:
@@ -80,6 +83,11 @@ def failure(exc: Exception) -> dict[str, Any]:
 
 
 def main() -> None:
+    global PROTOCOL
+    # MLflow prints run links to stdout for some stores: keep the pipe for replies only
+    PROTOCOL = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     # background work: training threads come first, the worker takes the idle core time
     os.nice(10)
     cfg = json.loads(sys.stdin.readline())
@@ -98,7 +106,8 @@ def main() -> None:
             reply(failure(exc))
     # every reply followed a committed write: skip the seconds of interpreter teardown
     # (SQLAlchemy, MLflow's modules) the stage would otherwise wait for
-    sys.stdout.flush()
+    PROTOCOL.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 
