@@ -81,14 +81,12 @@ def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
 
 
 def _input_renames(spec: SystemSpec) -> dict[str, str]:
-    """File column -> input name for the endpoint's batch files (inputs only)."""
-    inputs = set(spec.spec.inputs)
+    """File column -> spec name for the files given to `predict` and `monitor` later
+    (batches to score, delayed labels): the inputs, the target and the timestamp."""
+    inputs = set(spec.spec.inputs) | {spec.spec.target} | ({spec.spec.timestamp} if spec.spec.timestamp else set())
     return dict(
         sorted(
-            (raw, new)
-            for src in spec.data.sources
-            for raw, new in getattr(src, "rename", {}).items()
-            if new in inputs
+            (raw, new) for src in spec.data.sources for raw, new in getattr(src, "rename", {}).items() if new in inputs
         )
     )
 

@@ -238,11 +238,21 @@ def _take(values: Any, idx: np.ndarray) -> Any:
 
 
 # --- concept drift ---------------------------------------------------------------------
-def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -> dict[str, Any]:
-    """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob)."""
+def read_labels(
+    pattern: str,
+    entity: str,
+    timestamp: str | None,
+    target: str,
+    rename: dict[str, str] | None = None,
+    positive: str | None = None,
+) -> dict[str, Any]:
+    """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob); columns
+    may keep the source's names (`rename`)."""
     import pyarrow.csv as pcsv
 
-    from .sources import concat, read_jsonl, read_parquet
+    from .sources import apply_rename, concat, read_jsonl, read_parquet
+
+    raw_entity = {new: raw for raw, new in (rename or {}).items()}.get(entity, entity)
 
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
@@ -254,13 +264,15 @@ def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -
         elif f.suffix in (".jsonl", ".json"):
             tables.append(read_jsonl(f, str(f)))
         else:
-            options = pcsv.ConvertOptions(strings_can_be_null=True, column_types={entity: pa.string()})
+            options = pcsv.ConvertOptions(
+                strings_can_be_null=True, column_types={entity: pa.string(), raw_entity: pa.string()}
+            )
             tables.append(pcsv.read_csv(f, convert_options=options))
-    table = concat(tables)
+    table = apply_rename(concat(tables), rename or {}, pattern, strict=False)
     label_col = target if target in table.column_names else "label"
     if label_col not in table.column_names:
         raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
-    y = [_truth(v) for v in table.column(label_col).to_pylist()]
+    y = [_truth(v, positive) for v in table.column(label_col).to_pylist()]
     out: dict[str, Any] = {"y": y}
     out["request_id"] = table.column("request_id").to_pylist() if "request_id" in table.column_names else None
     out["entity"] = (
@@ -276,9 +288,15 @@ def read_labels(pattern: str, entity: str, timestamp: str | None, target: str) -
     return out
 
 
-def _truth(v: Any) -> float:
+def _truth(v: Any, positive: str | None = None) -> float:
+    """A delayed label as the model's 0/1 (or the regression value): the class the
+    training stage counted as positive is 1, whatever its name ("malignant")."""
+    if v is None:
+        return float("nan")
     if isinstance(v, bool):
         return 1.0 if v else 0.0
+    if positive is not None and positive not in ("1", "true"):
+        return 1.0 if str(v).strip() == positive else 0.0
     if isinstance(v, str):
         return 1.0 if v.strip().lower() in ("1", "true", "yes", "t") else 0.0
     return float(v)
@@ -495,7 +513,14 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     label_pattern = labels or mon["concept"]["labels"]
     if label_pattern and cur.prediction is not None:
         pattern = label_pattern if labels else str(target / label_pattern)
-        lab = read_labels(pattern, entity, mon["timestamp"], predictor.serving["target"])
+        lab = read_labels(
+            pattern,
+            entity,
+            mon["timestamp"],
+            predictor.serving["target"],
+            predictor.serving.get("rename", {}),
+            predictor.bundle.get("positive_class"),
+        )
         y = join_labels(cur, lab)
         beta = bundle["metric"]["beta"]
         name = concept["metric"]

@@ -142,6 +142,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
                 "feature_set_hash",
             )
         },
+        "positive_class": model_meta.get("positive_class"),  # absent from candidates of older versions
         "metric": cfg["metric"],
         "test_metrics": trained["test"],
         "baseline": {

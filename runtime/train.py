@@ -46,22 +46,25 @@ class Prepared:
     ts: np.ndarray | None
     split: Split
     pre: Preprocessor
+    positive: str | None = None  # the target class counted as 1
 
 
-def labels(table: pa.Table, target: str, task: str) -> np.ndarray:
+def labels(table: pa.Table, target: str, task: str) -> tuple[np.ndarray, str | None]:
+    """The target as numbers, and for classification the class counted as positive
+    (kept with the model, so delayed labels are read the same way when monitoring)."""
     col = table.column(target)
     if pc.any(pc.is_null(col)).as_py():
         raise UserError(f"target '{target}' has missing values in the training table")
     if task == "regression":
-        return col.cast(pa.float64()).to_numpy()
+        return col.cast(pa.float64()).to_numpy(), None
     if pa.types.is_boolean(col.type):
-        return col.to_numpy(zero_copy_only=False).astype(np.int64)
+        return col.to_numpy(zero_copy_only=False).astype(np.int64), "true"
     values = col.to_pylist()
     classes = sorted({str(v) for v in values})
     if len(classes) != 2:
         raise UserError(f"binary target '{target}' has {len(classes)} classes: {classes[:5]}")
     positive = next((c for c in classes if c.lower() in ("1", "true", "yes")), classes[-1])
-    return np.array([str(v) == positive for v in values], dtype=np.int64)
+    return np.array([str(v) == positive for v in values], dtype=np.int64), positive
 
 
 def prepare(ctx: StageContext) -> Prepared:
@@ -69,7 +72,7 @@ def prepare(ctx: StageContext) -> Prepared:
     table, meta = load_offline(ctx.root, ctx.section("featurize")["offline_path"])
     if table.num_rows < 20:
         raise UserError(f"only {table.num_rows} labelled rows: too few to train")
-    y = labels(table, cfg["target"], cfg["task"])
+    y, positive = labels(table, cfg["target"], cfg["task"])
     ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy() if cfg["timestamp"] else None
     sp = cfg["split"]
     if sp["strategy"] == "time":
@@ -90,7 +93,7 @@ def prepare(ctx: StageContext) -> Prepared:
     if meta.get("images"):
         images = np.load(ctx.path(ctx.section("featurize")["offline_path"]) / meta["images"])
     data = TrainData(pre.transform_table(table), y, images, cfg["task"], pre.categorical_indices, pre.output_names)
-    return Prepared(table, meta, data, ts, split, pre)
+    return Prepared(table, meta, data, ts, split, pre, positive)
 
 
 def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -303,6 +306,7 @@ def save_candidate(
             "params": params,
             "seed": ctx.section("train")["seed"],
             "threshold": metrics["threshold"],
+            "positive_class": p.positive,
             "preprocessor": p.pre.to_json(),
             "features": p.meta["features"],
             "feature_names": p.data.names,

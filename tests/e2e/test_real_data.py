@@ -112,6 +112,17 @@ def test_real_table_trains_serves_and_scores_with_its_own_headers(project: Path,
     scored = pd.read_parquet(tmp_path / "scored").sort_values("row")
     assert scored["patient_id"].tolist() == table["patient id"].tolist()
 
+    # a later batch and its delayed labels, both with the file's own headers
+    everything = cancer_table()
+    everything.drop(columns=["diagnosis"]).to_csv(tmp_path / "later.csv", index=False)
+    everything[["patient id", "diagnosis"]].to_csv(tmp_path / "labels.csv", index=False)
+    mon = run_cli(
+        "monitor", "build/cancer", "--current", str(tmp_path / "later.csv"), "--labels", str(tmp_path / "labels.csv"),
+        "--fail-on-alert", cwd=project,
+    )  # fmt: skip
+    assert mon.returncode == 0, mon.stdout + mon.stderr
+    assert "on 569 labelled predictions (100% coverage)" in mon.stdout
+
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlwright", "serve", "build/cancer", "--port", str(port)], cwd=project
