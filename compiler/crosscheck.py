@@ -156,7 +156,8 @@ def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
 def inputs_known(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     features = [f.name for f in spec.features.definitions]
     allowed = set(features) | {spec.spec.entity} | ({"image"} if spec.features.image else set())
-    derived = isinstance(doc.data, dict) and "features" not in doc.data
+    written = doc.data.get("features") if isinstance(doc.data, dict) else None
+    derived = not (isinstance(written, dict) and "definitions" in written)
     for i, name in enumerate(spec.spec.inputs):
         if name not in allowed:
             holders = [src for src, cols in source_columns(spec).items() if name in cols]

@@ -429,25 +429,33 @@ class SystemSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _features_from_inputs(cls, data: Any) -> Any:
-        """No `features` section: every input but the entity is a feature as it is,
-        read from the one source whose schema declares it (tables go to a model as
-        their columns are, the common case). Inputs no single source declares are left
-        out; `inputs_known` then names them."""
-        if not isinstance(data, dict) or "features" in data or not isinstance(data.get("spec"), dict):
+        """What `features` leaves out follows from `spec`: the entity and timestamp are
+        the problem's, and without `definitions` every input but the entity is a
+        feature as it is, read from the one source whose schema declares it (tables go
+        to a model as their columns are, the common case). Inputs no single source
+        declares are left out; `inputs_known` then names them."""
+        if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
+            return data
+        features = data.get("features", {})
+        if not isinstance(features, dict):
             return data
         problem = data["spec"]
-        schema = (data.get("expectations") or {}).get("schema") if isinstance(data.get("expectations"), dict) else None
-        schema = schema if isinstance(schema, dict) else {}
-        inputs = problem.get("inputs") if isinstance(problem.get("inputs"), list) else []
-        definitions = []
-        for name in inputs:
-            holders = [src for src, cols in schema.items() if isinstance(cols, dict) and name in cols]
-            if name != problem.get("entity") and len(holders) == 1:
-                definitions.append({"name": name, "from": holders[0], "expr": name})
-        features: dict[str, Any] = {"entity": problem.get("entity"), "definitions": definitions}
+        derived = {"entity": problem.get("entity"), **features}
         if problem.get("timestamp") is not None:
-            features["timestamp"] = problem["timestamp"]
-        return {**data, "features": features}
+            derived.setdefault("timestamp", problem["timestamp"])
+        if "definitions" not in features:
+            expectations = data.get("expectations")
+            schema = expectations.get("schema") if isinstance(expectations, dict) else None
+            schema = schema if isinstance(schema, dict) else {}
+            inputs = problem.get("inputs") if isinstance(problem.get("inputs"), list) else []
+            derived["definitions"] = [
+                {"name": name, "from": holders[0], "expr": name}
+                for name in inputs
+                if name != problem.get("entity")
+                and len(holders := [src for src, cols in schema.items() if isinstance(cols, dict) and name in cols])
+                == 1
+            ]
+        return {**data, "features": derived}
 
     @model_validator(mode="before")
     @classmethod

@@ -89,3 +89,10 @@ def test_rename_at_ingest_is_strict_and_for_batch_files_lenient() -> None:
         apply_rename(table, {"Size (cm)": "colour"}, "items.csv")
     # a batch file already in the spec's names passes through
     assert apply_rename(renamed, {"Item ID": "id"}, "batch", strict=False).column_names == ["id", "size", "colour"]
+
+
+def test_a_features_section_without_definitions_still_derives_them(tmp_path: Path) -> None:
+    text = SHORT + "features:\n  store:\n    online: {backend: sqlite, ttl: 7d}\n"
+    spec = load_spec(spec_at(tmp_path, text))
+    assert [f.name for f in spec.features.definitions] == ["size", "colour"] and spec.features.entity == "id"
+    assert spec.features.store.online.ttl == "7d"
