@@ -280,7 +280,7 @@ def _params(
             "entity": p.entity,
             "inputs": _input_types(spec),
             "input_constraints": _input_constraints(spec),
-            **({"rename": _input_renames(spec)} if _input_renames(spec) else {}),
+            **({"rename": renames} if (renames := _input_renames(spec)) else {}),
             "host": s.host,
             "port": s.port,
             "workers": s.workers,

@@ -248,26 +248,14 @@ def read_labels(
 ) -> dict[str, Any]:
     """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob); columns
     may keep the source's names (`rename`)."""
-    import pyarrow.csv as pcsv
-
-    from .sources import apply_rename, concat, read_jsonl, read_parquet
+    from .sources import apply_rename, concat, read_table_file
 
     raw_entity = {new: raw for raw, new in (rename or {}).items()}.get(entity, entity)
 
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
         raise UserError(f"--labels: no files match {pattern}")
-    tables = []
-    for f in files:
-        if f.suffix == ".parquet":
-            tables.append(read_parquet(f, str(f)))
-        elif f.suffix in (".jsonl", ".json"):
-            tables.append(read_jsonl(f, str(f)))
-        else:
-            options = pcsv.ConvertOptions(
-                strings_can_be_null=True, column_types={entity: pa.string(), raw_entity: pa.string()}
-            )
-            tables.append(pcsv.read_csv(f, convert_options=options))
+    tables = [read_table_file(f, (entity, raw_entity)) for f in files]
     table = apply_rename(concat(tables), rename or {}, pattern, strict=False)
     label_col = target if target in table.column_names else "label"
     if label_col not in table.column_names:

@@ -40,7 +40,7 @@ def input_files(pattern: str) -> list[Path]:
 
 def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[Path] | None]:
     """Tabular files -> one table; DICOM files -> their header rows plus the file list."""
-    from .sources import apply_rename, cast_declared, concat, read_csv, read_jsonl, read_parquet
+    from .sources import apply_rename, cast_declared, concat, read_table_file
 
     suffixes = {f.suffix.lower() for f in files}
     if suffixes <= {".dcm", ".dicom"} or (suffixes and predictor.image):
@@ -49,16 +49,7 @@ def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[
         meta = predictor.serving.get("dicom_metadata") or {"columns": {}, "metadata": {}}
         table = read_dicom_source([(f, str(f)) for f in files], meta["metadata"])
         return cast_declared(table, meta["columns"]), files
-    tables = []
-    for f in files:
-        if f.suffix == ".parquet":
-            tables.append(read_parquet(f, str(f)))
-        elif f.suffix in (".jsonl", ".json"):
-            tables.append(read_jsonl(f, str(f)))
-        elif f.suffix == ".csv":
-            tables.append(read_csv(f, {}, ",", str(f)))
-        else:
-            raise UserError(f"{f}: unsupported input format (use .parquet, .csv, .jsonl or .dcm)")
+    tables = [read_table_file(f) for f in files]
     types = {k: v for k, v in predictor.serving["inputs"].items() if v != "image"}
     table = apply_rename(concat(tables), predictor.serving.get("rename", {}), "input", strict=False)
     return cast_declared(table, types), None

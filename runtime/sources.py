@@ -8,6 +8,7 @@ and which (layer A). Unreadable files are ingest errors naming the file.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +17,16 @@ import pyarrow.compute as pc
 from .context import UserError
 from .source_paths import source_files
 
-__all__ = ["apply_rename", "cast_declared", "concat", "read_csv", "read_jsonl", "read_parquet", "source_files"]
+__all__ = [
+    "apply_rename",
+    "cast_declared",
+    "concat",
+    "read_csv",
+    "read_jsonl",
+    "read_parquet",
+    "read_table_file",
+    "source_files",
+]
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -110,6 +120,18 @@ def apply_rename(table: pa.Table, rename: dict[str, str], shown: str, *, strict:
             new = name
         names.append(new)
     return table.rename_columns(names)
+
+
+def read_table_file(path: Path, text_columns: Iterable[str] = ()) -> pa.Table:
+    """One tabular file by its suffix (files handed to `predict` and `monitor`); the
+    CSV `text_columns` stay text (ids like "007")."""
+    if path.suffix == ".parquet":
+        return read_parquet(path, str(path))
+    if path.suffix in (".jsonl", ".json"):
+        return read_jsonl(path, str(path))
+    if path.suffix == ".csv":
+        return read_csv(path, dict.fromkeys(text_columns, "string"), ",", str(path))
+    raise UserError(f"{path}: unsupported format (use .parquet, .csv or .jsonl)")
 
 
 def _csv_message(text: str) -> str:

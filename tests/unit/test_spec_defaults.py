@@ -96,3 +96,14 @@ def test_a_features_section_without_definitions_still_derives_them(tmp_path: Pat
     spec = load_spec(spec_at(tmp_path, text))
     assert [f.name for f in spec.features.definitions] == ["size", "colour"] and spec.features.entity == "id"
     assert spec.features.store.online.ttl == "7d"
+
+
+def test_files_for_predict_and_monitor_are_read_by_suffix(tmp_path: Path) -> None:
+    from mlwright.runtime.sources import read_table_file
+
+    (tmp_path / "labels.csv").write_text("id,label\n007,1\n")
+    assert read_table_file(tmp_path / "labels.csv", ["id"]).column("id").to_pylist() == ["007"]
+    assert read_table_file(tmp_path / "labels.csv").column("id").to_pylist() == [7]
+    (tmp_path / "labels.txt").write_text("id,label\n")
+    with pytest.raises(UserError, match=r"labels\.txt: unsupported format"):
+        read_table_file(tmp_path / "labels.txt")
