@@ -3,10 +3,12 @@
 Both run as processes on the same offline feature store (200,000 rows of the
 churn features): expanding-window CV with fixed parameters (no search), the
 final fit with early stopping, test scoring. The stage also does its extra work
-(leakage checks, cost-optimal threshold, slices, model card, MLflow tracking);
-the overhead of all of it is what is measured. Wall time and peak memory, with
-MLflow tracking on and off, and against the same plain script with the MLflow
-logging a user would add.
+(leakage checks, cost-optimal threshold, slices, model card, and with tracking on
+the run stashed for MLflow); the overhead of all of it is what is measured. The
+stashed run is published by `register`, which starts MLflow anyway for the
+registry; publishing it is timed on its own (into the store earlier runs left,
+and into a new one), so that the stage plus its publish can be set against the
+same plain script with the MLflow logging a user would add.
 
     python benchmarks/train.py [--rows 200000] [--rounds 3]
 """
@@ -97,9 +99,10 @@ def main() -> None:
         )
     build = project / "build" / "churn"
     runs = {
-        "mlwright train stage (MLflow, new store)": lambda: stage(build, tracked=True),
-        "mlwright train stage (MLflow, existing)": lambda: stage(build, tracked=True, fresh=False),
+        "mlwright train stage (tracking on)": lambda: stage(build, tracked=True),
         "mlwright train stage (tracking off)": lambda: stage(build, tracked=False),
+        "publish the stashed run (existing store)": lambda: publish(build, fresh=False),
+        "publish the stashed run (new store)": lambda: publish(build, fresh=True),
         "plain LightGBM script": lambda: plain(build, fixed, None),
         "plain script + MLflow logging": lambda: plain(build, fixed, project / "plain-mlruns"),
     }
@@ -119,22 +122,50 @@ def main() -> None:
     print(
         f"  test roc_auc: mlwright {metrics['test']['roc_auc']:.4f} (same data, params and folds as the plain script)"
     )
-    tracked = med["mlwright train stage (MLflow, new store)"][0] / med["plain script + MLflow logging"][0]
-    print(f"tracked stage vs tracked plain script: {tracked:.2f}x")
+    tracked = med["mlwright train stage (tracking on)"][0] + med["publish the stashed run (new store)"][0]
+    print(
+        f"tracked stage + publishing its run into a new store vs tracked plain script: "
+        f"{tracked / med['plain script + MLflow logging'][0]:.2f}x (register overlaps the publish with its re-fit)"
+    )
     shutil.rmtree(project.parent, ignore_errors=True)
 
 
-def stage(build: Path, tracked: bool, fresh: bool = True) -> tuple[float, float]:
-    """The stage as DVC runs it: into a new tracking store (created and migrated by
-    MLflow), or into the store earlier runs left, as every re-run does."""
-    if tracked and fresh:
-        shutil.rmtree(build / ".mlwright", ignore_errors=True)
-    if tracked and not fresh and not (build / ".mlwright" / "tracking.db").is_file():
-        stage(build, tracked=True)  # untimed: leaves the store the timed run reuses
+def stage(build: Path, tracked: bool) -> tuple[float, float]:
+    """The stage as DVC runs it; with tracking on it leaves its run in the outbox."""
     env = {**os.environ, "MLWRIGHT_TRACKING_URI": os.environ.get("MLWRIGHT_TRACKING_URI", "") if tracked else "none"}
     if tracked and not env["MLWRIGHT_TRACKING_URI"]:
         del env["MLWRIGHT_TRACKING_URI"]
-    code = "import resource, runpy, sys, json; sys.argv=['train']\ntry:\n    runpy.run_module('mlwright.runtime.train', run_name='__main__')\nexcept SystemExit:\n    pass\nprint(json.dumps({'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+    return timed(
+        build,
+        env,
+        "import runpy, sys; sys.argv = ['train']\ntry:\n    runpy.run_module('mlwright.runtime.train', run_name='__main__')\nexcept SystemExit:\n    pass",
+    )
+
+
+def publish(build: Path, fresh: bool) -> tuple[float, float]:
+    """What `register` (or `mlwright run` at its end) does with the waiting runs: start
+    the tracking worker, publish. Into a new store, created and migrated by MLflow, or
+    into the store earlier runs left, as every re-run does."""
+    from mlwright.runtime.outbox import pending
+
+    if not pending(build):
+        stage(build, tracked=True)  # untimed: leaves a run to publish
+    if fresh:
+        shutil.rmtree(build / ".mlwright" / "mlartifacts", ignore_errors=True)
+        (build / ".mlwright" / "tracking.db").unlink(missing_ok=True)
+    elif not (build / ".mlwright" / "tracking.db").is_file():
+        publish(build, fresh=True)  # untimed: leaves the store the timed run reuses
+        stage(build, tracked=True)
+    return timed(
+        build,
+        dict(os.environ),
+        "from mlwright.runtime.context import load_context\nfrom mlwright.runtime.pipeline import publish_waiting_runs\nassert publish_waiting_runs(load_context(), print) == 1",
+    )
+
+
+def timed(build: Path, env: dict[str, str], code: str) -> tuple[float, float]:
+    """Wall time and peak memory (the process's or its largest child's: the tracking worker)."""
+    code += "\nimport json, resource\nprint(json.dumps({'peak_mb': max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024}))"
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=build, env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - t, json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]

@@ -195,11 +195,13 @@ def run_cmd(
     with StageProgress(quiet=quiet) as progress:
         result = _user_errors(run_pipeline, target, stage=stage, force=force, new_data=new_data, on_line=progress.line)
     if not result.ran:
-        print(f"{target}: nothing changed; every stage skipped ({result.seconds:.1f}s)")
+        published = f"; published {result.published} waiting train run(s)" if result.published else ""
+        print(f"{target}: nothing changed; every stage skipped{published} ({result.seconds:.1f}s)")
     else:
         print(
             f"{target}: ran {', '.join(result.ran)}"
             + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "")
+            + (f"; published {result.published} train run(s) to the tracker" if result.published else "")
             + f" ({result.seconds:.1f}s)"
         )
 

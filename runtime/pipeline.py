@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .context import GateFailed, UserError, load_context
+from .context import GateFailed, StageContext, UserError, load_context
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
 _SKIP = re.compile(r"Stage '([^']+)' didn't change, skipping")
@@ -73,6 +73,7 @@ class RunResult:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    published: int = 0  # waiting train runs published to the tracker at the end
 
 
 def verify_sources(build: Path) -> list[Any]:
@@ -131,10 +132,28 @@ def run_pipeline(
             result.skipped.append(m.group(1).split(":")[-1])
         on_line(line.rstrip("\n"))
     code = proc.wait()
-    result.seconds = time.perf_counter() - started
     if code != 0:
         raise _failure("".join(output), build)
+    result.published = publish_waiting_runs(ctx, on_line)
+    result.seconds = time.perf_counter() - started
     return result
+
+
+def publish_waiting_runs(ctx: StageContext, on_line: Callable[[str], None]) -> int:
+    """Train runs no `register` published (`--stage train`, or register's inputs were
+    unchanged): publish them now, so every run reaches the tracker by the end of `run`."""
+    from .outbox import OUTBOX, pending, publish_pending
+    from .tracking import Tracker
+
+    waiting = pending(ctx.root)
+    if not waiting:
+        return 0
+    on_line(f"tracking: publishing {len(waiting)} waiting run(s) from {OUTBOX}")
+    with Tracker(ctx.section("train")["tracking"], ctx.root) as tracker:
+        try:
+            return len(publish_pending(ctx.root, tracker))
+        except UserError as exc:
+            raise UserError(f"{exc}; the run waits in {ctx.root / OUTBOX}") from None
 
 
 def _failure(output: str, build: Path) -> UserError:

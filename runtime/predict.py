@@ -66,12 +66,15 @@ def run_fingerprint(files: list[Path], predictor: Predictor, chunk_rows: int) ->
 
 @contextmanager
 def exclusive(output: Path) -> Iterator[None]:
+    """The output folder for this process alone, cleared of temporary files a killed run left."""
     output.mkdir(parents=True, exist_ok=True)
     with (output / ".lock").open("w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise GateFailed(f"{output}: another `mlwright predict` is writing this output") from None
+        for stale in output.glob(".*.tmp"):  # a killed writer's; with the lock held nobody else writes here
+            stale.unlink(missing_ok=True)
         yield
 
 

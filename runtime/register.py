@@ -21,6 +21,7 @@ from .atomic import replace_dir, staging_dir, write_json
 from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .metrics import HIGHER_IS_BETTER
+from .outbox import OUTBOX, publish_pending
 from .tracking import RunRecord, Tracker
 from .train import CANDIDATE, final_fit, prepare
 
@@ -74,6 +75,14 @@ def image_source_metadata(ctx: StageContext) -> dict[str, list[str]] | None:
     return {"columns": source.get("columns", {}), "metadata": source.get("metadata", {})}
 
 
+def train_run_id(ctx: StageContext, tracker: Tracker, record_id: str | None) -> str | None:
+    """Publish the waiting train runs; the candidate's run id (None with tracking off)."""
+    published = publish_pending(ctx.root, tracker)
+    if record_id is None:
+        return None
+    return published.get(record_id) or tracker.run_for(record_id)
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     with Tracker(ctx.section("register")["tracking"], ctx.root) as tracker:
         tracker.warm_up()  # opens in its own process while the re-run trains
@@ -118,7 +127,12 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
             if diffs
             else f"test {name} {test_value:.4f} is below register.min_metric {reg['min_metric']}"
         )
+        try:  # a refused candidate's run is still a run: it goes to the tracker
+            publish_pending(ctx.root, tracker)
+        except UserError as exc:
+            say(f"register: {exc}; the train run waits in {OUTBOX}")
         raise GateFailed(f"not registered: {why}")
+    report["train_run_id"] = train_run_id(ctx, tracker, trained.get("tracking_record"))
     stage = staging_dir(ctx.path(REGISTERED))
     for f in candidate.iterdir():
         shutil.copy2(f, stage / f.name)
@@ -171,7 +185,11 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
     run_id = tracker.publish(
         RunRecord(
             "register",
-            {"stage": "register", "model_version": reg["model_version"]},
+            {
+                "stage": "register",
+                "model_version": reg["model_version"],
+                **({"train_run_id": report["train_run_id"]} if report["train_run_id"] else {}),
+            },
             {"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]},
             {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
             {"bundle": ctx.path(REGISTERED)},

@@ -1,11 +1,12 @@
 """Experiment tracking through MLflow (SQLite backend under the build folder by default).
 
-The stage talks to MLflow through a worker process (`tracking_worker`): `warm_up`
-starts it at the beginning of the stage so MLflow's import and store opening
-(~3 s of CPU) run on the other core while the stage trains, and the stage itself
-never imports MLflow (nor does anything on the compile path). Everything is handed
-over once at the end with `publish`: the parent run, one nested run per search
-trial, params, metrics and artifacts. The tracking URI comes from the spec
+A process talks to MLflow through a worker process (`tracking_worker`): `warm_up`
+starts it early so MLflow's import and store opening (~2.5 s of CPU) overlap the
+caller's own work, and the caller never imports MLflow (nor does anything on the
+compile path). Everything is handed over at once with `publish`: the parent run,
+one nested run per search trial, params, metrics and artifacts. `train` does not
+start one: it stashes its run in the outbox (`outbox.py`), published by `register`
+or at the end of `mlwright run`. The tracking URI comes from the spec
 (`training.tracking.uri`, an env reference by default); `none` turns tracking off
 for throwaway runs.
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .context import UserError, resolve_env
+
+RECORD_TAG = "mlwright.record_id"  # a stashed run's id (see outbox): publishing it twice finds it
 
 
 @dataclass
@@ -155,6 +158,13 @@ class Tracker:
             }
         )
         return str(out["run_id"])
+
+    def run_for(self, record_id: str) -> str | None:
+        """The run id a stashed record (see outbox) was published as, if it was."""
+        if not self.enabled:
+            return None
+        run_id = self._request({"op": "find", "record_id": record_id})["run_id"]
+        return None if run_id is None else str(run_id)
 
     def register(self, name: str, run_id: str, path: str, version_tag: str, tags: dict[str, str]) -> str | None:
         """Register the run's model folder; returns the registry's version number."""

@@ -28,6 +28,7 @@ from .atomic import replace_dir, staging_dir, write_json, write_text
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
 from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, rank_auc, score
+from .outbox import stash
 from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
 from .tracking import RunRecord, Tracker, Trial
@@ -321,14 +322,6 @@ def save_candidate(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from .tracking import Tracker
-
-    with Tracker(ctx.section("train")["tracking"], ctx.root) as tracker:
-        tracker.warm_up()  # the tracker's store opens in its own process while we train
-        return train_and_track(ctx, tracker)
-
-
-def train_and_track(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
     cfg = ctx.section("train")
     started = time.perf_counter()
     p = prepare(ctx)
@@ -353,24 +346,24 @@ def train_and_track(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
         "train_spec_hash": spec_hash(ctx),
     }
     folder = save_candidate(ctx, p, model, best, metrics)
-    report["run_id"] = tracker.publish(
-        RunRecord(
-            "train",
-            {"stage": "train", "dataset_version": p.meta["dataset_version"]},
-            {
-                **best,
-                "dataset_version": p.meta["dataset_version"],
-                "train_spec_hash": report["train_spec_hash"],
-                "backend": cfg["backend"],
-            },
-            {
-                **{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)},
-                "cv_mean": search_summary["cv_mean"],
-            },
-            {"model": folder},
-            trials,
-        )
+    record = RunRecord(
+        "train",
+        {"stage": "train", "dataset_version": p.meta["dataset_version"]},
+        {
+            **best,
+            "dataset_version": p.meta["dataset_version"],
+            "train_spec_hash": report["train_spec_hash"],
+            "backend": cfg["backend"],
+        },
+        {
+            **{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)},
+            "cv_mean": search_summary["cv_mean"],
+        },
+        {"model": folder},
+        trials,
     )
+    # published by `register` (or `mlwright run`), which start MLflow anyway: see outbox.py
+    report["tracking_record"] = stash(ctx.root, record) if Tracker(cfg["tracking"], ctx.root).enabled else None
     write_json(ctx.path("reports/metrics.json"), report)
     write_text(ctx.path("reports/model_card.md"), model_card(ctx, report))
     name = cfg["metric"]["name"]

@@ -71,6 +71,32 @@ def test_rerun_skips_everything_and_one_key_reruns_only_downstream(built: Path, 
     assert "ran train, register, package; skipped ingest, validate, featurize" in changed.stdout
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # MLflow's own SQLAlchemy use, read back here
+def test_every_train_run_reaches_the_tracker(built: Path, project: Path) -> None:
+    """train stashes its run; register publishes it, and `run --stage train` at its end."""
+    import mlflow
+
+    from mlwright.runtime.outbox import pending
+
+    register = json.loads((built / "reports" / "register.json").read_text())
+    alone = run_cli("run", "build/churn", "--stage", "train", "--force", "--quiet", cwd=project)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "published 1 train run(s) to the tracker" in alone.stdout and pending(built) == []
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    record_id = metrics["tracking_record"]
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{built / '.mlwright' / 'tracking.db'}")
+    exps = [e.experiment_id for e in client.search_experiments()]
+    [train_run] = client.search_runs(exps, filter_string=f"tags.`mlwright.record_id` = '{record_id}'")
+    assert train_run.info.status == "FINISHED" and train_run.data.tags["stage"] == "train"
+    assert [a.path for a in client.list_artifacts(train_run.info.run_id)] == ["model"]
+    trials = client.search_runs(exps, filter_string=f"tags.mlflow.parentRunId = '{train_run.info.run_id}'")
+    assert len(trials) == metrics["search"]["completed"] > 0  # one nested run per finished trial
+    registered_from = client.get_run(register["train_run_id"])  # the run register linked its own run to
+    assert registered_from.data.tags["stage"] == "train"
+    [reg_run] = client.search_runs(exps, filter_string=f"tags.train_run_id = '{register['train_run_id']}'")
+    assert reg_run.data.tags["stage"] == "register"
+
+
 def test_emitted_project_runs_with_plain_dvc_repro(built: Path, project: Path) -> None:
     assert run_cli("compile", "pipelines/churn/system.yaml", "training.hpo.trials=4", cwd=project).returncode == 0
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

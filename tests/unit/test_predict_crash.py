@@ -73,3 +73,12 @@ def test_kill_9_then_resume_scores_every_row_exactly_once(tmp_path: Path) -> Non
 def test_two_runs_cannot_write_the_same_output(tmp_path: Path) -> None:
     with exclusive(tmp_path / "out"), pytest.raises(GateFailed, match="another"), exclusive(tmp_path / "out"):
         pass
+
+
+def test_temporary_files_a_killed_run_left_are_cleared_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "._chunks.json.k1ll3d.tmp").write_text('{"half": ')
+    (out / "part-000000.parquet").write_bytes(b"kept")
+    with exclusive(out):
+        assert sorted(p.name for p in out.iterdir()) == [".lock", "part-000000.parquet"]

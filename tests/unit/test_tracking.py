@@ -97,3 +97,71 @@ def test_tracking_off_starts_no_worker(tmp_path: Path) -> None:
         assert tracker._worker is None
         assert tracker.publish(RunRecord("r", {}, {}, {})) is None
     assert json.dumps(os.listdir(tmp_path)) == "[]"
+
+
+def test_a_stashed_run_is_a_snapshot_published_once(tmp_path: Path) -> None:
+    from mlwright.runtime.outbox import OUTBOX, pending, publish_pending, stash
+
+    model_dir = tmp_path / "candidate"
+    model_dir.mkdir()
+    (model_dir / "model.txt").write_text("first\n")
+    record_id = stash(tmp_path, record(model_dir))
+    (model_dir / "model.txt").write_text("a later train replaced it\n")  # before publishing
+    assert [p.name for p in pending(tmp_path)] == [record_id]
+    cfg = {"uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}
+    with Tracker(cfg, tmp_path) as tracker:
+        published = publish_pending(tmp_path, tracker)
+        assert list(published) == [record_id] and pending(tmp_path) == []
+        assert tracker.run_for(record_id) == published[record_id]
+        assert tracker.run_for("never-stashed") is None
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / '.mlwright' / 'tracking.db'}")
+    run = client.get_run(published[record_id])
+    assert run.data.tags["mlwright.record_id"] == record_id and run.info.status == "FINISHED"
+    assert run.data.params["num_leaves"] == "31" and run.data.metrics["test_roc_auc"] == 0.85
+    local = client.download_artifacts(run.info.run_id, "model/model.txt", str(tmp_path / "dl"))
+    assert Path(local).read_text() == "first\n"
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(children) == 2
+    assert not list((tmp_path / OUTBOX).iterdir())
+
+
+def test_publishing_a_record_again_finds_its_run_and_replaces_an_unfinished_one(tmp_path: Path) -> None:
+    import mlflow
+
+    model_dir = tmp_path / "candidate"
+    model_dir.mkdir()
+    (model_dir / "model.txt").write_text("tree\n")
+    again = record(model_dir)
+    again.tags["mlwright.record_id"] = "rec-1"
+    cfg = {"uri": "sqlite:///t.db", "experiment": "e"}
+    with Tracker(cfg, tmp_path) as tracker:
+        first = tracker.publish(again)
+        assert tracker.publish(again) == first  # crash between MLflow's commit and the outbox cleanup
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 't.db'}")
+    exp = client.get_experiment_by_name("e").experiment_id
+    cut_off = client.create_run(exp, tags={"mlwright.record_id": "rec-2"}).info.run_id  # RUNNING: cut off
+    again.tags["mlwright.record_id"] = "rec-2"
+    with Tracker(cfg, tmp_path) as tracker:
+        replaced = tracker.publish(again)
+    assert replaced not in (first, cut_off)
+    assert client.get_run(cut_off).info.lifecycle_stage == "deleted"
+    parents = client.search_runs([exp], filter_string="tags.`mlwright.record_id` = 'rec-2'")
+    assert [r.info.run_id for r in parents] == [replaced]
+
+
+def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlwright.runtime.outbox import pending, publish_pending, stash
+
+    stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
+    with Tracker({"uri": "none", "experiment": "e"}, tmp_path) as tracker:
+        assert publish_pending(tmp_path, tracker) == {}
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with Tracker({"uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, pytest.raises(UserError):
+        publish_pending(tmp_path, tracker)
+    assert len(pending(tmp_path)) == 1
