@@ -20,6 +20,7 @@ from .units import share
 DICOM_COLUMNS = ("path", "rows", "columns", "pixel_mean", "pixel_std")
 CLASSIFICATION_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc", "logloss"}
 REGRESSION_METRICS = {"rmse", "mae"}
+LABEL_METRICS = {"fbeta", "f1"}  # computed from predicted labels alone
 
 Rule = Callable[[SystemSpec, Document, Path | None], Iterator[Diagnostic]]
 
@@ -143,6 +144,8 @@ def target_and_keys(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
         kind = cols[p.target].type
         if p.task == "binary_classification" and kind not in ("bool", "int", "category", "string"):
             yield _at(doc, ("spec", "target"), f"a binary target must be bool, int or category, not {kind}")
+        if p.task == "multiclass_classification" and kind not in ("int", "category", "string"):
+            yield _at(doc, ("spec", "target"), f"a multiclass target must be int, category or string, not {kind}")
         if p.task == "regression" and kind not in ("int", "float"):
             yield _at(doc, ("spec", "target"), f"a regression target must be int or float, not {kind}")
     if spec.features.entity != p.entity:
@@ -302,14 +305,25 @@ def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iter
             f"use one of: {', '.join(sorted(allowed))}",
         )
     cm = spec.monitoring.concept.metric
-    if cm not in (REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS - {"logloss"}):
-        yield _at(doc, ("monitoring", "concept", "metric"), f"metric '{cm}' does not fit task '{task}'")
-    if task == "multiclass_classification":
+    concept = {
+        "regression": REGRESSION_METRICS,
+        "binary_classification": CLASSIFICATION_METRICS - {"logloss"},
+        # the prediction log keeps the chosen class and its probability, not every class's
+        "multiclass_classification": LABEL_METRICS,
+    }[task]
+    if cm not in concept:
         yield _at(
             doc,
-            ("spec", "task"),
-            "multiclass_classification is accepted by the schema but not yet trained by any backend",
-            "use binary_classification or regression",
+            ("monitoring", "concept", "metric"),
+            f"metric '{cm}' does not fit task '{task}'",
+            f"use one of: {', '.join(sorted(concept))}",
+        )
+    if task == "multiclass_classification" and spec.spec.metric.threshold != "auto":
+        yield _at(
+            doc,
+            ("spec", "metric", "threshold"),
+            "a multiclass model predicts its most probable class; there is no threshold to fix",
+            "remove spec.metric.threshold",
         )
 
 

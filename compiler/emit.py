@@ -154,6 +154,11 @@ _METRIC_WORDS = {
 def _metric_why(r: dict[str, Any]) -> str:
     m = r["spec"]["metric"]
     fn, fp = r["spec"]["costs"]["false_negative"], r["spec"]["costs"]["false_positive"]
+    if r["spec"]["task"] == "multiclass_classification":
+        return (
+            "Macro-averaged over the classes (ROC-AUC and PR-AUC one class against the rest), "
+            "so a rare class counts as much as a common one; the model predicts its most probable class."
+        )
     if m["name"] == "fbeta":
         lean = (
             "recall over precision" if m["beta"] > 1 else "precision over recall" if m["beta"] < 1 else "both equally"

@@ -1,4 +1,7 @@
-"""Metrics named in specs, and the decision threshold that minimises expected cost."""
+"""Metrics named in specs, and the decision threshold that minimises expected cost.
+
+Binary functions take 0/1 labels and one score per row; the multiclass ones take
+class indices and one probability column per class."""
 
 from __future__ import annotations
 
@@ -154,3 +157,60 @@ def average_ranks(x: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(x), dtype=np.float64)
     ranks[order] = ((starts + ends + 1) / 2.0)[np.cumsum(first) - 1]
     return ranks
+
+
+# --- multiclass: y holds class indices 0..K-1, prob one column per class ---------------
+def macro_fbeta(y: np.ndarray, pred: np.ndarray, beta: float) -> float:
+    """F-beta per class, averaged over the classes present in `y` or `pred`
+    (scikit-learn's `average="macro"`): every class counts the same, however rare."""
+    present = np.union1d(y[~np.isnan(y)] if y.dtype.kind == "f" else y, pred)
+    if len(present) == 0:
+        return 0.0
+    return float(np.mean([fbeta((y == c).astype(int), (pred == c).astype(int), beta) for c in present]))
+
+
+def one_vs_rest(fn: Any, y: np.ndarray, prob: np.ndarray) -> float:
+    """`fn` (ROC-AUC, average precision) per class against the rest, averaged over the
+    classes that have both positives and negatives in `y`."""
+    values = [fn((y == c).astype(int), prob[:, c]) for c in range(prob.shape[1]) if 0 < np.sum(y == c) < len(y)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def multiclass_score(name: str, y: np.ndarray, prob: np.ndarray, beta: float = 1.0) -> float:
+    """The spec's metric for K classes: F-scores macro-averaged on the most probable
+    class, ROC-AUC and PR-AUC one-vs-rest macro-averaged, log-loss on the true class."""
+    if name in ("fbeta", "f1"):
+        return macro_fbeta(y, np.argmax(prob, axis=1), beta if name == "fbeta" else 1.0)
+    if name == "roc_auc":
+        return one_vs_rest(rank_auc, y, prob)
+    if name == "pr_auc":
+        return one_vs_rest(average_precision, y, prob)
+    if name == "logloss":
+        p = np.clip(prob[np.arange(len(y)), y.astype(np.int64)], 1e-15, 1.0)
+        return float(-np.mean(np.log(p)))
+    raise ValueError(f"unknown multiclass metric {name}")
+
+
+def multiclass_report(y: np.ndarray, prob: np.ndarray, metric: dict[str, Any]) -> dict[str, float]:
+    pred = np.argmax(prob, axis=1)
+    out = {
+        metric["name"]: multiclass_score(metric["name"], y, prob, metric["beta"]),
+        "accuracy": float(np.mean(pred == y)) if len(y) else float("nan"),
+        "f1": multiclass_score("f1", y, prob),
+        "roc_auc": multiclass_score("roc_auc", y, prob),
+        "pr_auc": multiclass_score("pr_auc", y, prob),
+        "logloss": multiclass_score("logloss", y, prob),
+        "rows": int(len(y)),
+    }
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def multiclass_baseline(y: np.ndarray, n_classes: int, metric: dict[str, Any]) -> dict[str, Any]:
+    """The trivial rule: always the most frequent class, each class scored at its share."""
+    shares = np.bincount(y.astype(np.int64), minlength=n_classes) / max(len(y), 1)
+    prob = np.tile(shares, (len(y), 1))
+    return {
+        metric["name"]: round(multiclass_score(metric["name"], y, prob, metric["beta"]), 6),
+        "accuracy": round(float(np.max(shares)), 6),
+        "rule": "always the most frequent class",
+    }

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from .atomic import write_json
 from .bundle import load_reference
 from .context import UserError, resolve_env, say
-from .metrics import HIGHER_IS_BETTER, fbeta, score
+from .metrics import HIGHER_IS_BETTER, fbeta, macro_fbeta, score
 from .predictor import Predictor
 from .reports import render_html
 from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, psi_from_shares
@@ -53,7 +53,7 @@ def _column(values: list[Any], numeric: bool) -> Any:
     return [None if v is None else ("true" if v is True else "false" if v is False else str(v)) for v in values]
 
 
-def read_log(path: Path, reference: dict[str, Any], entity: str) -> Current:
+def read_log(path: Path, reference: dict[str, Any], entity: str, classes: list[Any] | None = None) -> Current:
     recs = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -73,7 +73,7 @@ def read_log(path: Path, reference: dict[str, Any], entity: str) -> Current:
         ts,
         [None if r["inputs"].get(entity) is None else str(r["inputs"].get(entity)) for r in recs],
         [r.get("request_id") for r in recs],
-        np.array([r.get("prediction") for r in recs], dtype=np.float64),
+        np.array([class_code(r.get("prediction"), classes) for r in recs], dtype=np.float64),
         np.array([np.nan if r.get("probability") is None else r["probability"] for r in recs], dtype=np.float64),
         len(recs),
     )
@@ -137,7 +137,7 @@ def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], ti
         ts,
         [None if r.get(entity) is None else str(r.get(entity)) for r in rows],
         [None] * len(rows),
-        np.array([p.prediction for p in preds], dtype=np.float64),
+        np.array([class_code(p.prediction, predictor.classes) for p in preds], dtype=np.float64),
         np.array([np.nan if p.probability is None else p.probability for p in preds], dtype=np.float64),
         len(rows),
     )
@@ -245,6 +245,7 @@ def read_labels(
     target: str,
     rename: dict[str, str] | None = None,
     positive: str | None = None,
+    classes: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob); columns
     may keep the source's names (`rename`)."""
@@ -260,7 +261,8 @@ def read_labels(
     label_col = target if target in table.column_names else "label"
     if label_col not in table.column_names:
         raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
-    y = [_truth(v, positive) for v in table.column(label_col).to_pylist()]
+    values = table.column(label_col).to_pylist()
+    y = [class_code(v, classes) for v in values] if classes is not None else [_truth(v, positive) for v in values]
     out: dict[str, Any] = {"y": y}
     out["request_id"] = table.column("request_id").to_pylist() if "request_id" in table.column_names else None
     out["entity"] = (
@@ -290,6 +292,17 @@ def _truth(v: Any, positive: str | None = None) -> float:
     return float(v)
 
 
+def class_code(v: Any, classes: list[Any] | None) -> float:
+    """A label or a predicted label as its class index (multiclass). A label the model
+    never saw is -1: a class it cannot predict, so it counts against the metric."""
+    if v is None:
+        return float("nan")
+    if classes is None:
+        return float(v)
+    text = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip()  # 3.0 from a CSV is class 3
+    return float(next((i for i, c in enumerate(classes) if str(c) == text), -1))
+
+
 def join_labels(cur: Current, labels: dict[str, Any]) -> np.ndarray:
     """Label per current row (NaN where none arrived): by request id, (entity, time), or entity."""
     y = np.full(cur.rows, np.nan)
@@ -311,7 +324,12 @@ def join_labels(cur: Current, labels: dict[str, Any]) -> np.ndarray:
     return y
 
 
-def metric_value(name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: float) -> float:
+def metric_value(
+    name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, beta: float, multiclass: bool = False
+) -> float:
+    """The concept metric on labelled predictions (multiclass: class codes, macro F-scores)."""
+    if multiclass:
+        return macro_fbeta(y, pred, beta if name == "fbeta" else 1.0)
     if name == "f1":
         return fbeta(y, pred, 1.0)
     if name == "fbeta":
@@ -328,7 +346,14 @@ def relative_drop(name: str, baseline: float, value: float) -> float:
 
 
 def judge_window(
-    name: str, y: np.ndarray, pred: np.ndarray, prob: np.ndarray, baseline: float, cfg: dict[str, Any], beta: float
+    name: str,
+    y: np.ndarray,
+    pred: np.ndarray,
+    prob: np.ndarray,
+    baseline: float,
+    cfg: dict[str, Any],
+    beta: float,
+    multiclass: bool = False,
 ) -> dict[str, Any]:
     have = ~np.isnan(y)
     n = int(have.sum())
@@ -342,7 +367,7 @@ def judge_window(
             "status": "insufficient",
             "alert": False,
         }
-    value = metric_value(name, y[have], pred[have], prob[have], beta)
+    value = metric_value(name, y[have], pred[have], prob[have], beta, multiclass)
     drop = relative_drop(name, baseline, value)
     alert = drop > cfg["max_relative_drop"]
     return {
@@ -367,6 +392,7 @@ def drop_z(
     baseline: float,
     baseline_rows: int,
     rounds: int = 300,
+    multiclass: bool = False,
 ) -> float:
     """How many standard errors the slice's metric sits below its baseline.
 
@@ -378,12 +404,12 @@ def drop_z(
     y, pred, prob = y[have], pred[have], prob[have]
     rng = np.random.default_rng(0)
     values = [
-        metric_value(name, y[i], pred[i], prob[i], beta)
+        metric_value(name, y[i], pred[i], prob[i], beta, multiclass)
         for i in (rng.integers(0, len(y), len(y)) for _ in range(rounds))
     ]
     se = float(np.std(values))
     se_base = se * np.sqrt(len(y) / baseline_rows) if baseline_rows else 0.0
-    gap = baseline - metric_value(name, y, pred, prob, beta)
+    gap = baseline - metric_value(name, y, pred, prob, beta, multiclass)
     gap = gap if HIGHER_IS_BETTER[name] else -gap
     total = float(np.hypot(se, se_base))
     return float("inf") if total == 0 and gap > 0 else gap / total if total else 0.0
@@ -448,7 +474,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         reference = load_reference(predictor.folder / "reference")
         entity = predictor.serving["entity"]
         if is_prediction_log(current):
-            cur = read_log(Path(current), reference, entity)
+            cur = read_log(Path(current), reference, entity, predictor.classes)
         else:
             cur = read_batch(current, predictor, reference, mon["timestamp"])
     finally:
@@ -508,15 +534,17 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             predictor.serving["target"],
             predictor.serving.get("rename", {}),
             predictor.bundle.get("positive_class"),
+            predictor.classes,
         )
         y = join_labels(cur, lab)
         beta = bundle["metric"]["beta"]
         name = concept["metric"]
-        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon["concept"], beta)
+        mc = predictor.classes is not None
+        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon["concept"], beta, mc)
         concept.update(overall=overall, relative_drop=overall["relative_drop"])
         for wname, idx in windows.items():
             w = judge_window(
-                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta
+                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta, mc
             )
             concept["windows"].append({"window": wname, **w})
             if w["alert"]:
@@ -543,12 +571,19 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                     "rows": 0,
                 }
                 s = judge_window(
-                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta
+                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta, mc
                 )
                 s["baseline"] = base["value"]
                 if s["alert"]:  # slices are small: alert only when the drop is clear of both samples' noise
                     s["z"] = drop_z(
-                        name, y[idx], cur.prediction[idx], cur.probability[idx], beta, base["value"], base["rows"]
+                        name,
+                        y[idx],
+                        cur.prediction[idx],
+                        cur.probability[idx],
+                        beta,
+                        base["value"],
+                        base["rows"],
+                        multiclass=mc,
                     )
                     s["alert"] = s["z"] > Z_97_5
                     s["status"] = "alert" if s["alert"] else "within noise"

@@ -99,15 +99,16 @@ def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[
     )
     preds = predictor.predict_batch(rows, images)
     entity = predictor.serving["entity"]
-    return pa.table(
-        {
-            "row": pa.array(np.arange(start, start + len(rows)), pa.int64()),
-            entity: pa.array([None if r.get(entity) is None else str(r.get(entity)) for r in rows], pa.string()),
-            "prediction": pa.array([p.prediction for p in preds]),
-            "probability": pa.array([p.probability for p in preds], pa.float64()),
-            "model_version": pa.array([predictor.model_version] * len(rows), pa.string()),
-        }
-    )
+    columns = {
+        "row": pa.array(np.arange(start, start + len(rows)), pa.int64()),
+        entity: pa.array([None if r.get(entity) is None else str(r.get(entity)) for r in rows], pa.string()),
+        "prediction": pa.array([p.prediction for p in preds]),
+        "probability": pa.array([p.probability for p in preds], pa.float64()),
+    }
+    for label in predictor.classes or []:  # multiclass: a column per class, as predict_proba
+        columns[f"probability_{label}"] = pa.array([(p.probabilities or {})[str(label)] for p in preds], pa.float64())
+    columns["model_version"] = pa.array([predictor.model_version] * len(rows), pa.string())
+    return pa.table(columns)
 
 
 def run_batch(

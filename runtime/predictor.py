@@ -39,8 +39,9 @@ class BadInput(UserError):
 @dataclass
 class Prediction:
     prediction: Any
-    probability: float | None
+    probability: float | None  # binary: of the positive class; multiclass: of the predicted class
     logged_inputs: dict[str, Any]
+    probabilities: dict[str, float] | None = None  # multiclass: every class's, by label
 
 
 class FeatureAssembler:
@@ -89,6 +90,7 @@ class Predictor:
         self.model_version: str = b["model_version"]
         self.threshold = b["threshold"]
         self.task = b["task"]
+        self.classes: list[Any] | None = b.get("classes")
         self.pre = Preprocessor.from_json(b["preprocessor"])
         self.model: Model = load_model(self.folder, b["backend"], b["feature_names"])
         self.image = b.get("image")
@@ -112,7 +114,17 @@ class Predictor:
         score = self.model.predict_one(X, images)
         return self._result(score, logged)
 
-    def _result(self, score: float, logged: dict[str, Any]) -> Prediction:
+    def _result(self, score: float | np.ndarray, logged: dict[str, Any]) -> Prediction:
+        if self.classes is not None:
+            probs = np.asarray(score, dtype=np.float64)
+            best = int(np.argmax(probs))
+            return Prediction(
+                self.classes[best],
+                round(float(probs[best]), 6),
+                logged,
+                {str(c): round(float(v), 6) for c, v in zip(self.classes, probs, strict=True)},
+            )
+        score = float(score)
         if self.task == "regression":
             return Prediction(round(score, 6), None, logged)
         prob = min(max(score, 0.0), 1.0)
@@ -135,7 +147,7 @@ class Predictor:
             else np.zeros((0, self.pre.width), np.float32)
         )
         scores = self.model.predict(X, images) if len(rows) else np.zeros(0)
-        return [self._result(float(s), {}) for s in scores]
+        return [self._result(s, {}) for s in scores]
 
 
 def open_online(bundle_folder: Path, cfg: dict[str, Any], store_root: Path | None, name: str) -> OnlineStore | None:

@@ -157,6 +157,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
             )
         },
         "positive_class": model_meta.get("positive_class"),  # absent from candidates of older versions
+        "classes": model_meta.get("classes"),  # multiclass: the label of each class index
         "metric": cfg["metric"],
         "test_metrics": trained["test"],
         "baseline": {

@@ -1,7 +1,8 @@
 """Stage 6, the online endpoint: `mlwright serve DIR`.
 
 POST /predict takes the spec's inputs as JSON and answers
-`{prediction, probability, model_version, latency_ms, request_id}`; GET /health
+`{prediction, probability, model_version, latency_ms, request_id}` (multiclass adds
+`probabilities`, every class's by label); GET /health
 (liveness), /ready (model and store loaded, not draining), /metrics
 (Prometheus). The body is read by hand so that an oversized body is refused
 (413) before it is read in full, JSON is parsed by orjson (no NaN, bounded
@@ -421,12 +422,16 @@ def create_app(target: Path) -> FrontDoor:
                 "model_version": predictor.model_version,
                 "latency_ms": latency,
             }
+            extra = {}
+            if result.probabilities is not None:  # multiclass: every class's probability, by label
+                out["probabilities"] = extra["probabilities"] = result.probabilities
             return await finish(
                 200,
                 out,
                 prediction=result.prediction,
                 probability=result.probability,
                 inputs=jsonable(result.logged_inputs),
+                **extra,
             )
 
     return FrontDoor(app, predict)

@@ -13,6 +13,7 @@ logs every trial and the final fit to the experiment tracker.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import time
@@ -27,7 +28,17 @@ import pyarrow.compute as pc
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
-from .metrics import HIGHER_IS_BETTER, baseline_report, classification_report, cost_optimal_threshold, rank_auc, score
+from .metrics import (
+    HIGHER_IS_BETTER,
+    baseline_report,
+    classification_report,
+    cost_optimal_threshold,
+    multiclass_baseline,
+    multiclass_report,
+    multiclass_score,
+    rank_auc,
+    score,
+)
 from .outbox import stash
 from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
@@ -48,6 +59,7 @@ class Prepared:
     split: Split
     pre: Preprocessor
     positive: str | None = None  # the target class counted as 1
+    classes: list[Any] | None = None  # multiclass: the label of each class index
 
 
 def labels(table: pa.Table, target: str, task: str) -> tuple[np.ndarray, str | None]:
@@ -68,12 +80,35 @@ def labels(table: pa.Table, target: str, task: str) -> tuple[np.ndarray, str | N
     return np.array([str(v) == positive for v in values], dtype=np.int64), positive
 
 
+def class_labels(table: pa.Table, target: str) -> tuple[np.ndarray, list[Any]]:
+    """A multiclass target as class indices, and the label of each index (sorted:
+    numbers numerically, names alphabetically), kept with the model so a prediction
+    is the label the data used."""
+    col = table.column(target)
+    if pc.any(pc.is_null(col)).as_py():
+        raise UserError(f"target '{target}' has missing values in the training table")
+    values = col.to_pylist()
+    numeric = pa.types.is_integer(col.type)
+    classes = sorted({v if numeric else str(v) for v in values})
+    if len(classes) < 3:
+        raise UserError(
+            f"multiclass target '{target}' has {len(classes)} classes: {classes}; use task: binary_classification"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v if numeric else str(v)] for v in values], dtype=np.int64), classes
+
+
 def prepare(ctx: StageContext) -> Prepared:
     cfg = ctx.section("train")
     table, meta = load_offline(ctx.root, ctx.section("featurize")["offline_path"])
     if table.num_rows < 20:
         raise UserError(f"only {table.num_rows} labelled rows: too few to train")
-    y, positive = labels(table, cfg["target"], cfg["task"])
+    classes = None
+    if cfg["task"] == "multiclass_classification":
+        y, classes = class_labels(table, cfg["target"])
+        positive = None
+    else:
+        y, positive = labels(table, cfg["target"], cfg["task"])
     ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy() if cfg["timestamp"] else None
     sp = cfg["split"]
     if sp["strategy"] == "time":
@@ -93,8 +128,16 @@ def prepare(ctx: StageContext) -> Prepared:
     images = None
     if meta.get("images"):
         images = np.load(ctx.path(ctx.section("featurize")["offline_path"]) / meta["images"])
-    data = TrainData(pre.transform_table(table), y, images, cfg["task"], pre.categorical_indices, pre.output_names)
-    return Prepared(table, meta, data, ts, split, pre, positive)
+    data = TrainData(
+        pre.transform_table(table),
+        y,
+        images,
+        cfg["task"],
+        pre.categorical_indices,
+        pre.output_names,
+        len(classes) if classes else 1,
+    )
+    return Prepared(table, meta, data, ts, split, pre, positive, classes)
 
 
 def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -104,18 +147,24 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
         tr = np.sort(np.random.default_rng(0).choice(tr, LEAK_SAMPLE, replace=False))
     suspects = {}
     y = p.data.y[tr]
-    if cfg["task"] != "regression" and 0 < y.sum() < len(y):
+    multiclass = p.data.n_classes > 1
+    if (multiclass and len(np.unique(y)) > 1) or (cfg["task"] == "binary_classification" and 0 < y.sum() < len(y)):
         X = p.data.X[tr]
         for j, name in enumerate(p.data.names):
             x = X[:, j]
             ok = ~np.isnan(x)
             if ok.sum() < 10 or np.nanmin(x) == np.nanmax(x):
                 continue
-            auc = rank_auc(y[ok], x[ok])
-            if max(auc, 1 - auc) > LEAK_AUC:
-                suspects[name] = round(float(max(auc, 1 - auc)), 4)
+            if multiclass:
+                value = pairwise_separation(y[ok], x[ok], p.data.n_classes)
+            else:
+                auc = rank_auc(y[ok], x[ok])
+                value = max(auc, 1 - auc)
+            if value > LEAK_AUC:
+                suspects[name] = round(float(value), 4)
     if suspects:
-        raise GateFailed(f"target leakage suspected: single-feature ROC-AUC above {LEAK_AUC} for {suspects}")
+        score_name = "one-vs-one ROC-AUC on every pair of classes" if multiclass else "ROC-AUC"
+        raise GateFailed(f"target leakage suspected: single-feature {score_name} above {LEAK_AUC} for {suspects}")
     ent = p.table.column(cfg["entity"]).to_pylist()
     train_entities = {ent[i] for i in p.split.train}
     overlap = len({ent[i] for i in p.split.test} & train_entities)
@@ -132,6 +181,24 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def pairwise_separation(y: np.ndarray, x: np.ndarray, n_classes: int, stop: float = LEAK_AUC) -> float:
+    """The weakest one-vs-one ROC-AUC of one feature over the pairs of classes (the
+    pairs of Hand & Till's multiclass AUC). Near 1 only when the feature tells every
+    pair apart, as a label copied into one number does; one-vs-rest AUC cannot see
+    that leak, since the middle class sits at neither end. A feature that isolates
+    one class (iris petal length and setosa) is weak on another pair. Stops at the
+    first pair at or below `stop`: most features fail on the first pair."""
+    worst = 1.0
+    present = [c for c in range(n_classes) if np.any(y == c)]
+    for a, b in itertools.combinations(present, 2):
+        pair = (y == a) | (y == b)
+        auc = rank_auc((y[pair] == a).astype(np.int64), x[pair])
+        worst = min(worst, max(auc, 1.0 - auc))
+        if worst <= stop:
+            break
+    return worst
+
+
 def fixed_params(cfg: dict[str, Any]) -> dict[str, Any]:
     return dict(cfg["params"])
 
@@ -139,6 +206,8 @@ def fixed_params(cfg: dict[str, Any]) -> dict[str, Any]:
 def fold_score(cfg: dict[str, Any], model: Model, data: TrainData, idx: np.ndarray) -> float:
     prob = model.predict(data.X[idx], data.images[idx] if data.images is not None else None)
     m = cfg["metric"]
+    if data.n_classes > 1:
+        return multiclass_score(m["name"], data.y[idx], prob, m["beta"])
     threshold = 0.5
     if m["name"] in ("fbeta", "f1"):
         threshold = _threshold(cfg, data.y[idx], prob)
@@ -259,6 +328,15 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
             "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},
         }
         return model, metrics
+    if p.data.n_classes > 1:
+        metrics = {
+            "threshold": None,  # the most probable class
+            "validation": multiclass_report(yv, val_prob, m),
+            "test": multiclass_report(yt, test_prob, m),
+            "baseline_test": multiclass_baseline(yt, p.data.n_classes, m),
+            "slices": slice_metrics(cfg, p, test_prob, None),
+        }
+        return model, metrics
     threshold = _threshold(cfg, yv, val_prob)
     metrics = {
         "threshold": round(float(threshold), 8),
@@ -270,7 +348,8 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
     return model, metrics
 
 
-def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, threshold: float) -> dict[str, Any]:
+def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, threshold: float | None) -> dict[str, Any]:
+    """Test metrics per value of each slice column (`threshold` None: multiclass)."""
     out: dict[str, Any] = {}
     m = cfg["metric"]
     test = p.split.test
@@ -280,6 +359,13 @@ def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, thres
         for v in sorted(set(values)):
             mask = np.array([x == v for x in values])
             y = p.data.y[test][mask]
+            if threshold is None:  # multiclass
+                out[col][v] = {
+                    "rows": int(mask.sum()),
+                    **{k: round(multiclass_score(k, y, test_prob[mask], m["beta"]), 6) for k in {m["name"], "f1"}},
+                    "accuracy": round(float(np.mean(np.argmax(test_prob[mask], axis=1) == y)), 6),
+                }
+                continue
             out[col][v] = {
                 "rows": int(mask.sum()),
                 m["name"]: round(score(m["name"], y, test_prob[mask], threshold, m["beta"]), 6),
@@ -308,6 +394,7 @@ def save_candidate(
             "seed": ctx.section("train")["seed"],
             "threshold": metrics["threshold"],
             "positive_class": p.positive,
+            "classes": p.classes,
             "preprocessor": p.pre.to_json(),
             "features": p.meta["features"],
             "feature_names": p.data.names,
@@ -375,6 +462,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
 def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     name = r["metric"]["name"]
+    split = ctx.section("train")["split"]
+    multiclass = ctx.section("train")["task"] == "multiclass_classification"
+    leak_score = "one-vs-one ROC-AUC (on every pair of classes)" if multiclass else "ROC-AUC"
     lines = [
         f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']} (candidate)",
         "",
@@ -399,8 +489,10 @@ def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     lines += [
         "",
         "## Leakage checks",
-        f"- time-ordered slices with a {ctx.section('train')['split']['gap_seconds']}s embargo: passed",
-        f"- no single feature above ROC-AUC {LEAK_AUC}: passed",
+        f"- time-ordered slices with a {split['gap_seconds']}s embargo: passed"
+        if split["strategy"] == "time"
+        else "- random split (no event time): slices disjoint by row",
+        f"- no single feature above {leak_score} {LEAK_AUC}: passed",
         f"- entities seen in both train and test: {r['leakage']['entities_in_train_and_test']}",
         "",
     ]

@@ -29,13 +29,15 @@ class TrainData:
     task: str
     categorical: list[int]
     names: list[str]
+    n_classes: int = 1  # multiclass: the number of classes (labels are 0..n-1); else one score per row
 
 
 class Model(Protocol):
     def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray: ...
 
-    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float:
-        """The score of a (1, width) row: the online endpoint's path."""
+    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float | np.ndarray:
+        """The score of a (1, width) row (multiclass: its class probabilities): the
+        online endpoint's path."""
         ...
 
     def save(self, folder: Path) -> None: ...
@@ -79,12 +81,13 @@ class SingleRowPredictor:
                 ctypes.byref(self.handle),
             )
         )
-        self.out = np.zeros(1, dtype=np.float64)
+        self.outputs = booster.num_model_per_iteration()  # multiclass: one probability per class
+        self.out = np.zeros(self.outputs, dtype=np.float64)
         self._out = self.out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         self._out_len = ctypes.c_int64(0)
         self._out_len_ref = ctypes.byref(self._out_len)
 
-    def __call__(self, row: np.ndarray) -> float:
+    def __call__(self, row: np.ndarray) -> float | np.ndarray:
         if row.dtype != np.float32 or not row.flags.c_contiguous or row.size != self.width:
             row = np.ascontiguousarray(row, dtype=np.float32).reshape(-1)
         self._check(
@@ -92,7 +95,7 @@ class SingleRowPredictor:
                 self.handle, self._ctypes.c_void_p(row.ctypes.data), self._out_len_ref, self._out
             )
         )
-        return float(self.out[0])
+        return float(self.out[0]) if self.outputs == 1 else self.out.copy()
 
     def __del__(self) -> None:
         if getattr(self, "handle", None) and self.handle.value:
@@ -106,7 +109,7 @@ class LightGBMModel:
         self._one: SingleRowPredictor | None = None
         self._one_lock = threading.Lock()
 
-    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float:
+    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float | np.ndarray:
         with self._one_lock:  # one fast config, one output buffer
             if self._one is None:
                 self._one = SingleRowPredictor(self.booster, X.shape[-1])
@@ -145,8 +148,10 @@ class LightGBMTrainer:
         p = dict(params)
         rounds = int(p.pop("n_estimators", 500))
         stop = int(p.pop("early_stopping_rounds", 50))
+        objective = {"regression": "regression", "multiclass_classification": "multiclass"}.get(data.task, "binary")
         lgb_params = {
-            "objective": "regression" if data.task == "regression" else "binary",
+            "objective": objective,
+            **({"num_class": data.n_classes} if data.n_classes > 1 else {}),
             "seed": seed,
             "deterministic": True,
             "force_row_wise": True,
@@ -178,6 +183,10 @@ def _torch() -> Any:
 def _net(torch: Any, arch: dict[str, Any]) -> Any:
     nn = torch.nn
     d, hidden, dropout = arch["inputs"], arch["hidden"], arch["dropout"]
+    k = arch.get("outputs", 1)  # one logit, or one per class
+
+    def shape(out: Any) -> Any:
+        return out.squeeze(1) if k == 1 else out
 
     class SmallCNN(nn.Module):
         def __init__(self) -> None:
@@ -190,11 +199,11 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
                 nn.AdaptiveMaxPool2d(1), nn.Flatten(),
             )  # fmt: skip
             self.head = nn.Sequential(
-                nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+                nn.Linear(2 * c + d, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, k)
             )
 
         def forward(self, x: Any, img: Any) -> Any:
-            return self.head(torch.cat([self.conv(img.unsqueeze(1)), x], dim=1)).squeeze(1)
+            return shape(self.head(torch.cat([self.conv(img.unsqueeze(1)), x], dim=1)))
 
     class MLP(nn.Module):
         def __init__(self) -> None:
@@ -205,11 +214,11 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
                 nn.Dropout(dropout),
                 nn.Linear(hidden, hidden),
                 nn.ReLU(),
-                nn.Linear(hidden, 1),
+                nn.Linear(hidden, k),
             )
 
         def forward(self, x: Any, img: Any = None) -> Any:
-            return self.body(x).squeeze(1)
+            return shape(self.body(x))
 
     return SmallCNN() if arch["model"] == "small_cnn" else MLP()
 
@@ -224,8 +233,9 @@ class TorchModel:
         z = (X - self.mean) / self.std
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
-    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float:
-        return float(self.predict(X, images)[0])
+    def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float | np.ndarray:
+        out = self.predict(X, images)[0]
+        return float(out) if out.ndim == 0 else out
 
     def predict(self, X: np.ndarray, images: np.ndarray | None = None) -> np.ndarray:
         torch = _torch()
@@ -236,8 +246,15 @@ class TorchModel:
                 x = torch.from_numpy(self._inputs(X[s : s + 256]))
                 img = torch.from_numpy(images[s : s + 256].astype(np.float32)) if images is not None else None
                 logit = self.net(x, img)
-                out.append((torch.sigmoid(logit) if self.task != "regression" else logit).numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+                if self.task == "multiclass_classification":
+                    out.append(torch.softmax(logit, dim=1).numpy())
+                else:
+                    out.append((torch.sigmoid(logit) if self.task != "regression" else logit).numpy())
+        return (
+            np.concatenate(out)
+            if out
+            else np.zeros((0, self.arch["outputs"]) if self.arch.get("outputs", 1) > 1 else 0)
+        )
 
     def save(self, folder: Path) -> None:
         torch = _torch()
@@ -281,15 +298,20 @@ class TorchTrainer:
             "hidden": int(params.get("hidden", 32)),
             "channels": int(params.get("channels", 8)),
             "dropout": float(params.get("dropout", 0.1)),
+            "outputs": data.n_classes,
         }
         model = TorchModel(_net(torch, arch), arch, {"mean": mean.tolist(), "std": std.tolist()}, data.names, data.task)
         net = model.net
         opt = torch.optim.Adam(
             net.parameters(), lr=float(params.get("lr", 1e-3)), weight_decay=float(params.get("weight_decay", 0.0))
         )
-        loss_fn = torch.nn.MSELoss() if data.task == "regression" else torch.nn.BCEWithLogitsLoss()
+        if data.n_classes > 1:
+            loss_fn = torch.nn.CrossEntropyLoss()
+            ys = torch.from_numpy(data.y.astype(np.int64))
+        else:
+            loss_fn = torch.nn.MSELoss() if data.task == "regression" else torch.nn.BCEWithLogitsLoss()
+            ys = torch.from_numpy(data.y.astype(np.float32))
         xs = torch.from_numpy(model._inputs(X))
-        ys = torch.from_numpy(data.y.astype(np.float32))
         imgs = torch.from_numpy(data.images.astype(np.float32)) if data.images is not None else None
         gen = torch.Generator().manual_seed(seed)
         batch = int(params.get("batch_size", 32))

@@ -140,6 +140,7 @@ CASES: list[tuple[str, str, str]] = [
     ("port_out_of_range", "serving:\n", "serving:\n  port: 70000\n"),
     ("kfold_with_timestamp", "  backend: lightgbm\n", "  backend: lightgbm\n  cv: {strategy: kfold}\n"),
     ("entity_mismatch", "features:\n  entity: user_id", "features:\n  entity: account_id"),
+    ("multiclass_bool_target", "task: binary_classification", "task: multiclass_classification"),
 ]
 
 

@@ -4,11 +4,15 @@ positive is 1 in delayed labels too, whatever its name."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pytest
 
+from mlwright.runtime.context import UserError
 from mlwright.runtime.monitor import _truth
-from mlwright.runtime.train import labels
+from mlwright.runtime.train import class_labels, labels
 
 
 def test_named_classes_keep_the_positive_class_training_chose() -> None:
@@ -29,3 +33,39 @@ def test_yes_no_bool_and_numeric_targets() -> None:
     assert math.isnan(_truth(None, positive))
     values, none = labels(pa.table({"p": [1.5, 2.0]}), "p", "regression")
     assert none is None and _truth(2.0, none) == 2.0
+
+
+def test_multiclass_labels_and_predictions_become_class_codes() -> None:
+    from mlwright.runtime.monitor import class_code, judge_window, metric_value
+
+    classes = ["barbera", "barolo", "grignolino"]
+    assert [class_code(v, classes) for v in ["barolo", " grignolino", "barbera"]] == [1.0, 2.0, 0.0]
+    assert class_code("nebbiolo", classes) == -1.0  # a class the model cannot predict counts against it
+    assert math.isnan(class_code(None, classes))
+    assert [class_code(v, [3, 5, 7]) for v in [7, "5", 3.0, 4]] == [2.0, 1.0, 0.0, -1.0]
+    y = np.array([0.0, 1.0, 2.0, 2.0, -1.0])
+    pred = np.array([0.0, 1.0, 2.0, 1.0, 2.0])
+    from sklearn.metrics import f1_score
+
+    assert metric_value("f1", y, pred, pred, 1.0, multiclass=True) == pytest.approx(f1_score(y, pred, average="macro"))
+    cfg = {"min_labels": 3, "max_relative_drop": 0.05}
+    assert judge_window("f1", y, pred, pred, 0.95, cfg, 1.0, multiclass=True)["alert"]
+
+
+def test_multiclass_labels_are_read_by_class_name(tmp_path: Path) -> None:
+    from mlwright.runtime.monitor import read_labels
+
+    (tmp_path / "labels.csv").write_text("wine id,cultivar\nW1,barolo\nW2,barbera\nW3,nebbiolo\n")
+    out = read_labels(
+        str(tmp_path / "labels.csv"), "wine_id", None, "cultivar", {"wine id": "wine_id"}, None, ["barbera", "barolo"]
+    )
+    assert out["y"] == [1.0, 0.0, -1.0] and out["entity"] == ["W1", "W2", "W3"]
+
+
+def test_multiclass_targets_become_class_indices_in_label_order() -> None:
+    y, classes = class_labels(pa.table({"t": [10, 9, 2, 9]}), "t")
+    assert classes == [2, 9, 10] and y.tolist() == [2, 1, 0, 1]  # numbers numerically, not as text
+    y, classes = class_labels(pa.table({"t": ["setosa", "virginica", "versicolor"]}), "t")
+    assert classes == ["setosa", "versicolor", "virginica"] and y.tolist() == [0, 2, 1]
+    with pytest.raises(UserError, match="has 2 classes.*binary_classification"):
+        class_labels(pa.table({"t": ["a", "b", "a"]}), "t")

@@ -68,3 +68,33 @@ def test_ranking_metrics_are_undefined_with_one_class() -> None:
 
     y, p = np.ones(10, dtype=int), np.linspace(0, 1, 10)
     assert np.isnan(score("roc_auc", y, p)) and np.isnan(score("pr_auc", y, p))
+
+
+def test_multiclass_metrics_equal_scikit_learn() -> None:
+    from sklearn.metrics import accuracy_score, average_precision_score, f1_score, fbeta_score, log_loss, roc_auc_score
+
+    from mlwright.runtime.metrics import multiclass_baseline, multiclass_report, multiclass_score
+
+    rng = np.random.default_rng(7)
+    for n, k in ((500, 3), (300, 5), (40, 4)):
+        y = rng.integers(0, k, n)
+        logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
+        prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        pred = prob.argmax(axis=1)
+        assert multiclass_score("f1", y, prob) == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
+        assert multiclass_score("fbeta", y, prob, 2.0) == pytest.approx(
+            fbeta_score(y, pred, beta=2.0, average="macro"), abs=1e-12
+        )
+        assert multiclass_score("roc_auc", y, prob) == pytest.approx(
+            roc_auc_score(y, prob, multi_class="ovr", average="macro"), abs=1e-12
+        )
+        ap = np.mean([average_precision_score(y == c, prob[:, c]) for c in range(k)])
+        assert multiclass_score("pr_auc", y, prob) == pytest.approx(ap, abs=1e-12)
+        assert multiclass_score("logloss", y, prob) == pytest.approx(log_loss(y, prob, labels=range(k)), abs=1e-12)
+        report = multiclass_report(y, prob, {"name": "f1", "beta": 1.0})
+        assert report["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-6) and report["rows"] == n
+    # a class the predictions never name still counts (scikit-learn: the union of labels)
+    y, pred_prob = np.array([0, 1, 2, 2]), np.eye(3)[[0, 1, 1, 1]]
+    assert multiclass_score("f1", y, pred_prob) == pytest.approx(f1_score(y, [0, 1, 1, 1], average="macro"))
+    base = multiclass_baseline(np.array([0, 0, 0, 1, 2]), 3, {"name": "roc_auc", "beta": 1.0})
+    assert base["accuracy"] == 0.6 and base["roc_auc"] == 0.5

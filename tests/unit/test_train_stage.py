@@ -95,3 +95,22 @@ def test_time_slices_respect_the_gap_and_overlap_is_refused() -> None:
     assert ts[split.validation].max() + 86_400_000_000 <= ts[split.test].min()
     with pytest.raises(GateFailed, match="leakage"):
         check_split(Split(np.arange(0, 600), np.arange(590, 800), np.arange(800, 1000)), ts, 0)
+
+
+def test_pairwise_separation_finds_a_label_copied_into_one_number() -> None:
+    """A leak encoding three classes in one column separates every pair of classes;
+    a feature that isolates one class only (iris petal length and setosa) is not flagged."""
+    from sklearn.datasets import load_iris
+
+    from mlwright.runtime.metrics import rank_auc
+    from mlwright.runtime.train import LEAK_AUC, pairwise_separation
+
+    iris = load_iris()
+    y = iris.target.astype(np.int64)
+    rng = np.random.default_rng(0)
+    leak = y + rng.normal(0, 0.01, len(y))
+    assert pairwise_separation(y, leak, 3) > LEAK_AUC
+    assert rank_auc((y == 1).astype(np.int64), leak) < 0.75  # one-vs-rest misses it
+    for j in range(4):
+        assert pairwise_separation(y, iris.data[:, j], 3) < LEAK_AUC
+    assert pairwise_separation(y, rng.normal(size=len(y)), 3) < 0.8

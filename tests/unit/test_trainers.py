@@ -20,6 +20,9 @@ def data(task: str = "binary_classification") -> TrainData:
     X = rng.normal(size=(2000, 4)).astype(np.float32)
     X[rng.random(2000) < 0.02, 1] = np.nan  # missing values must be handled
     logit = 2.0 * X[:, 0] - 1.5 * np.nan_to_num(X[:, 1]) + 0.5 * X[:, 2]
+    if task == "multiclass_classification":  # three classes from three noisy linear scores
+        scores = np.column_stack([logit, -logit, 1.5 * X[:, 2]]) + rng.gumbel(size=(2000, 3))
+        return TrainData(X, np.argmax(scores, axis=1).astype(np.int64), None, task, [], ["a", "b", "c", "d"], 3)
     y = (
         (rng.random(2000) < 1 / (1 + np.exp(-logit))).astype(np.int64)
         if task != "regression"
@@ -74,14 +77,26 @@ def test_regression(backend: str) -> None:
     assert np.corrcoef(pred, d.y[1700:])[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("task", ["binary_classification", "regression"])
+def test_multiclass_gives_one_probability_per_class(backend: str, tmp_path: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    d = data("multiclass_classification")
+    model = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=1)
+    prob = model.predict(d.X[1700:])
+    assert prob.shape == (300, 3) and np.allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+    assert roc_auc_score(d.y[1700:], prob, multi_class="ovr") > 0.8
+    model.save(tmp_path)
+    assert np.allclose(load_model(tmp_path, backend, d.names).predict(d.X[1700:]), prob, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["binary_classification", "regression", "multiclass_classification"])
 def test_single_row_scores_equal_batch_scores_after_reload(backend: str, task: str, tmp_path: Path) -> None:
     """The endpoint scores one row through `predict_one` (LightGBM: its fast single-row
     C API); it must give the batch path's score bit for bit, NaNs and categoricals included."""
     d = data(task)
     X = d.X.copy()
     X[:, 3] = np.where(np.arange(len(X)) % 7 == 0, np.nan, np.floor(np.abs(X[:, 3]) * 3))  # a categorical column
-    d = TrainData(X, d.y, None, task, [3] if backend == "lightgbm" else [], d.names)
+    d = TrainData(X, d.y, None, task, [3] if backend == "lightgbm" else [], d.names, d.n_classes)
     model = trainer_for(backend).fit(d, np.arange(0, 1400), np.arange(1400, 1700), PARAMS[backend], seed=1)
     model.save(tmp_path)
     loaded = load_model(tmp_path, backend, d.names)
@@ -92,4 +107,4 @@ def test_single_row_scores_equal_batch_scores_after_reload(backend: str, task: s
         assert np.array_equal(single, batch)
     else:  # a matmul over 1 row vs 256 rounds differently in the last bits
         assert np.allclose(single, batch, rtol=1e-5, atol=1e-6)
-    assert single[0] == model.predict_one(rows[:1])
+    assert np.array_equal(single[0], model.predict_one(rows[:1]))
