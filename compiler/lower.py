@@ -264,7 +264,7 @@ def _params(
             "model_version": f"v{spec.version}",
             "reproduce": t.register_.reproduce,
             "tolerance": t.register_.tolerance,
-            "min_metric": t.register_.min_metric,
+            "min_metric": register_floor(spec),
             "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
         },
         "package": {
@@ -393,3 +393,16 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             "assemble the container build context: bundle, wheel, Dockerfile",
         ),
     )
+
+
+SCORE_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc"}  # 0.5 is chance (AUCs) or worse
+
+
+def register_floor(spec: SystemSpec) -> float | None:
+    """`register.min_metric` as written. Unwritten: 0.5 for a score (F-beta, ROC-AUC,
+    PR-AUC), and no floor for an error metric (log-loss, RMSE, MAE), whose scale is
+    the data's own: a default of 0.5 would refuse every house-price model."""
+    reg = spec.training.register_
+    if "min_metric" in reg.model_fields_set:
+        return reg.min_metric
+    return reg.min_metric if spec.spec.metric.name in SCORE_METRICS else None

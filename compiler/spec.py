@@ -468,6 +468,27 @@ class SystemSpec(Strict):
 
     @model_validator(mode="before")
     @classmethod
+    def _metrics_for_regression(cls, data: Any) -> Any:
+        """A regression spec that leaves out `spec.metric.name` is scored by RMSE, and
+        one that leaves out `monitoring.concept.metric` watches its own error metric,
+        not the classification defaults (F-beta, f1) a regression cannot compute."""
+        problem = data.get("spec") if isinstance(data, dict) else None
+        if not isinstance(problem, dict) or problem.get("task") != "regression":
+            return data
+        metric = problem.get("metric", {})
+        if isinstance(metric, dict) and "name" not in metric:
+            metric = {"name": "rmse", **metric}
+            data = {**data, "spec": {**problem, "metric": metric}}
+        monitoring = data.get("monitoring", {})
+        concept = monitoring.get("concept", {}) if isinstance(monitoring, dict) else None
+        if not isinstance(concept, dict) or "metric" in concept:
+            return data
+        name = metric.get("name") if isinstance(metric, dict) else None
+        concept = {"metric": name if name in ("rmse", "mae") else "rmse", **concept}
+        return {**data, "monitoring": {**monitoring, "concept": concept}}
+
+    @model_validator(mode="before")
+    @classmethod
     def _splits_without_time(cls, data: Any) -> Any:
         """No spec.timestamp: split and cross-validate at random unless the spec says
         otherwise (a time split has no time to go by; `split_rules` refuses one)."""

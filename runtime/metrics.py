@@ -147,6 +147,15 @@ def rank_auc(y: np.ndarray, x: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def rank_correlation(y: np.ndarray, x: np.ndarray) -> float:
+    """Spearman's rank correlation (ties averaged): the regression leakage check's
+    score, blind to any monotone transformation of the leaked target."""
+    ry, rx = average_ranks(y), average_ranks(x)
+    if ry.std() == 0 or rx.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ry, rx)[0, 1])
+
+
 def average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks with ties sharing their mean rank (scipy's `rankdata` default)."""
     order = np.argsort(x, kind="stable")

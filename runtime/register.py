@@ -125,7 +125,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         why = (
             f"metrics did not reproduce: {'; '.join(diffs)}"
             if diffs
-            else f"test {name} {test_value:.4f} is below register.min_metric {reg['min_metric']}"
+            else f"test {name} {test_value:.4f} is {'below' if HIGHER_IS_BETTER[name] else 'above'} register.min_metric {reg['min_metric']}"
         )
         try:  # a refused candidate's run is still a run: it goes to the tracker
             publish_pending(ctx.root, tracker)

@@ -37,6 +37,7 @@ from .metrics import (
     multiclass_report,
     multiclass_score,
     rank_auc,
+    rank_correlation,
     score,
 )
 from .outbox import stash
@@ -147,29 +148,26 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
         tr = np.sort(np.random.default_rng(0).choice(tr, LEAK_SAMPLE, replace=False))
     suspects = {}
     y = p.data.y[tr]
-    multiclass = p.data.n_classes > 1
-    if (multiclass and len(np.unique(y)) > 1) or (cfg["task"] == "binary_classification" and 0 < y.sum() < len(y)):
+    if len(np.unique(y)) > 1:
         X = p.data.X[tr]
         for j, name in enumerate(p.data.names):
             x = X[:, j]
             ok = ~np.isnan(x)
             if ok.sum() < 10 or np.nanmin(x) == np.nanmax(x):
                 continue
-            if multiclass:
-                value = pairwise_separation(y[ok], x[ok], p.data.n_classes)
-            else:
-                auc = rank_auc(y[ok], x[ok])
-                value = max(auc, 1 - auc)
+            value = single_feature_score(cfg["task"], y[ok], x[ok], p.data.n_classes)
             if value > LEAK_AUC:
                 suspects[name] = round(float(value), 4)
     if suspects:
-        score_name = "one-vs-one ROC-AUC on every pair of classes" if multiclass else "ROC-AUC"
-        raise GateFailed(f"target leakage suspected: single-feature {score_name} above {LEAK_AUC} for {suspects}")
+        raise GateFailed(
+            f"target leakage suspected: single-feature {LEAK_SCORES[cfg['task']]} above {LEAK_AUC} for {suspects}"
+        )
     ent = p.table.column(cfg["entity"]).to_pylist()
     train_entities = {ent[i] for i in p.split.train}
     overlap = len({ent[i] for i in p.split.test} & train_entities)
     out: dict[str, Any] = {
         "single_feature_auc_limit": LEAK_AUC,
+        "single_feature_score": LEAK_SCORES[cfg["task"]],
         "suspect_features": {},
         "entities_in_train_and_test": overlap,
     }
@@ -179,6 +177,23 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
         out["test_start"] = int(p.ts[p.split.test].min())
         out["gap_seconds"] = cfg["split"]["gap_seconds"]
     return out
+
+
+LEAK_SCORES = {
+    "binary_classification": "ROC-AUC",
+    "multiclass_classification": "one-vs-one ROC-AUC on every pair of classes",
+    "regression": "|Spearman rank correlation|",
+}
+
+
+def single_feature_score(task: str, y: np.ndarray, x: np.ndarray, n_classes: int) -> float:
+    """How well one feature alone gives the target, in [0.5 or 0, 1]: 1 is a leak."""
+    if task == "multiclass_classification":
+        return pairwise_separation(y, x, n_classes)
+    if task == "regression":
+        return abs(rank_correlation(y, x))
+    auc = rank_auc(y, x)
+    return max(auc, 1.0 - auc)
 
 
 def pairwise_separation(y: np.ndarray, x: np.ndarray, n_classes: int, stop: float = LEAK_AUC) -> float:
@@ -326,6 +341,7 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
             "threshold": None,
             "validation": {m["name"]: score(m["name"], yv, val_prob)},
             "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},
+            "baseline_test": regression_baseline(p.data.y[p.split.train], yt, m["name"]),
         }
         return model, metrics
     if p.data.n_classes > 1:
@@ -346,6 +362,14 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
         "slices": slice_metrics(cfg, p, test_prob, threshold),
     }
     return model, metrics
+
+
+def regression_baseline(y_train: np.ndarray, y_test: np.ndarray, name: str) -> dict[str, Any]:
+    """The trivial rule: one constant learned on the training slice, the one that is
+    best for the metric (the mean for RMSE, the median for MAE)."""
+    constant = float(np.median(y_train) if name == "mae" else np.mean(y_train))
+    rule = f"always the training {'median' if name == 'mae' else 'mean'} ({constant:.4g})"
+    return {name: round(score(name, y_test, np.full(len(y_test), constant)), 6), "rule": rule}
 
 
 def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, threshold: float | None) -> dict[str, Any]:
@@ -463,8 +487,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
 def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     name = r["metric"]["name"]
     split = ctx.section("train")["split"]
-    multiclass = ctx.section("train")["task"] == "multiclass_classification"
-    leak_score = "one-vs-one ROC-AUC (on every pair of classes)" if multiclass else "ROC-AUC"
+    leak_score = LEAK_SCORES[ctx.section("train")["task"]]
     lines = [
         f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']} (candidate)",
         "",

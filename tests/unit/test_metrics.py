@@ -98,3 +98,15 @@ def test_multiclass_metrics_equal_scikit_learn() -> None:
     assert multiclass_score("f1", y, pred_prob) == pytest.approx(f1_score(y, [0, 1, 1, 1], average="macro"))
     base = multiclass_baseline(np.array([0, 0, 0, 1, 2]), 3, {"name": "roc_auc", "beta": 1.0})
     assert base["accuracy"] == 0.6 and base["roc_auc"] == 0.5
+
+
+def test_rank_correlation_equals_scipy_spearman() -> None:
+    from scipy.stats import spearmanr
+
+    from mlwright.runtime.metrics import rank_correlation
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=500)
+    for x in (y * 3 + 1, np.exp(y), y + rng.normal(size=500), np.round(rng.normal(size=500), 1)):
+        assert rank_correlation(y, x) == pytest.approx(spearmanr(y, x).statistic, abs=1e-12)
+    assert np.isnan(rank_correlation(y, np.ones(500)))

@@ -107,3 +107,19 @@ def test_files_for_predict_and_monitor_are_read_by_suffix(tmp_path: Path) -> Non
     (tmp_path / "labels.txt").write_text("id,label\n")
     with pytest.raises(UserError, match=r"labels\.txt: unsupported format"):
         read_table_file(tmp_path / "labels.txt")
+
+
+def test_a_regression_spec_gets_defaults_that_fit_an_error_metric(tmp_path: Path) -> None:
+    from mlwright.compiler.lower import register_floor
+
+    regression = SHORT.replace("binary_classification", "regression").replace(
+        "label: {type: bool}", "label: {type: float}"
+    )
+    spec = load_spec(spec_at(tmp_path, regression))
+    assert spec.spec.metric.name == "rmse" and spec.monitoring.concept.metric == "rmse"  # not F-beta, f1
+    assert register_floor(spec) is None  # no 0.5 floor on an error in the target's units
+    mae = load_spec(spec_at(tmp_path, regression.replace("  inputs:", "  metric: {name: mae}\n  inputs:")))
+    assert mae.monitoring.concept.metric == "mae"
+    written = regression + "  register: {min_metric: 12.5}\n"
+    assert register_floor(load_spec(spec_at(tmp_path, written))) == 12.5
+    assert register_floor(load_spec(spec_at(tmp_path, SHORT))) == 0.5  # a score: 0.5 is chance
