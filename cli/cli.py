@@ -209,16 +209,21 @@ def run_cmd(
 @app.command("status")
 def status_cmd(target: Dir) -> None:
     """Which stages are stale and why (changed param, dep or out)."""
+    from mlwright.runtime.outbox import OUTBOX, pending
     from mlwright.runtime.pipeline import status
 
     stale = _user_errors(status, target)
     if not stale:
         print(f"{target}: up to date")
-        return
     for stage, reasons in stale.items():
         print(f"{stage}:")
         for r in reasons:
             print(f"  {r}")
+    waiting = pending(target.resolve())
+    if waiting:
+        print(
+            f"tracking: {len(waiting)} train run(s) waiting in {OUTBOX} for the tracker; `mlwright run` publishes them"
+        )
 
 
 @app.command("verify")

@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
+from .context import UserError
 from .tracking import RECORD_TAG, RunRecord, Tracker, Trial
 
 OUTBOX = ".mlwright/outbox"
 RECORD_FILE = "record.json"
+RECORD_KEYS = ("name", "tags", "params", "metrics", "trials", "artifacts")
 
 
 def stash(root: Path, record: RunRecord) -> str:
@@ -66,7 +68,14 @@ def pending(root: Path) -> list[Path]:
 
 
 def load(folder: Path) -> RunRecord:
-    data: dict[str, Any] = json.loads((folder / RECORD_FILE).read_text())
+    """The record in `folder`; a damaged one is a one-line error naming it."""
+    try:
+        data: dict[str, Any] = json.loads((folder / RECORD_FILE).read_text())
+        missing = set(RECORD_KEYS) - set(data)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{folder}: unreadable run record ({exc}); remove the folder") from None
+    if missing:
+        raise UserError(f"{folder}: run record without {sorted(missing)}; remove the folder")
     return RunRecord(
         data["name"],
         data["tags"],

@@ -96,6 +96,18 @@ def test_every_train_run_reaches_the_tracker(built: Path, project: Path) -> None
     [reg_run] = client.search_runs(exps, filter_string=f"tags.train_run_id = '{register['train_run_id']}'")
     assert reg_run.data.tags["stage"] == "register"
 
+    # a run left waiting (say the tracker was down): status names it, the next run publishes it
+    from mlwright.runtime.outbox import stash
+    from mlwright.runtime.tracking import RunRecord
+
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0  # register, after train alone
+    stash(built, RunRecord("train", {"stage": "train"}, {"note": "waited"}, {"m": 1.0}))
+    assert "tracking: 1 train run(s) waiting" in run_cli("status", "build/churn", cwd=project).stdout
+    again = run_cli("run", "build/churn", "--quiet", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "nothing changed; every stage skipped; published 1 waiting train run(s)" in again.stdout
+    assert pending(built) == []
+
 
 def test_emitted_project_runs_with_plain_dvc_repro(built: Path, project: Path) -> None:
     assert run_cli("compile", "pipelines/churn/system.yaml", "training.hpo.trials=4", cwd=project).returncode == 0

@@ -165,3 +165,16 @@ def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
     with Tracker({"uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, pytest.raises(UserError):
         publish_pending(tmp_path, tracker)
     assert len(pending(tmp_path)) == 1
+
+
+def test_a_damaged_record_is_one_line_naming_its_folder(tmp_path: Path) -> None:
+    from mlwright.runtime.outbox import load, pending, stash
+
+    stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
+    [folder] = pending(tmp_path)
+    (folder / "record.json").write_text('{"name": "train"')
+    with pytest.raises(UserError, match=rf"{folder}: unreadable run record"):
+        load(folder)
+    (folder / "record.json").write_text('{"name": "train"}')
+    with pytest.raises(UserError, match="run record without"):
+        load(folder)
