@@ -69,3 +69,21 @@ def test_multiclass_targets_become_class_indices_in_label_order() -> None:
     assert classes == ["setosa", "versicolor", "virginica"] and y.tolist() == [0, 2, 1]
     with pytest.raises(UserError, match="has 2 classes.*binary_classification"):
         class_labels(pa.table({"t": ["a", "b", "a"]}), "t")
+
+
+def test_a_multiclass_prediction_log_is_read_as_class_codes(tmp_path: Path) -> None:
+    import json
+
+    from mlwright.runtime.monitor import read_log
+
+    records = [
+        {"request_id": f"r{i}", "status": 200, "timestamp": "2026-01-01T00:00:00Z", "prediction": label,
+         "probability": 0.9, "inputs": {"wine_id": f"W{i}", "proline": 700.0 + i}}
+        for i, label in enumerate(["barolo", "barbera", "grignolino"])
+    ]  # fmt: skip
+    log = tmp_path / "predictions.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    reference = {"proline": {"kind": "numeric"}}
+    cur = read_log(log, reference, "wine_id", ["barbera", "barolo", "grignolino"])
+    assert cur.prediction.tolist() == [1.0, 0.0, 2.0] and cur.entity == ["W0", "W1", "W2"]
+    assert cur.columns["proline"].tolist() == [700.0, 701.0, 702.0]
