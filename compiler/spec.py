@@ -449,7 +449,7 @@ class SystemSpec(Strict):
             schema = schema if isinstance(schema, dict) else {}
             inputs = problem.get("inputs") if isinstance(problem.get("inputs"), list) else []
             derived["definitions"] = [
-                {"name": name, "from": holders[0], "expr": name}
+                {"name": name, "from": holders[0], "expr": name, **_encoding_of(schema[holders[0]][name])}
                 for name in inputs
                 if name != problem.get("entity")
                 and len(holders := [src for src, cols in schema.items() if isinstance(cols, dict) and name in cols])
@@ -503,6 +503,12 @@ class SystemSpec(Strict):
         split = {"strategy": "random", **split}
         cv = {"strategy": "kfold", **cv}
         return {**data, "training": {**training, "split": split, "cv": cv}}
+
+
+def _encoding_of(column: Any) -> dict[str, str]:
+    """A derived feature of a `category` column is encoded as one (a model splits on its
+    values, and training and monitoring report metrics per value)."""
+    return {"encoding": "category"} if isinstance(column, dict) and column.get("type") == "category" else {}
 
 
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key|apikey|access_key|credential)", re.I)

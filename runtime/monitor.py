@@ -30,6 +30,7 @@ from .context import UserError, resolve_env, say
 from .metrics import HIGHER_IS_BETTER, fbeta, macro_fbeta, score
 from .predictor import Predictor
 from .reports import render_html
+from .sources import event_times_us
 from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, psi_from_shares
 
 SENT = "state/alerts_sent.json"
@@ -130,7 +131,7 @@ def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], ti
         cols[name] = _column(values, prof["kind"] == "numeric")
     ts = None
     if timestamp and timestamp in table.column_names:
-        ts = table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        ts = event_times_us(table.column(timestamp), f"{pattern}: {timestamp}").to_numpy(zero_copy_only=False)
     entity = predictor.serving["entity"]
     return Current(
         cols,
@@ -271,7 +272,7 @@ def read_labels(
         else None
     )
     out["ts"] = (
-        table.column(timestamp).cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
+        event_times_us(table.column(timestamp), f"labels {pattern}: {timestamp}").to_pylist()
         if timestamp and timestamp in table.column_names
         else None
     )

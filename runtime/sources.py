@@ -21,6 +21,7 @@ __all__ = [
     "apply_rename",
     "cast_declared",
     "concat",
+    "event_times_us",
     "read_csv",
     "read_jsonl",
     "read_parquet",
@@ -54,18 +55,33 @@ def _cast(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     target = ARROW_TYPES[kind]
     if col.type == target:
         return col
+    if pa.types.is_large_string(col.type):  # pandas and Polars write these; one text type below
+        col = pc.cast(col, pa.string())
     try:
         if kind == "bool" and pa.types.is_string(col.type):
             return _parse_bool(col)
         if kind == "timestamp" and pa.types.is_string(col.type):
             return pc.cast(pc.strptime(_iso(col), format="%Y-%m-%dT%H:%M:%S", unit="us"), target)
-        if kind == "timestamp" and pa.types.is_timestamp(col.type) and col.type.tz is not None:
-            col = pc.cast(col, pa.timestamp("us", tz="UTC"))  # the instant in UTC, then drop the zone
+        if kind == "timestamp" and pa.types.is_timestamp(col.type):
+            # pandas writes nanoseconds: keep the microsecond (a safe cast refuses to drop
+            # the rest and the column would fall back to text); an aware time is the
+            # instant in UTC, then the zone is dropped
+            utc = pc.cast(col, pa.timestamp("us", tz="UTC"), safe=False) if col.type.tz is not None else col
+            return pc.cast(utc, target, safe=False)
         if kind in ("string", "category"):
             return pc.cast(col, pa.string())
         return pc.cast(col, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+
+
+def event_times_us(col: pa.ChunkedArray, where: str) -> pa.ChunkedArray:
+    """An event-time column of a file handed to `monitor` as int64 microseconds (UTC
+    for zoned times), parsed as ingest parses it: ISO text, or any timestamp unit."""
+    parsed = _cast(col, "timestamp")
+    if not pa.types.is_timestamp(parsed.type):
+        raise UserError(f"{where}: event times are not timestamps (e.g. {parsed[0].as_py()!r})")
+    return parsed.cast(pa.int64())
 
 
 def _parse_bool(col: pa.ChunkedArray) -> pa.ChunkedArray:

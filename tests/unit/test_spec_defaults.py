@@ -51,6 +51,7 @@ def test_a_short_spec_gets_the_defaults_a_table_needs(tmp_path: Path) -> None:
         ("size", "items", "size"),
         ("colour", "items", "colour"),
     ]
+    assert [f.encoding for f in spec.features.definitions] == ["none", "category"]  # as the schema types them
     assert spec.features.entity == "id" and spec.features.timestamp is None
     assert spec.training.backend == "lightgbm" and spec.training.hpo.trials == 2
     assert spec.training.split.strategy == "random" and spec.training.cv.strategy == "kfold"
@@ -123,3 +124,39 @@ def test_a_regression_spec_gets_defaults_that_fit_an_error_metric(tmp_path: Path
     written = regression + "  register: {min_metric: 12.5}\n"
     assert register_floor(load_spec(spec_at(tmp_path, written))) == 12.5
     assert register_floor(load_spec(spec_at(tmp_path, SHORT))) == 0.5  # a score: 0.5 is chance
+
+
+def test_parquet_written_by_pandas_keeps_its_times_and_text() -> None:
+    """pandas writes nanosecond timestamps and large strings; a safe cast to the
+    microseconds the stages use refused sub-microsecond parts, and the column fell
+    back to text (validation then said "values are not timestamp")."""
+    import pandas as pd
+
+    from mlwright.runtime.sources import cast_declared
+
+    ts = pd.Series(pd.Timestamp("2026-01-01") + pd.to_timedelta([0.123456789, 86400.000000001], unit="s"))
+    table = pa.table(
+        {
+            "seen": pa.array(ts),
+            "seen_rome": pa.array(ts).cast(pa.timestamp("ns", tz="Europe/Rome")),  # same instants, zoned
+            "tier": pa.array(["gold", "silver"], pa.large_string()),
+            "when": pa.array(["2026-01-01T00:00:00", None], pa.large_string()),
+        }
+    )
+    out = cast_declared(table, {"seen": "timestamp", "seen_rome": "timestamp", "tier": "category", "when": "timestamp"})
+    assert [f.type for f in out.schema] == [pa.timestamp("us"), pa.timestamp("us"), pa.string(), pa.timestamp("us")]
+    first = out.to_pylist()[0]
+    assert first["seen"].microsecond == 123456 and first["seen_rome"] == first["seen"]  # the instant, in UTC
+
+
+def test_event_times_of_files_handed_to_monitor_parse_as_at_ingest() -> None:
+    from mlwright.runtime.sources import event_times_us
+
+    ns = pa.chunked_array([pa.array([1_767_225_600_123_456_789], pa.timestamp("ns"))])
+    assert event_times_us(ns, "f").to_pylist() == [1_767_225_600_123_456]
+    rome = pa.chunked_array([pa.array([1_767_225_600_000_000], pa.timestamp("us", tz="Europe/Rome"))])
+    assert event_times_us(rome, "f").to_pylist() == [1_767_225_600_000_000]  # the instant
+    text = pa.chunked_array([pa.array(["2026-01-01T00:00:00", None])])
+    assert event_times_us(text, "f").to_pylist() == [1_767_225_600_000_000, None]
+    with pytest.raises(UserError, match="labels.csv: seen_at: event times are not timestamps"):
+        event_times_us(pa.chunked_array([pa.array(["last tuesday"])]), "labels.csv: seen_at")
