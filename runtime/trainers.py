@@ -10,6 +10,7 @@ itself into a folder. Heavy imports happen inside, on first use.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,28 @@ class Trainer(Protocol):
 
 
 # --- LightGBM -------------------------------------------------------------------
+def _lightgbm() -> Any:
+    """LightGBM without its scikit-learn layer.
+
+    `lightgbm.compat` imports scikit-learn whenever it is installed, and with it
+    scipy.stats: ~1 s of every process that trains or loads a model here (train,
+    register, predict, serve, monitor), for an estimator API we never use (only
+    `Dataset`, `train` and `Booster`). scikit-learn is hidden for this one import
+    only; it stays importable afterwards, and a process that imported it first
+    gets LightGBM as usual."""
+    if "lightgbm" in sys.modules:
+        return sys.modules["lightgbm"]
+    hide = "sklearn" not in sys.modules
+    if hide:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
+    try:
+        import lightgbm
+    finally:
+        if hide:
+            del sys.modules["sklearn"]
+    return lightgbm
+
+
 class SingleRowPredictor:
     """LightGBM's fast single-row C API (`LGBM_BoosterPredictForMatSingleRowFast`).
 
@@ -63,7 +86,7 @@ class SingleRowPredictor:
     def __init__(self, booster: Any, width: int):
         import ctypes
 
-        from lightgbm import basic
+        basic = _lightgbm().basic
 
         self._ctypes, self._lib, self._check = ctypes, basic._LIB, basic._safe_call
         self.width = width
@@ -134,8 +157,7 @@ class LightGBMModel:
 
     @classmethod
     def load(cls, folder: Path, names: list[str]) -> LightGBMModel:
-        import lightgbm as lgb
-
+        lgb = _lightgbm()
         return cls(lgb.Booster(model_file=str(folder / "model.txt")), names)
 
 
@@ -143,8 +165,7 @@ class LightGBMTrainer:
     def fit(
         self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
     ) -> Model:
-        import lightgbm as lgb
-
+        lgb = _lightgbm()
         p = dict(params)
         rounds = int(p.pop("n_estimators", 500))
         stop = int(p.pop("early_stopping_rounds", 50))

@@ -108,3 +108,20 @@ def test_single_row_scores_equal_batch_scores_after_reload(backend: str, task: s
     else:  # a matmul over 1 row vs 256 rounds differently in the last bits
         assert np.allclose(single, batch, rtol=1e-5, atol=1e-6)
     assert np.array_equal(single[0], model.predict_one(rows[:1]))
+
+
+def test_lightgbm_loads_without_its_scikit_learn_layer_which_stays_importable() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from mlwright.runtime.trainers import _lightgbm
+lgb = _lightgbm()
+print('sklearn' in sys.modules, 'scipy.stats' in sys.modules)
+import sklearn.metrics  # still importable by anyone who wants it
+print(sklearn.metrics.roc_auc_score([0, 1], [0.2, 0.9]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "1.0"]
