@@ -5,9 +5,10 @@ time with an embargo `gap` (random only without a timestamp); cross-validates
 inside the training slice with expanding windows; searches `hpo.space` with
 Optuna (seeded TPE, pruning, trials and timeout honoured) on the CV score; fits
 the best parameters on the training slice with early stopping on validation;
-picks the cost-optimal threshold on validation; evaluates once on test. Writes
-`models/candidate/`, `reports/metrics.json` and `reports/model_card.md`, and
-logs every trial and the final fit to the experiment tracker.
+picks the cost-optimal threshold on validation (binary; multiclass predicts the
+most probable class); evaluates once on test. Writes `models/candidate/`,
+`reports/metrics.json` and `reports/model_card.md`, and stashes the run (every
+trial and the final fit) for the experiment tracker: `register` publishes it.
 """
 
 from __future__ import annotations
@@ -386,7 +387,10 @@ def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, thres
             if threshold is None:  # multiclass
                 out[col][v] = {
                     "rows": int(mask.sum()),
-                    **{k: round(multiclass_score(k, y, test_prob[mask], m["beta"]), 6) for k in {m["name"], "f1"}},
+                    **{
+                        k: round(multiclass_score(k, y, test_prob[mask], m["beta"]), 6)
+                        for k in dict.fromkeys((m["name"], "f1"))
+                    },
                     "accuracy": round(float(np.mean(np.argmax(test_prob[mask], axis=1) == y)), 6),
                 }
                 continue
