@@ -31,6 +31,7 @@ from .tracking import RECORD_TAG, RunRecord, Tracker, Trial
 OUTBOX = ".mlwright/outbox"
 RECORD_FILE = "record.json"
 RECORD_KEYS = ("name", "tags", "params", "metrics", "trials", "artifacts")
+STALE_SECONDS = 3600
 
 
 def stash(root: Path, record: RunRecord) -> str:
@@ -41,6 +42,9 @@ def stash(root: Path, record: RunRecord) -> str:
     record_id = f"{time.time_ns():x}-{os.urandom(4).hex()}"
     box = root / OUTBOX
     box.mkdir(parents=True, exist_ok=True)
+    for left in box.glob(".*.staging"):  # a stash takes milliseconds: an hour-old one was killed
+        if time.time() - left.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(left, ignore_errors=True)
     staging = box / f".{record_id}.staging"
     for path, folder in record.artifacts.items():
         shutil.copytree(folder, staging / "artifacts" / path)

@@ -178,3 +178,15 @@ def test_a_damaged_record_is_one_line_naming_its_folder(tmp_path: Path) -> None:
     (folder / "record.json").write_text('{"name": "train"}')
     with pytest.raises(UserError, match="run record without"):
         load(folder)
+
+
+def test_a_stash_cut_off_long_ago_is_cleared_and_never_published(tmp_path: Path) -> None:
+    from mlwright.runtime.outbox import OUTBOX, pending, stash
+
+    box = tmp_path / OUTBOX
+    (old := box / ".0-dead.staging").mkdir(parents=True)
+    (fresh := box / ".1-busy.staging").mkdir()
+    os.utime(old, (0, 0))
+    stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
+    assert not old.exists() and fresh.exists()  # another process may be writing that one
+    assert len(pending(tmp_path)) == 1
