@@ -133,7 +133,9 @@ def _input_types(spec: SystemSpec) -> dict[str, str]:
 
 
 def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
-    """Declared ranges and allowed values of request inputs that are plain columns."""
+    """Declared ranges and allowed values of request inputs that are plain columns, and
+    `nullable` where the schema writes `nullable: true`. Only written: nullable is the
+    column default for data, while a request must carry a value unless told otherwise."""
     columns = {name: dict(cols) for name, cols in spec.expectations.schema_.items()}
     by_name = {f.name: f for f in spec.features.definitions}
     out: dict[str, dict[str, Any]] = {}
@@ -147,6 +149,8 @@ def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
         if col is None:
             continue
         rules = {k: v for k, v in (("min", col.min), ("max", col.max), ("values", col.values)) if v is not None}
+        if col.nullable and "nullable" in col.model_fields_set and name != spec.spec.entity:
+            rules["nullable"] = True  # written out: requests may send null too (a missing value, as in training)
         if rules:
             out[name] = rules
     return out

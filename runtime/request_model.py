@@ -2,6 +2,7 @@
 
 Strict: unknown fields, missing fields, wrong types, NaN/Infinity and
 out-of-range numbers are 422s that name the field; nothing is coerced silently.
+An explicit `null` passes only for inputs whose column the schema writes `nullable: true`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ MAX_ABS = 1e15
 
 
 def _field(kind: str, rules: dict[str, Any]) -> Any:
-    """The pydantic type of one input: its declared type, range and allowed values."""
+    """The pydantic type of one input: its declared type, range and allowed values;
+    `null` too where the spec's schema writes `nullable: true` (a value the model saw
+    missing in training). A field left out is still a 422: null must be sent."""
+    base = _base_field(kind, rules)
+    return base | None if rules.get("nullable") else base
+
+
+def _base_field(kind: str, rules: dict[str, Any]) -> Any:
     lo, hi = rules.get("min", -MAX_ABS), rules.get("max", MAX_ABS)
     if kind in ("string", "category"):
         if rules.get("values"):
