@@ -20,7 +20,17 @@ from .units import share
 DICOM_COLUMNS = ("path", "rows", "columns", "pixel_mean", "pixel_std")
 CLASSIFICATION_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc", "logloss"}
 REGRESSION_METRICS = {"rmse", "mae"}
-LABEL_METRICS = {"fbeta", "f1"}  # computed from predicted labels alone
+SPEC_METRICS = {
+    "regression": REGRESSION_METRICS,
+    "binary_classification": CLASSIFICATION_METRICS,
+    "multiclass_classification": CLASSIFICATION_METRICS,
+}
+CONCEPT_METRICS = {  # computed on delayed labels joined to logged predictions
+    "regression": REGRESSION_METRICS,
+    "binary_classification": CLASSIFICATION_METRICS - {"logloss"},
+    # the log keeps the chosen class and its probability, not every class's: labels only
+    "multiclass_classification": {"fbeta", "f1"},
+}
 
 Rule = Callable[[SystemSpec, Document, Path | None], Iterator[Diagnostic]]
 
@@ -295,29 +305,15 @@ def overrides_known(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
 
 def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     task = spec.spec.task
-    m = spec.spec.metric.name
-    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
-    if m not in allowed:
-        yield _at(
-            doc,
-            ("spec", "metric", "name"),
-            f"metric '{m}' does not fit task '{task}'",
-            f"use one of: {', '.join(sorted(allowed))}",
-        )
-    cm = spec.monitoring.concept.metric
-    concept = {
-        "regression": REGRESSION_METRICS,
-        "binary_classification": CLASSIFICATION_METRICS - {"logloss"},
-        # the prediction log keeps the chosen class and its probability, not every class's
-        "multiclass_classification": LABEL_METRICS,
-    }[task]
-    if cm not in concept:
-        yield _at(
-            doc,
-            ("monitoring", "concept", "metric"),
-            f"metric '{cm}' does not fit task '{task}'",
-            f"use one of: {', '.join(sorted(concept))}",
-        )
+    checks = (
+        (("spec", "metric", "name"), spec.spec.metric.name, SPEC_METRICS[task]),
+        (("monitoring", "concept", "metric"), spec.monitoring.concept.metric, CONCEPT_METRICS[task]),
+    )
+    for path, name, allowed in checks:
+        if name not in allowed:
+            yield _at(
+                doc, path, f"metric '{name}' does not fit task '{task}'", f"use one of: {', '.join(sorted(allowed))}"
+            )
     if task == "multiclass_classification" and spec.spec.metric.threshold != "auto":
         yield _at(
             doc,

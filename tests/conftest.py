@@ -7,6 +7,7 @@ from the current output; review the resulting diff like code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,3 +185,13 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def identifier(column: str) -> str:
+    """A file header as the spec's name for it ("mean radius" -> mean_radius)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_").lower()
+
+
+def request_body(row: Any, leave_out: str) -> dict[str, Any]:
+    """A table row (pandas Series) as a /predict body under the spec's names."""
+    return {identifier(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != leave_out}

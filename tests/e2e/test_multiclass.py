@@ -17,14 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..conftest import free_port, run_cli, wait_http
+from ..conftest import free_port, identifier, request_body, run_cli, wait_http
 
 pytestmark = pytest.mark.slow
 CULTIVARS = ["barolo", "grignolino", "barbera"]
-
-
-def identifier(column: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_").lower()
 
 
 def wine_table() -> pd.DataFrame:
@@ -151,11 +147,7 @@ def test_three_cultivars_train_serve_score_and_monitor(project: Path, tmp_path: 
         wait_http(f"http://127.0.0.1:{port}/health")
         with httpx.Client() as client:
             for i in (0, 80, 170):
-                body = {
-                    identifier(k): (v.item() if hasattr(v, "item") else v)
-                    for k, v in everything.iloc[i].items()
-                    if k != "cultivar"
-                }
+                body = request_body(everything.iloc[i], "cultivar")
                 r = client.post(f"http://127.0.0.1:{port}/predict", json=body)
                 assert r.status_code == 200, r.text
                 got = r.json()

@@ -18,13 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..conftest import free_port, run_cli, wait_http
+from ..conftest import free_port, identifier, request_body, run_cli, wait_http
 
 pytestmark = pytest.mark.slow
-
-
-def identifier(column: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_").lower()
 
 
 def cancer_table() -> pd.DataFrame:
@@ -131,11 +127,7 @@ def test_real_table_trains_serves_and_scores_with_its_own_headers(project: Path,
         wait_http(f"http://127.0.0.1:{port}/health")
         with httpx.Client() as client:
             for i in (0, 19, 39):
-                body = {
-                    identifier(k): (v.item() if hasattr(v, "item") else v)
-                    for k, v in table.iloc[i].items()
-                    if k != "diagnosis"
-                }
+                body = request_body(table.iloc[i], "diagnosis")
                 r = client.post(f"http://127.0.0.1:{port}/predict", json=body)
                 assert r.status_code == 200, r.text
                 assert r.json()["probability"] == pytest.approx(scored["probability"].iloc[i], abs=1e-6)
