@@ -1,11 +1,29 @@
 # mlwright: the two commands of the README, and the checks behind them.
-PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+#
+# Everything runs in a virtual environment (VENV, default .venv), made here if it is
+# missing, with pip upgraded inside it first: the stock pip of a new venv backtracks
+# for an hour over boto3 releases, and Debian's own Python refuses system-wide installs.
+# Every install goes through compiler/constraints.txt, the one list of exact versions mlwright
+# is tested with; the serving image installs the same versions.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip --disable-pip-version-check
+INSTALL := $(PIP) install --progress-bar off -c compiler/constraints.txt
+# Tools the tests start (hadolint, lint-imports, dvc, mlwright) come from the venv first.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install system-deps demo demo-ct test check format bench clean
+.PHONY: venv install install-dev system-deps demo demo-ct test check format bench soak constraints clean
 
-install:  ## mlwright with every backend and the dev tools (torch CPU wheel from this machine's disk)
-	$(PIP) install --quiet --disable-pip-version-check -e ".[dev,redis,torch,s3]"
+venv: $(PYTHON)
+$(PYTHON):
+	python3 -m venv $(VENV)
+	$(PIP) install --progress-bar off --upgrade "$$(grep '^pip==' compiler/constraints.txt)"
+
+install: venv  ## mlwright itself: compile, run, serve (LightGBM)
+	$(INSTALL) -e .
+
+install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3) and the dev tools
+	$(INSTALL) -e ".[dev,redis,torch,s3]"
 
 system-deps:  ## Debian packages the tests start for real: Redis, Chromium, promtool, a container engine
 	@missing=""; \
@@ -22,13 +40,14 @@ system-deps:  ## Debian packages the tests start for real: Redis, Chromium, prom
 demo: install  ## generate churn data, compile, run, serve, score, monitor
 	$(PYTHON) pipelines/demo.py churn
 
-demo-ct: install  ## the same for brain_ct, including the scanner upgrade that validation refuses
+demo-ct: venv  ## the same for brain_ct (PyTorch), including the scanner upgrade that validation refuses
+	$(INSTALL) -e ".[torch]"
 	$(PYTHON) pipelines/demo.py brain_ct
 
-test: install system-deps  ## the whole suite, as CI runs it
+test: install-dev system-deps  ## the whole suite, as CI runs it
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-check: install  ## format, lint, types, layering, then the tests
+check: install-dev  ## format, lint, types, layering, then the tests
 	$(PYTHON) -m ruff format --check cli compiler runtime tests benchmarks pipelines
 	$(PYTHON) -m ruff check cli compiler runtime tests benchmarks pipelines
 	$(PYTHON) -m mypy
@@ -38,8 +57,11 @@ format:
 	$(PYTHON) -m ruff format cli compiler runtime tests benchmarks pipelines
 	$(PYTHON) -m ruff check --fix cli compiler runtime tests benchmarks pipelines
 
-bench: install  ## benchmarks side by side with their peers; see BENCHMARKS.md
+bench: install-dev  ## benchmarks side by side with their peers; see BENCHMARKS.md
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
+
+constraints:  ## re-resolve compiler/constraints.txt from pyproject.toml in a throwaway venv (review the diff)
+	bash .ci/lock
 
 clean:
 	rm -rf demo build .pytest_cache .ruff_cache .mypy_cache

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .pins import SERVING_PINS, TORCH_PINS
+from .pins import constraints_text, serving_pins
 from .plan import SystemPlan
 
 FileMap = dict[str, bytes]
@@ -194,9 +194,7 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
 def emit_serving(plan: SystemPlan) -> FileMap:
     pkg = plan.params["package"]
     torch = pkg["backend"] == "torch"
-    pins = dict(SERVING_PINS)
-    if torch:
-        pins.update(TORCH_PINS)
+    pins = serving_pins(torch)
     requirements = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     dockerfile = (
         _env()
@@ -220,6 +218,7 @@ def emit_serving(plan: SystemPlan) -> FileMap:
             f"# Pinned serving requirements for {plan.name} {plan.model_version} (mlwright {plan.compiler_version}).\n"
             + requirements
         ).encode("utf-8"),
+        "serving/constraints.txt": constraints_text().encode("utf-8"),
     }
 
 

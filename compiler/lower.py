@@ -389,7 +389,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
         StagePlan(
             "package",
             f"{RUNTIME}.package",
-            ("models/registered", "serving/Dockerfile", "serving/requirements.txt"),
+            ("models/registered", "serving/Dockerfile", "serving/requirements.txt", "serving/constraints.txt"),
             ("package", "serve"),
             ("dist",),
             ("reports/package.json",),

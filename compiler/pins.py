@@ -1,27 +1,56 @@
-"""Versions the serving image pins: the versions mlwright is tested with.
+"""Versions the serving image pins: read from `constraints.txt`, the one list of
+exact versions mlwright is installed and tested with (`make install`, CI, the image).
 
-Kept here (not read from the compiling machine) so a build is byte-identical on
-every machine; tests/unit/test_pins.py fails when the test environment drifts.
+The file ships inside the package, so a compile is byte-identical on every machine
+whatever that machine has installed; `.ci/lock` re-resolves it.
 """
 
-SERVING_PINS: dict[str, str] = {
-    "duckdb": "2.0.1",
-    "fastapi": "0.165.0",
-    "httptools": "0.9.0",
-    "lightgbm": "4.7.0",
-    "numpy": "2.4.6",
-    "omegaconf": "2.3.1",
-    "orjson": "3.13.0",
-    "pandas": "3.1.1",
-    "pyarrow": "25.0.1",
-    "pydantic": "2.13.4",
-    "pyyaml": "6.0.3",
-    "redis": "8.1.0",
-    "rich": "15.0.0",
-    "scipy": "1.17.1",
-    "sqlglot": "30.30.0",
-    "typer": "0.29.2",
-    "uvicorn": "0.54.0",
-    "uvloop": "0.23.0",
-}
-TORCH_PINS: dict[str, str] = {"torch": "2.13.0", "pydicom": "3.0.2"}
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+SERVING_PACKAGES = (
+    "duckdb",
+    "fastapi",
+    "httptools",
+    "lightgbm",
+    "numpy",
+    "omegaconf",
+    "orjson",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "redis",
+    "rich",
+    "scipy",
+    "sqlglot",
+    "typer",
+    "uvicorn",
+    "uvloop",
+)
+TORCH_PACKAGES = ("pydicom", "torch")
+
+
+@cache
+def constraints_text() -> str:
+    return files("mlwright.compiler").joinpath("constraints.txt").read_text(encoding="utf-8")
+
+
+@cache
+def constraints() -> dict[str, str]:
+    """Normalised package name -> exact version, from `constraints.txt`."""
+    pins: dict[str, str] = {}
+    for line in constraints_text().splitlines():
+        if line and not line.startswith("#") and "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def serving_pins(torch: bool) -> dict[str, str]:
+    """The image's top-level requirements at the tested versions."""
+    names = SERVING_PACKAGES + (TORCH_PACKAGES if torch else ())
+    pins = constraints()
+    return {name: pins[name] for name in names}

