@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import venv_tool
-
 from mlwright.compiler import compile_system, json_schema
 from mlwright.compiler.write import write_tree
+from tests.conftest import venv_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
