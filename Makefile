@@ -28,6 +28,7 @@ install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3) 
 system-deps:  ## Debian packages the tests start for real: Redis, Chromium, promtool, a container engine
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \

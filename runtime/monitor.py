@@ -108,7 +108,7 @@ def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], ti
     from .imaging import hounsfield, preprocess, read_dicom
     from .predict import input_files, read_input
 
-    files = input_files(pattern)
+    files = input_files(pattern, "--current")
     table, dicoms = read_input(files, predictor)
     images = None
     cols_extra: dict[str, list[float]] = {}
@@ -247,16 +247,17 @@ def read_labels(
     rename: dict[str, str] | None = None,
     positive: str | None = None,
     classes: list[Any] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob); columns
-    may keep the source's names (`rename`)."""
+    may keep the source's names (`rename`). None while no file has arrived: delayed
+    labels are late by definition, so that is a state to report, not an error."""
     from .sources import apply_rename, concat, read_table_file
 
     raw_entity = {new: raw for raw, new in (rename or {}).items()}.get(entity, entity)
 
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
-        raise UserError(f"--labels: no files match {pattern}")
+        return None
     tables = [read_table_file(f, (entity, raw_entity)) for f in files]
     table = apply_rename(concat(tables), rename or {}, pattern, strict=False)
     label_col = target if target in table.column_names else "label"
@@ -304,17 +305,38 @@ def class_code(v: Any, classes: list[Any] | None) -> float:
     return float(next((i for i, c in enumerate(classes) if str(c) == text), -1))
 
 
-def join_labels(cur: Current, labels: dict[str, Any]) -> np.ndarray:
-    """Label per current row (NaN where none arrived): by request id, (entity, time), or entity."""
+def unique_lookup(keys: list[Any], values: list[Any], what: str, pattern: str) -> dict[Any, Any]:
+    """key -> label, refusing keys that name two labels: joining on them would hand a
+    row another row's label and still count it as covered."""
+    lookup: dict[Any, Any] = {}
+    dupes: dict[Any, int] = {}
+    for k, v in zip(keys, values, strict=True):
+        if k in lookup:
+            dupes[k] = dupes.get(k, 1) + 1
+        lookup[k] = v
+    if dupes:
+        shown = ", ".join(repr(k) for k in list(dupes)[:3])
+        raise UserError(
+            f"labels {pattern}: {len(dupes)} {what} key(s) name more than one label "
+            f"({sum(dupes.values())} rows, e.g. {shown}); the join would be ambiguous: "
+            "give each label the request_id of its prediction, or a key that is unique"
+        )
+    return lookup
+
+
+def join_labels(cur: Current, labels: dict[str, Any], pattern: str = "") -> np.ndarray:
+    """Label per current row (NaN where none arrived): by request id, (entity, time), or
+    entity, whichever both sides carry; the key must be unique among the labels."""
     y = np.full(cur.rows, np.nan)
     if labels["request_id"] is not None and any(cur.request_id):
-        lookup = dict(zip(labels["request_id"], labels["y"], strict=True))
+        lookup = unique_lookup(labels["request_id"], labels["y"], "request_id", pattern)
         keys: list[Any] = cur.request_id
     elif labels["ts"] is not None and cur.ts is not None and labels["entity"] is not None:
-        lookup = {(e, t): v for e, t, v in zip(labels["entity"], labels["ts"], labels["y"], strict=True)}
+        pairs = list(zip(labels["entity"], labels["ts"], strict=True))
+        lookup = unique_lookup(pairs, labels["y"], "(entity, timestamp)", pattern)
         keys = list(zip(cur.entity, cur.ts.tolist(), strict=True))
     elif labels["entity"] is not None:
-        lookup = dict(zip(labels["entity"], labels["y"], strict=True))
+        lookup = unique_lookup(labels["entity"], labels["y"], "entity", pattern)
         keys = cur.entity
     else:
         raise UserError("labels need request_id, or the entity column (and the timestamp) to join")
@@ -537,7 +559,10 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             predictor.bundle.get("positive_class"),
             predictor.classes,
         )
-        y = join_labels(cur, lab)
+    else:
+        pattern, lab = "", None
+    if lab is not None and cur.prediction is not None:
+        y = join_labels(cur, lab, pattern)
         beta = bundle["metric"]["beta"]
         name = concept["metric"]
         mc = predictor.classes is not None
@@ -603,6 +628,9 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                         }
                     )
         concept["message"] = _concept_message(overall, name)
+    elif label_pattern and cur.prediction is not None:
+        concept["waiting"] = True
+        concept["message"] = f"waiting for labels: no file matches {pattern} yet; concept drift not judged"
     else:
         concept["message"] = (
             "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"

@@ -31,10 +31,10 @@ from .serve import fingerprint
 MANIFEST = "_chunks.json"
 
 
-def input_files(pattern: str) -> list[Path]:
+def input_files(pattern: str, flag: str = "--input") -> list[Path]:
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if not files:
-        raise UserError(f"--input: no files match {pattern}")
+        raise UserError(f"{flag}: no files match {pattern}")
     return files
 
 

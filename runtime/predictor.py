@@ -102,6 +102,16 @@ class Predictor:
         if self.store is not None:
             self.store.close()
 
+    def warm_up(self) -> None:
+        """Score one all-missing row (and a blank image) before the endpoint says ready.
+
+        A model's first call pays one-off costs (PyTorch's kernel selection and thread
+        pools, LightGBM's single-row predictor set-up) that took longer than a 1 s
+        request timeout; those belong to start-up, not to the first client."""
+        X = np.full((1, self.pre.width), np.nan, np.float32)
+        images = np.zeros((1, *self.image["size"]), np.float32) if self.image else None
+        self.model.predict_one(X, images)
+
     def predict(self, request: dict[str, Any]) -> Prediction:
         row = self._assembler.assemble(request)
         X = self.pre.transform_row(row)

@@ -241,6 +241,9 @@ class Deployment:
         shutil.rmtree(stable, ignore_errors=True)
         os.replace(tmp, stable)
 
+    def predictors(self) -> list[Predictor]:
+        return [self.stable] + ([self.candidate] if self.candidate is not None else [])
+
     def pick(self, request_id: str) -> tuple[str, Predictor]:
         if self.candidate is not None and self.canary.route(request_id) == "candidate":
             return "candidate", self.candidate
@@ -300,7 +303,8 @@ def fingerprint(bundle: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def create_app(target: Path) -> FrontDoor:
+def create_app(target: Path, announce: str = "") -> FrontDoor:
+    """The endpoint; `announce` is printed once the models are warm and it is ready."""
     deployment = Deployment(target)
     serve = deployment.serve
     adapter = request_adapter(serve["inputs"], serve.get("input_constraints"))
@@ -311,11 +315,16 @@ def create_app(target: Path) -> FrontDoor:
     slots = asyncio.Semaphore(serve["max_concurrency"])
     api_key = os.environ.get(serve["api_key_env"] or "", "") if serve.get("api_key_env") else ""
     header = serve.get("api_key_header", "X-API-Key")
-    status = {"ready": True}
+    status = {"ready": False}
     offload = deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
+        for predictor in deployment.predictors():
+            await asyncio.to_thread(predictor.warm_up)
+        status["ready"] = True
+        if announce:
+            print(announce, flush=True)
         yield
         status["ready"] = False  # drain: readiness goes first
         log.close()
@@ -488,7 +497,8 @@ def drift_gauges(deployment: Deployment) -> list[str]:
 
 def app_factory() -> FrontDoor:
     """For `uvicorn --factory` with several workers: the folder comes from the environment."""
-    return create_app(Path(os.environ["MLWRIGHT_SERVE_DIR"]))
+    announce = os.environ.get("MLWRIGHT_SERVE_ANNOUNCE", "")
+    return create_app(Path(os.environ["MLWRIGHT_SERVE_DIR"]), announce.replace("{pid}", str(os.getpid())))
 
 
 def serve_forever(target: Path, host: str | None, port: int | None) -> None:
@@ -500,9 +510,13 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
     host = host or cfg["host"]
     port = port or cfg["port"]
     workers = int(cfg.get("workers", 1))
+    where = f"http://{host}:{port}"
+    ready = f"serve: ready on {where} (POST /predict, GET /health /ready /metrics; Ctrl-C stops)"
     if workers > 1:
         Deployment(target.resolve()).close()  # fail here, in one line, not inside each worker
         os.environ["MLWRIGHT_SERVE_DIR"] = str(target.resolve())
+        os.environ["MLWRIGHT_SERVE_ANNOUNCE"] = f"serve: worker {{pid}} ready on {where}"
+        print(f"serve: starting {workers} workers on {where}", flush=True)
         uvicorn.run(
             "mlwright.runtime.serve:app_factory",
             factory=True,
@@ -514,8 +528,9 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
             timeout_graceful_shutdown=10,
         )
     else:
-        app = create_app(target.resolve())
+        app = create_app(target.resolve(), announce=ready)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    print("serve: stopped", flush=True)
 
 
 __all__ = ["UserError", "create_app", "serve_forever"]

@@ -348,6 +348,26 @@ def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project:
     ]
     dom = chromium_screenshot(built / "reports" / "drift.html", tmp_path / "drift.png")
     assert 'id="psi-chart"' in dom and 'id="metric-chart"' in dom and "country=DE" in dom
+    # delayed labels not arrived yet: covariate drift still runs, concept drift waits
+    out = run_cli(
+        "monitor", "build/churn", "--current", "pipelines/churn/data/score/*.parquet",
+        "--labels", str(tmp_path / "not-yet" / "*.csv"), cwd=project,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "waiting for labels" in out.stdout and "monthly_fee" in out.stdout
+    report = json.loads((built / "reports" / "drift.json").read_text())
+    assert report["concept"]["waiting"] is True and report["features"]["monthly_fee"]["psi"] < 0.2
+    # labels that name one (entity, time) twice are refused, never joined to whichever came last
+    labels = pd.read_csv(tmp_path / "concept" / "labels" / "delayed.csv")
+    pd.concat([labels, labels.head(5).assign(churned=~labels.head(5).churned)]).to_csv(
+        tmp_path / "twice.csv", index=False
+    )
+    out = run_cli(
+        "monitor", "build/churn", "--current", "pipelines/churn/data/score/*.parquet",
+        "--labels", str(tmp_path / "twice.csv"), cwd=project,
+    )  # fmt: skip
+    assert out.returncode == 2 and "5 (entity, timestamp) key(s) name more than one label" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
     # the log of real requests monitors too
     assert (
         run_cli("monitor", "build/churn", "--current", "build/churn/logs/predictions.jsonl", cwd=project).returncode
