@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import OVERRIDE_FILE, Diagnostic, Position, SpecError, did_you_mean, dotted
-from .load import Document, KeyPath, load_file, resolve_plain
+from .load import Document, KeyPath, Shadowed, load_file, resolve_plain
 
 ENV_REF = re.compile(r"^\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)(?:,(.*))?\}$", re.S)
 NODE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
@@ -179,6 +179,8 @@ def _merge(into: Document, other: Document, path: KeyPath) -> None:
     src = _get(other.data, path)
     target = into.data if path == () else _get(into.data, path[:-1])
     if path and not (isinstance(target, dict) and isinstance(target.get(path[-1]), dict) and isinstance(src, dict)):
+        if isinstance(target, dict) and path[-1] in target:
+            _shadow(into, path, target[path[-1]])
         _drop_positions(into, path)
         target[path[-1]] = copy.deepcopy(src)
         _copy_positions(other, into, path)
@@ -195,6 +197,11 @@ def _merge(into: Document, other: Document, path: KeyPath) -> None:
             _copy_positions(other, into, sub)
         else:
             _merge(into, other, sub)
+
+
+def _shadow(doc: Document, path: KeyPath, old: Any) -> None:
+    values, keys = doc.subtree_positions(path)
+    doc.shadowed.append(Shadowed(path, copy.deepcopy(old), values, keys))
 
 
 def _get(data: Any, path: KeyPath) -> Any:
@@ -245,6 +252,8 @@ def _apply_override(doc: Document, ov: _Override) -> None:
         raise SpecError(
             [Diagnostic(ov.position, ov.key, "key already set; use ++ to force", (f"use {ov.key}=... to change it",))]
         )
+    if exists:
+        _shadow(doc, path, parent[last])
     parent[last] = ov.value
     _drop_positions(doc, path)
     doc.values[path] = ov.position

@@ -75,6 +75,17 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
+@dataclass(frozen=True)
+class Shadowed:
+    """A value a later layer (profile, `_self_`, override) replaced: still the user's
+    text, so still checked, at its own position."""
+
+    path: KeyPath
+    value: Any
+    values: dict[KeyPath, Position]
+    keys: dict[KeyPath, Position]
+
+
 @dataclass
 class Document:
     """Plain data with the position of every value and every mapping key."""
@@ -83,6 +94,14 @@ class Document:
     values: dict[KeyPath, Position] = field(default_factory=dict)
     keys: dict[KeyPath, Position] = field(default_factory=dict)
     file: str = "<unknown>"
+    shadowed: list[Shadowed] = field(default_factory=list)
+
+    def subtree_positions(self, path: KeyPath) -> tuple[dict[KeyPath, Position], dict[KeyPath, Position]]:
+        n = len(path)
+        return (
+            {k: v for k, v in self.values.items() if k[:n] == path},
+            {k: v for k, v in self.keys.items() if k[:n] == path},
+        )
 
     def position(self, path: KeyPath, *, key: bool = False) -> Position:
         """The closest known position for a path (falls back to its parents)."""

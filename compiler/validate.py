@@ -7,6 +7,7 @@ that span sections. Both report `Diagnostic`s; nothing raises on the first one.
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
@@ -34,16 +35,55 @@ _TYPE_WORDS = {
 
 def validate_document(doc: Document, root: Path | None = None) -> SystemSpec:
     """Check shapes, then cross-section rules; raise SpecError listing all problems."""
+    shadowed = shadowed_problems(doc)
     try:
         spec = SystemSpec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError([_diagnostic(doc, err) for err in _one_per_location(doc, exc.errors())]) from None
+        raise SpecError([*shadowed, *(_diagnostic(doc, e) for e in _one_per_location(doc, exc.errors()))]) from None
+    if shadowed:
+        raise SpecError(shadowed)
     from .crosscheck import crosscheck
 
     problems = crosscheck(spec, doc, root)
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def shadowed_problems(doc: Document) -> list[Diagnostic]:
+    """Each value a later layer replaced, checked where it is written.
+
+    Hydra with structured configs rejects a bad value at merge, even one a profile
+    overrides; a typo in the spec (`backend: sqlit3`) must not compile because
+    `profile/local.yaml` happens to set `sqlite` today. Each shadowed value is put
+    back into the composed document and checked for shape; only problems at or
+    under its own key are reported, at its own file:line:col."""
+    out: list[Diagnostic] = []
+    for old in doc.shadowed:
+        trial = Document(copy.deepcopy(doc.data), dict(doc.values), dict(doc.keys), doc.file)
+        parent = trial.data
+        for part in old.path[:-1]:
+            if not isinstance(parent, dict) or part not in parent:
+                break
+            parent = parent[part]
+        else:
+            if not isinstance(parent, dict):
+                continue
+            parent[old.path[-1]] = copy.deepcopy(old.value)
+            n = len(old.path)
+            for table, mine in ((trial.values, old.values), (trial.keys, old.keys)):
+                for k in [k for k in table if k[:n] == old.path]:
+                    del table[k]
+                table.update(mine)
+            try:
+                SystemSpec.model_validate(trial.data)
+            except ValidationError as exc:
+                here = dotted(list(old.path))
+                for err in _one_per_location(trial, exc.errors()):
+                    d = _diagnostic(trial, err)
+                    if d.key == here or d.key.startswith(here + "."):
+                        out.append(d)
+    return out
 
 
 def _one_per_location(doc: Document, errors: list[Any]) -> list[Any]:
