@@ -1,7 +1,7 @@
 """Errors the user can act on, shared by the face and the runtime.
 
 `UserError` (and its subclasses) print as one line with no traceback;
-`exit_code` 2 means bad input, 1 a failed gate. Anything else is our bug.
+`exit_code` 2 means bad input, 1 a failed gate, 3 a crash. Anything else is our bug.
 """
 
 
@@ -11,3 +11,11 @@ class UserError(Exception):
 
 class GateFailed(UserError):
     exit_code = 1
+
+
+class StageCrashed(UserError):
+    """A pipeline stage died of an internal error (a bug, or the machine), not of a
+    gate or of the user's input. It is a UserError only so that the face prints it as
+    one line; its own exit code keeps it apart from a gate (1) and bad input (2)."""
+
+    exit_code = 3

@@ -16,6 +16,9 @@ class StageProgress:
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.console = Console(stderr=False, highlight=False)
+        if not self.console.is_terminal:
+            # piped or logged: no wrapping at 80 columns, which split paths and commands
+            self.console = Console(stderr=False, highlight=False, width=100_000, soft_wrap=True)
         self.current: str | None = None
         self.started = 0.0
         self.status = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mlwright.errors import GateFailed, UserError
+from mlwright.errors import GateFailed, StageCrashed, UserError
 
 __all__ = ["GateFailed", "StageContext", "UserError", "load_context", "resolve_env", "stage_main"]
 
@@ -81,4 +82,10 @@ def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
     except KeyboardInterrupt:
         sys.stderr.write(f"{name}: interrupted\n")
         sys.exit(130)
+    except Exception as exc:  # a crash: the traceback for the log, one line for the reader, its own exit code
+        if os.environ.get("MLWRIGHT_DEBUG"):
+            raise
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(f"{name}: internal error: {type(exc).__name__}: {exc}\n")
+        sys.exit(StageCrashed.exit_code)
     say(f"{name}: done in {time.perf_counter() - started:.1f}s")

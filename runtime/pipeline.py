@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlwright.errors import StageCrashed
+
 from .context import GateFailed, StageContext, UserError, load_context
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
@@ -47,11 +49,15 @@ def _git_root(path: Path) -> Path | None:
     return Path(proc.stdout.strip()) if proc.returncode == 0 else None
 
 
+def existing_dvc_root(build: Path) -> Path | None:
+    return next((c for c in (build, *build.parents) if (c / ".dvc").is_dir()), None)
+
+
 def dvc_root(build: Path, source_root: Path) -> Path:
     """The DVC repository holding `build`; created (at the git root, or beside the data) if none."""
-    for candidate in (build, *build.parents):
-        if (candidate / ".dvc").is_dir():
-            return candidate
+    found = existing_dvc_root(build)
+    if found is not None:
+        return found
     git = _git_root(build)
     if git is not None:
         dvc(["init", "--quiet"], git)
@@ -110,10 +116,18 @@ def run_pipeline(
         args.append("--force")
     started = time.perf_counter()
     result = RunResult()
+    dvc_file = str((build / "dvc.yaml").relative_to(root))
     if new_data and not stage:  # sources DVC cannot watch (s3://) change too: ingest again first
-        dvc(
-            ["repro", "--force", "--single-item", f"{(build / 'dvc.yaml').relative_to(root)}:ingest"], root, check=False
-        )
+        repro(["repro", "--force", "--single-item", f"{dvc_file}:ingest"], root, build, result, on_line)
+    repro(args, root, build, result, on_line)
+    result.published = publish_waiting_runs(ctx, on_line)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def repro(args: list[str], root: Path, build: Path, result: RunResult, on_line: Callable[[str], None]) -> None:
+    """One `dvc repro`, its lines streamed to `on_line` and counted into `result`; a
+    stage that already ran in this `mlwright run` is not reported as skipped."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
@@ -129,14 +143,12 @@ def run_pipeline(
         if m := _RUNNING.search(line):
             result.ran.append(m.group(1).split(":")[-1])
         elif m := _SKIP.search(line):
+            if m.group(1).split(":")[-1] in result.ran:
+                continue
             result.skipped.append(m.group(1).split(":")[-1])
         on_line(line.rstrip("\n"))
-    code = proc.wait()
-    if code != 0:
+    if proc.wait() != 0:
         raise _failure("".join(output), build)
-    result.published = publish_waiting_runs(ctx, on_line)
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 def publish_waiting_runs(ctx: StageContext, on_line: Callable[[str], None]) -> int:
@@ -157,22 +169,39 @@ def publish_waiting_runs(ctx: StageContext, on_line: Callable[[str], None]) -> i
 
 
 def _failure(output: str, build: Path) -> UserError:
+    """The failed stage's own reason, classified by how it exited: 1 with the stage's
+    line is a gate, 2 bad input; anything else (a traceback, a signal, exit 3) is a
+    crash, reported as one, with DVC's whole output kept in logs/ for the reader."""
     m = _FAILED.search(output)
     stage = m.group(1).split(":")[-1] if m else "dvc"
     code = _EXIT.search(output[m.end() :] if m else output)
-    exit_code = int(code.group(1)) if code else 2
+    exit_code = int(code.group(1)) if code else -1
     lines = output.splitlines()
-    first = next((i for i, ln in enumerate(lines) if ln.startswith(f"{stage}:")), None)
-    text = lines[first] if first is not None else (lines or ["dvc repro failed"])[-1]
+    last = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith(f"{stage}:")), None)
+    if last is None or exit_code not in (1, 2):
+        log = crash_log(build, stage, output)
+        tail = next((ln.strip() for ln in reversed(lines) if ln.strip() and not ln.startswith("ERROR")), "")
+        why = lines[last] if last is not None else tail or f"exited with {exit_code}"
+        return StageCrashed(
+            f"stage '{stage}' crashed (an internal error, not a failed gate): {why}\n"
+            f"  full output: {os.path.relpath(log) if log.is_relative_to(Path.cwd()) else log}"
+        )
     detail = []
-    if first is not None:  # the stage's own detail lines follow, indented
-        for ln in lines[first + 1 :]:
-            if not ln.startswith("  "):
-                break
-            detail.append(ln)
+    for ln in lines[last + 1 :]:  # the stage's own detail lines follow, indented
+        if not ln.startswith("  "):
+            break
+        detail.append(ln)
     extra = "\n".join(detail[:20])
     err = GateFailed if exit_code == 1 else UserError
-    return err(f"stage '{stage}' failed: {text}" + (f"\n{extra}" if extra else ""))
+    return err(f"stage '{stage}' failed: {lines[last]}" + (f"\n{extra}" if extra else ""))
+
+
+def crash_log(build: Path, stage: str, output: str) -> Path:
+    from .atomic import write_text
+
+    log = build / "logs" / f"{stage}.crash.log"
+    write_text(log, output)
+    return log
 
 
 def missing_upstream(build: Path, stage: str) -> None:
@@ -194,11 +223,13 @@ def _stage_names(build: Path) -> list[str]:
 
 
 def status(build: Path) -> dict[str, list[str]]:
-    """Stage -> reasons it is stale (changed params, deps or outs), downstream included."""
+    """Stage -> reasons it is stale (changed params, deps or outs), downstream included.
+    Read-only: without a DVC repository yet, every stage is simply never run."""
     check_build(build)
     build = build.resolve()
-    ctx = load_context(build)
-    root = dvc_root(build, ctx.source_root())
+    root = existing_dvc_root(build)
+    if root is None:
+        return {name: ["never run (no DVC repository yet: `mlwright run` makes one)"] for name in _stage_names(build)}
     proc = dvc(["status", "--json", str((build / "dvc.yaml").relative_to(root))], root)
     raw = json.loads(proc.stdout or "{}")
     reasons: dict[str, list[str]] = {}

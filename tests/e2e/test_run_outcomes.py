@@ -1,0 +1,54 @@
+"""How `mlwright run` ends, told truthfully: a crash is a crash (exit 3, its log kept),
+never a failed gate; `--new-data` says ingest ran; `status` writes nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import generate, make_project, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("outcomes"), "churn")
+    generate(project, "churn", "--rows", "2500")
+    args = ("compile", "pipelines/churn/system.yaml", "training.hpo.trials=2", "training.cv.folds=2")
+    assert run_cli(*args, cwd=project).returncode == 0
+    return project
+
+
+def test_status_before_any_run_writes_nothing(project: Path) -> None:
+    out = run_cli("status", "build/churn", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert "ingest:\n  never run" in out.stdout
+    assert not (project / ".dvc").exists(), "a read-only command made a DVC repository"
+
+
+def test_new_data_says_ingest_ran(project: Path) -> None:
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0
+    events = project / "pipelines" / "churn" / "data" / "events.csv"
+    lines = events.read_text().splitlines(keepends=True)
+    events.write_text("".join(lines[:-50]))  # the newest rows withdrawn: a new version of the data
+    out = run_cli("run", "build/churn", "--new-data", "--quiet", cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ingest: running" in out.stdout and "ingest: unchanged, skipped" not in out.stdout, out.stdout
+
+
+def test_a_crashing_stage_is_reported_as_a_crash_with_its_log(project: Path) -> None:
+    params = project / "build" / "churn" / "params.yaml"
+    data = yaml.safe_load(params.read_text())
+    del data["train"]["split"]  # a build folder the runtime cannot read: a bug's shape, not a gate
+    params.write_text(yaml.safe_dump(data))
+    out = run_cli("run", "build/churn", cwd=project)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "stage 'train' crashed (an internal error, not a failed gate)" in out.stderr
+    assert "KeyError" in out.stderr and "gate" not in out.stderr.replace("not a failed gate", "")
+    log = re.search(r"full output: (\S+)", out.stderr)
+    assert log, out.stderr
+    assert "Traceback (most recent call last)" in (project / log.group(1)).read_text()
