@@ -257,6 +257,54 @@ def feature_expressions(spec: SystemSpec, doc: Document, root: Path | None) -> I
             yield _at(doc, (*here, "encoding"), "only row-level features can be encoded as categories")
 
 
+def label_source_of(spec: SystemSpec) -> str | None:
+    return next((t for t, cols in spec.expectations.schema_.items() if spec.spec.target in cols), None)
+
+
+def joined_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """Each training row takes other sources' values as of its own time, or from a
+    source with one row per entity; a join that could fan out or see the future is
+    refused here, not discovered in a training table with more rows than labels."""
+    columns = source_columns(spec)
+    label = label_source_of(spec)
+    entity, ts = spec.spec.entity, spec.spec.timestamp
+    schema = spec.expectations.schema_
+    for i, src in enumerate(spec.data.sources):
+        here = ("data", "sources", i, "time_column")
+        tc = src.time_column
+        if tc is None:
+            continue
+        if columns.get(src.name) and tc not in columns[src.name]:
+            yield _at(doc, here, f"unknown column '{tc}' in source '{src.name}'", _guess(tc, sorted(columns[src.name])))
+        elif tc in schema.get(src.name, {}) and schema[src.name][tc].type != "timestamp":
+            yield _at(doc, here, f"column '{tc}' of '{src.name}' must have type timestamp to order rows in time")
+        if src.name == label and ts is not None and tc != ts:
+            yield _at(doc, here, f"'{src.name}' holds the target: its rows are timed by spec.timestamp '{ts}'")
+        elif src.name != label and ts is None:
+            yield _at(
+                doc,
+                here,
+                f"source '{src.name}' is timed, but spec has no timestamp to join its rows as of",
+                "set spec.timestamp, or drop time_column to join it as a table of one row per entity",
+            )
+    for i, f in enumerate(spec.features.definitions):
+        here = ("features", "definitions", i)
+        if f.name == entity:
+            yield _at(
+                doc,
+                (*here, "name"),
+                f"'{entity}' is the entity, the key every feature is joined on, not a feature",
+                "leave it out of features.definitions; a request still carries it",
+            )
+        if f.window is None and columns.get(f.from_) and f.from_ != label and entity not in columns[f.from_]:
+            yield _at(
+                doc,
+                (*here, "from"),
+                f"source '{f.from_}' has no entity column '{entity}' to join its rows to the training rows",
+                f"declare expectations.schema.{f.from_}.{entity}, or rename the source's key column to it",
+            )
+
+
 def cross_field_checks(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     columns = source_columns(spec)
     for i, cf in enumerate(spec.expectations.cross_field):
@@ -492,6 +540,7 @@ RULES: tuple[Rule, ...] = (
     schema_sources,
     target_and_keys,
     inputs_known,
+    joined_sources,
     feature_expressions,
     cross_field_checks,
     overrides_known,

@@ -104,16 +104,13 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
     image = plan.params["featurize"]["image"]
     if image and image["source"] != plan.label_source:
         by_source.setdefault(image["source"], [])
-    timed = {
-        s.name: any(c == plan.timestamp for c, _ in s.columns) or s.format == "dicom" and bool(plan.timestamp)
-        for s in plan.sources
-    }
+    time_column = {s.name: s.time_column for s in plan.sources}
     joins = [
         {
             "cte": f"src_{i}",
             "source": name,
             "features": by_source[name],
-            "timed": bool(plan.timestamp) and timed.get(name, False),
+            "time_column": time_column[name] if plan.timestamp else None,
             "image": bool(image and image["source"] == name),
         }
         for i, name in enumerate(sorted(by_source), start=1)

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlwright import __version__
 
-from .expressions import parse_expression
+from .expressions import in_fixed_order, parse_expression
 from .paths import is_remote, static_prefix
 from .plan import IR_VERSION, RowFeaturePlan, SourcePlan, StagePlan, SystemPlan, WindowFeaturePlan
 from .spec import DicomSource, SystemSpec
@@ -77,7 +77,7 @@ def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
             ("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())})
         )
     dep = "" if is_remote(src.uri) else _join(root, static_prefix(src.uri))
-    return SourcePlan(src.name, src.format, src.uri, dep, columns, tuple(options))
+    return SourcePlan(src.name, src.format, src.uri, dep, columns, tuple(options), src.time_column)
 
 
 def _input_renames(spec: SystemSpec) -> dict[str, str]:
@@ -104,7 +104,7 @@ def _features(spec: SystemSpec) -> tuple[tuple[RowFeaturePlan, ...], tuple[Windo
                 WindowFeaturePlan(
                     f.name,
                     f.from_,
-                    parsed.sql,
+                    in_fixed_order(parsed.sql, f.time_column),
                     parsed.columns,
                     int(duration_seconds(f.window)),
                     f.time_column,
@@ -230,6 +230,11 @@ def _params(
                 for f in windows
             ],
             "image": image,
+            # joined without a time column: one row per entity, checked on the data
+            "dimension_sources": sorted(
+                {f.source for f in rows if f.source != label_source}
+                - {src.name for src in spec.data.sources if src.time_column is not None}
+            ),
             "offline_path": store.offline.path,
             "online": {
                 "backend": store.online.backend,

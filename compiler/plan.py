@@ -42,6 +42,7 @@ class SourcePlan:
     dep: str  # what DVC tracks, relative to the build folder ("" for remote data)
     columns: tuple[tuple[str, str], ...]  # (column, declared type), sorted
     options: tuple[tuple[str, Any], ...] = ()
+    time_column: str | None = None  # rows are joined as of the training row's time by it
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ class ProblemSpec(Strict):
 class _SourceBase(Strict):
     name: Identifier
     uri: Annotated[Text, Field(min_length=1)]
+    # The event time of each row. A source with one makes a row-level feature the
+    # value as of the training row's own time (ASOF join); without one, the source
+    # must hold one row per entity (a dimension table), which featurize checks on the
+    # data. Defaults to spec.timestamp when the source has a column of that name.
+    time_column: Identifier | None = None
 
 
 class _TabularSource(_SourceBase):
@@ -456,6 +461,33 @@ class SystemSpec(Strict):
                 == 1
             ]
         return {**data, "features": derived}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_times(cls, data: Any) -> Any:
+        """A source that has a column named like `spec.timestamp` (in its schema, or a
+        DICOM metadata column) is timed by it unless it names its own `time_column`."""
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("spec"), dict)
+            or not isinstance(data.get("data"), dict)
+        ):
+            return data
+        ts, sources = data["spec"].get("timestamp"), data["data"].get("sources")
+        if not ts or not isinstance(sources, list):
+            return data
+        expectations = data.get("expectations")
+        schema = expectations.get("schema") if isinstance(expectations, dict) else None
+        schema = schema if isinstance(schema, dict) else {}
+
+        def timed(src: dict[str, Any]) -> dict[str, Any]:
+            cols = schema.get(src.get("name"))
+            meta = src.get("metadata")
+            has = (isinstance(cols, dict) and ts in cols) or (isinstance(meta, dict) and ts in meta)
+            return {**src, "time_column": ts} if has and "time_column" not in src else src
+
+        filled = [timed(src) if isinstance(src, dict) else src for src in sources]
+        return {**data, "data": {**data["data"], "sources": filled}}
 
     @model_validator(mode="before")
     @classmethod

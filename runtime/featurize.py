@@ -33,6 +33,7 @@ SKEW_SAMPLE = 2000
 
 
 def training_table(ctx: StageContext) -> pa.Table:
+    """features.sql over the snapshots: one row per label row, never more."""
     import duckdb
 
     cfg = ctx.section("featurize")
@@ -40,15 +41,48 @@ def training_table(ctx: StageContext) -> pa.Table:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     for s in ctx.section("ingest")["sources"]:
-        path = ctx.path(SNAPSHOTS) / f"{s['name']}.parquet"
-        con.register(s["name"], pq.read_table(path))
+        con.register(s["name"], with_ordinal(pq.read_table(ctx.path(SNAPSHOTS) / f"{s['name']}.parquet")))
     try:
+        check_dimension_sources(con, cfg)
         table = con.sql(sql).to_arrow_table()
+        labels = con.execute(f'SELECT count(*) FROM "{cfg["label_source"]}"').fetchone()
     except duckdb.Error as exc:
         raise UserError(f"features.sql failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+    if labels is None or table.num_rows != labels[0]:
+        raise GateFailed(
+            f"the training table has {table.num_rows} rows for {labels[0] if labels else '?'} rows of "
+            f"'{cfg['label_source']}': a join fanned out or dropped rows"
+        )
     return table
+
+
+def with_ordinal(table: pa.Table) -> pa.Table:
+    """The snapshot with `__ordinal`, each row's position: features.sql's tiebreak."""
+    return table.append_column("__ordinal", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
+def check_dimension_sources(con: Any, cfg: dict[str, Any]) -> None:
+    """A source joined without a time column must hold one row per entity: with more,
+    each training row would take every one of them, future rows included."""
+    entity = cfg["entity"]
+    for source in cfg.get("dimension_sources", []):
+        dupes = con.execute(
+            f'SELECT CAST("{entity}" AS VARCHAR) AS e, count(*) AS n FROM "{source}" '
+            "GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, e LIMIT 3"
+        ).fetchall()
+        if not dupes:
+            continue
+        total = con.execute(
+            f'SELECT count(*) FROM (SELECT "{entity}" FROM "{source}" GROUP BY 1 HAVING count(*) > 1)'
+        ).fetchone()
+        shown = ", ".join(f"{e!r} ({n} rows)" for e, n in dupes)
+        raise GateFailed(
+            f"source '{source}' has {total[0] if total else '?'} entities with more than one row (e.g. {shown}); "
+            "without a time column it must hold one row per entity. Declare its event time as "
+            f"data.sources[{source}].time_column, so each training row takes the value as of its own time"
+        )
 
 
 def feature_names(cfg: dict[str, Any]) -> list[str]:
