@@ -270,20 +270,22 @@ def joined_sources(spec: SystemSpec, doc: Document, root: Path | None) -> Iterat
     entity, ts = spec.spec.entity, spec.spec.timestamp
     schema = spec.expectations.schema_
     for i, src in enumerate(spec.data.sources):
-        here = ("data", "sources", i, "time_column")
+        where: KeyPath = ("data", "sources", i, "time_column")
         tc = src.time_column
         if tc is None:
             continue
         if columns.get(src.name) and tc not in columns[src.name]:
-            yield _at(doc, here, f"unknown column '{tc}' in source '{src.name}'", _guess(tc, sorted(columns[src.name])))
+            yield _at(
+                doc, where, f"unknown column '{tc}' in source '{src.name}'", _guess(tc, sorted(columns[src.name]))
+            )
         elif tc in schema.get(src.name, {}) and schema[src.name][tc].type != "timestamp":
-            yield _at(doc, here, f"column '{tc}' of '{src.name}' must have type timestamp to order rows in time")
+            yield _at(doc, where, f"column '{tc}' of '{src.name}' must have type timestamp to order rows in time")
         if src.name == label and ts is not None and tc != ts:
-            yield _at(doc, here, f"'{src.name}' holds the target: its rows are timed by spec.timestamp '{ts}'")
+            yield _at(doc, where, f"'{src.name}' holds the target: its rows are timed by spec.timestamp '{ts}'")
         elif src.name != label and ts is None:
             yield _at(
                 doc,
-                here,
+                where,
                 f"source '{src.name}' is timed, but spec has no timestamp to join its rows as of",
                 "set spec.timestamp, or drop time_column to join it as a table of one row per entity",
             )
