@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import OVERRIDE_FILE, Diagnostic, Position, SpecError, did_you_mean, dotted
-from .load import Document, KeyPath, Shadowed, load_file, resolve_plain
+from .load import MAX_NODES, Document, KeyPath, Shadowed, load_file, resolve_plain
 
 ENV_REF = re.compile(r"^\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)(?:,(.*))?\}$", re.S)
 NODE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_.]*)\}$")
@@ -140,9 +140,26 @@ def _apply_group_overrides(entries: list[Any], parsed: list[_Override], groups: 
     return out
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
 def _load_group(spec_path: Path, display: str, choice: GroupChoice) -> Document:
+    """`group: option` -> `<spec folder>/<group>/<option>.yaml`, never a file elsewhere:
+    both are plain names, and the file (symlinks followed) stays in the spec's folder."""
     folder = spec_path.parent / choice.group
     path = folder / f"{choice.option}.yaml"
+    inside = spec_path.parent.resolve() in path.resolve().parents
+    if not (PLAIN_NAME.fullmatch(choice.group) and PLAIN_NAME.fullmatch(choice.option) and inside):
+        raise SpecError(
+            [
+                Diagnostic(
+                    choice.position,
+                    f"defaults.{choice.group}",
+                    f"'{choice.group}: {choice.option}' must name a file in a folder beside the spec",
+                    ("group and option are plain names (letters, digits, _ and -), e.g. profile: local",),
+                )
+            ]
+        )
     shown = str(Path(display).parent / choice.group / f"{choice.option}.yaml")
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
@@ -283,10 +300,27 @@ def _missing(doc: Document, ov: _Override, parts: list[str | int], hint: str | N
 
 
 def _resolve_node_refs(doc: Document) -> None:
-    """Replace `${a.b}` values by the value they name (env refs stay as they are)."""
+    """Replace `${a.b}` values by the value they name (env refs stay as they are).
+
+    Expansion is bounded like aliases are: references to references to lists grow
+    geometrically (7 levels of 10 took 18 s, 8 never ended), so the document may
+    expand to at most MAX_NODES values."""
     problems: list[Diagnostic] = []
+    produced = [0]
 
     def walk(value: Any, path: KeyPath, depth: int = 0) -> Any:
+        produced[0] += 1
+        if produced[0] > MAX_NODES:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        doc.position(path),
+                        dotted(path),
+                        f"references (${{...}}) expand the document to more than {MAX_NODES} values",
+                        ("refer to fewer or smaller values",),
+                    )
+                ]
+            )
         if isinstance(value, dict):
             return {k: walk(v, (*path, k), depth) for k, v in value.items()}
         if isinstance(value, list):

@@ -6,6 +6,7 @@ so a user sees every problem in one compile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -504,34 +505,53 @@ def _project_root(spec_dir: Path) -> Path:
     return here
 
 
+def _written_part(value: str) -> str:
+    """What of a string is written out: all of it, or an env reference's default."""
+    m = ENV_REF.match(value)
+    return (m.group(2) or "") if m else value
+
+
+SECRET_QUERY = re.compile(r"[?&](password|passwd|secret|token|api_key|apikey|access_key|sig)=[^&]", re.I)
+
+
+def _url_secret(text: str) -> bool:
+    if "://" not in text:
+        return False
+    userinfo = text.split("://", 1)[1].split("/", 1)[0]
+    return ("@" in userinfo and ":" in userinfo.split("@", 1)[0]) or bool(SECRET_QUERY.search(text))
+
+
 def secrets_are_references(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """No secret is written out: not as a value, not inside a URL (user:password@ or
+    ?password=), and not as the default of an `${oc.env:NAME,default}` reference,
+    which params.yaml, plan.json and spec.resolved.yaml carry as written."""
+
     def walk(value: object, path: KeyPath) -> Iterator[Diagnostic]:
         if isinstance(value, dict):
             for k, v in value.items():
                 sub = (*path, k)
-                if (
-                    isinstance(k, str)
-                    and SECRET_KEY.search(k)
-                    and not k.endswith("_env")
-                    and isinstance(v, str)
-                    and v
-                    and not ENV_REF.match(v)
-                ):
+                secret_key = isinstance(k, str) and SECRET_KEY.search(k) and not k.endswith("_env")
+                if secret_key and isinstance(v, str) and _written_part(v):
                     yield _at(
                         doc,
                         sub,
-                        "a secret must not be written in the spec",
-                        f"use ${{oc.env:{k.upper()}}} and set it in the environment",
+                        "a secret must not be written in the spec"
+                        + (" (not even as a reference's default)" if ENV_REF.match(v) else ""),
+                        f"use ${{oc.env:{str(k).upper()}}} and set it in the environment",
                     )
                 else:
                     yield from walk(v, sub)
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 yield from walk(v, (*path, i))
-        elif isinstance(value, str) and "://" in value and not ENV_REF.match(value):
-            userinfo = value.split("://", 1)[1].split("/", 1)[0]
-            if "@" in userinfo and ":" in userinfo.split("@", 1)[0]:
-                yield _at(doc, path, "this URL carries a password", "move the URL into the environment: ${oc.env:NAME}")
+        elif isinstance(value, str) and _url_secret(_written_part(value)):
+            yield _at(
+                doc,
+                path,
+                "this URL carries a password or token"
+                + (" in a reference's default, which is written out" if ENV_REF.match(value) else ""),
+                "move the URL into the environment: ${oc.env:NAME} with no default",
+            )
 
     yield from walk(doc.data, ())
 

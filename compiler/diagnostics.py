@@ -41,9 +41,15 @@ class Diagnostic:
         return (p.file, p.line, p.col, self.key, self.message)
 
     def render(self) -> str:
+        """One line per problem (and per hint), whatever a key or value holds."""
         head = f"{self.position}: error: "
-        head += f"{self.key}: {self.message}" if self.key else self.message
-        return "\n".join([head, *(f"  hint: {h}" for h in self.hints)])
+        head += f"{one_line(self.key)}: {one_line(self.message)}" if self.key else one_line(self.message)
+        return "\n".join([head, *(f"  hint: {one_line(h)}" for h in self.hints)])
+
+
+def one_line(text: str) -> str:
+    """Control characters (newlines, NUL, ...) escaped, so a message stays one line."""
+    return "".join(c if ord(c) >= 32 and c != "\x7f" else repr(c)[1:-1] for c in text)
 
 
 class SpecError(Exception):

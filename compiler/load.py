@@ -23,6 +23,7 @@ from .diagnostics import Diagnostic, Position, SpecError, dotted
 
 MAX_DOCUMENT_BYTES = 1_000_000
 MAX_NODES = 200_000
+MAX_DEPTH = 64  # no spec nests deeper than ~8; Python's own recursion limit is ~1000
 
 KeyPath = tuple[str | int, ...]
 
@@ -124,6 +125,17 @@ class _Builder:
         return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: Node, path: KeyPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        self.pos(node),
+                        dotted(path[:3]),
+                        f"values nest deeper than {MAX_DEPTH} levels (a recursive alias?)",
+                        ("flatten the structure; an alias (*name) may not refer to a value containing it",),
+                    )
+                ]
+            )
         self.count += 1
         if self.count > MAX_NODES:
             raise SpecError(
@@ -148,10 +160,16 @@ class _Builder:
             )
             return None
         if isinstance(node, ScalarNode):
-            if node.style is None and node.tag != f"{_CORE}str":
-                return resolve_plain(node.value)
-            if node.style is None:
-                return resolve_plain(node.value) if _implicit_str(node.value) else node.value
+            try:
+                if node.style is None and node.tag != f"{_CORE}str":
+                    return resolve_plain(node.value)
+                if node.style is None:
+                    return resolve_plain(node.value) if _implicit_str(node.value) else node.value
+            except ValueError:  # an integer of thousands of digits: Python refuses to convert it
+                self.problems.append(
+                    Diagnostic(self.pos(node), dotted(path), f"number with {len(node.value)} characters is too large")
+                )
+                return None
             return node.value
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
@@ -201,6 +219,14 @@ def load_text(text: str, file: str) -> Document:
     yaml = YAML(typ="safe", pure=True)
     try:
         nodes = list(yaml.compose_all(text))
+    except RecursionError:
+        raise SpecError(
+            [
+                Diagnostic(
+                    _deep_position(text, file), "", f"values nest deeper than YAML can be read ({MAX_DEPTH}+ levels)"
+                )
+            ]
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -220,6 +246,17 @@ def load_text(text: str, file: str) -> Document:
     if builder.problems:
         raise SpecError(builder.problems)
     return doc
+
+
+def _deep_position(text: str, file: str) -> Position:
+    """Where flow brackets first nest past MAX_DEPTH (quotes ignored: a best guess)."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), start=1):
+        for col, ch in enumerate(line, start=1):
+            depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+            if depth > MAX_DEPTH:
+                return Position(file, n, col)
+    return Position(file, 1, 1)
 
 
 def _line(text: str, line: int) -> str:

@@ -34,8 +34,19 @@ def static_prefix(uri: str) -> str:
     return str(PurePosixPath(*fixed)) if fixed else "."
 
 
+def _no_control_characters(path: str) -> None:
+    if any(ord(c) < 32 for c in path):
+        raise PathProblem(f"{path!r} holds a control character (NUL, newline, ...)", "write the path as plain text")
+
+
 def check_source_uri(uri: str, spec_dir: Path, project: Path) -> None:
     """Raise PathProblem if a source URI is absolute or leaves the project."""
+    _no_control_characters(uri)
+    if "${" in uri:
+        raise PathProblem(
+            f"'{uri}' holds a reference: a source is what the build is made from, so it must be known at compile time",
+            "write the path; for data that moves, point a profile at it",
+        )
     if is_remote(uri):
         return
     if "://" in uri:
@@ -60,3 +71,17 @@ def check_output_path(path: str) -> None:
         raise PathProblem(f"'{path}' must be a path relative to the build folder")
     if ".." in PurePosixPath(path).parts:
         raise PathProblem(f"'{path}' leaves the build folder", "remove '..'")
+    _no_control_characters(path)
+    parts = PurePosixPath(path).parts
+    if not parts:
+        raise PathProblem(f"'{path}' names the build folder itself", "name a file or folder inside it")
+    if len(parts) == 1 and parts[0] in RESERVED:
+        raise PathProblem(f"'{path}' is a folder mlwright writes itself", f"use a path below it, e.g. {path}/mine")
+
+
+# Top-level names of the build folder that the compiler or a stage writes whole.
+RESERVED = frozenset(
+    {"data", "models", "reports", "serving", "monitoring", "dist", "features", "logs", "state", ".mlwright"}
+    | {"dvc.yaml", "dvc.lock", "params.yaml", "plan.json", "spec.resolved.yaml", "mlwright.lock.json"}
+    | {"features.sql", "ml_spec.md", "README.md", ".gitignore"}
+)

@@ -26,6 +26,12 @@ def _check_duration(value: str) -> str:
     return value
 
 
+def _check_positive_duration(value: str) -> str:
+    if duration_seconds(value) <= 0:
+        raise ValueError("must be longer than zero")
+    return value
+
+
 def _check_size(value: str) -> str:
     size_bytes(value)
     return value
@@ -42,6 +48,7 @@ Name = Annotated[Text, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Identifier = Annotated[Text, Field(pattern=IDENTIFIER_PATTERN, max_length=128)]
 Duration = Annotated[Text, AfterValidator(_check_duration)]
+PositiveDuration = Annotated[Text, AfterValidator(_check_positive_duration)]
 Size = Annotated[Text, AfterValidator(_check_size)]
 Share = Annotated[Text | float, AfterValidator(_check_share)]
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -50,7 +57,12 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 class Strict(BaseModel):
     # defer_build: each schema is built once, inside SystemSpec, not once per class at import
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True, defer_build=True)
+    # allow_inf_nan=False: `.nan` as a bound, a cost or a gate compares false with
+    # everything, so it would refuse every request or disable a gate; `.inf` costs
+    # make every threshold equal. No setting has a use for either.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
 
 
 # --- Stage 1 ------------------------------------------------------------------
@@ -185,7 +197,7 @@ class FeatureSpec(Strict):
     from_: Annotated[Identifier, Field(alias="from")]
     expr: Annotated[Text, Field(min_length=1)]
     encoding: Literal["category", "one_hot", "none"] = "none"
-    window: Duration | None = None
+    window: PositiveDuration | None = None
     time_column: Identifier | None = None
 
 
@@ -339,8 +351,16 @@ class LoggingSpec(Strict):
     path: Text = "logs/predictions.jsonl"
 
 
+# A container image reference (registry/name:tag@digest), nothing else: the value is
+# written into a Dockerfile and a printed `docker build` command.
+IMAGE_REFERENCE = (
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+
+
 class ImageBuildSpec(Strict):
-    base: Text = "python:3.11-slim"
+    base: Annotated[Text, Field(pattern=IMAGE_REFERENCE, max_length=255)] = "python:3.11-slim"
     max_size: Size = "5GB"
 
 

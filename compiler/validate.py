@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean, dotted
 from .load import Document, KeyPath
-from .spec import IDENTIFIER_PATTERN, SystemSpec
+from .spec import IDENTIFIER_PATTERN, IMAGE_REFERENCE, SystemSpec
 
 _TYPE_WORDS = {
     "string_type": "a string",
@@ -173,8 +173,12 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     message = str(err["msg"])
     message = message.removeprefix("Value error, ")
     message = message[0].lower() + message[1:] if message else message
+    if kind == "finite_number":
+        message = f"expected a finite number, got {_show(value)}"
     if kind in ("string_pattern_mismatch",):
         message = f"{_show(value)} does not match the pattern {ctx.get('pattern')}"
+        if ctx.get("pattern") == IMAGE_REFERENCE:
+            message = f"{_show(value)} is not a container image reference (registry/name:tag or @sha256:digest)"
         if ctx.get("pattern") == IDENTIFIER_PATTERN:
             message = f"{_show(value)} is not an identifier (letters, digits and _, not starting with a digit)"
             hint = f"a file's column can be renamed at its source: rename: {{{_show(value)}: {_identifier(value)}}}"

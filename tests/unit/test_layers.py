@@ -52,3 +52,38 @@ def test_a_profile_value_an_override_replaces_is_checked_in_the_profile(churn: P
 def test_good_layers_replacing_each_other_compile(churn: Path) -> None:
     spec = load_spec(churn, ["profile=prod", "training.seed=7"])
     assert spec.training.seed == 7
+
+
+@pytest.mark.parametrize("override", ["profile=../../outside/evil", "profile=..", "profile=local/../../x"])
+def test_a_profile_outside_the_spec_folder_is_refused(churn: Path, override: str) -> None:
+    with pytest.raises(SpecError, match="must name a file in a folder beside the spec"):
+        load_spec(churn, [override])
+
+
+def test_a_defaults_group_outside_the_spec_folder_is_refused(churn: Path) -> None:
+    (churn.parent.parent / "evil.yaml").write_text("# @package _global_\nname: stolen\n")
+    churn.write_text(churn.read_text().replace("  - profile: local", "  - profile: local\n  - ..: evil", 1))
+    with pytest.raises(SpecError) as info:
+        load_spec(churn, [])
+    assert "defaults" in info.value.render() and "stolen" not in info.value.render()
+
+
+def test_a_lock_naming_files_outside_the_build_is_not_followed(churn: Path, tmp_path: Path) -> None:
+    import json
+
+    from mlwright.compiler import compile_system
+    from mlwright.compiler.write import stale_files, unified_diff, write_tree
+
+    (tmp_path / "outside.txt").write_text("CI_SECRET=hunter2\n")
+    compiled = compile_system(churn, [], Path("build/churn"))
+    write_tree(compiled.files, compiled.out_dir)
+    lock = compiled.out_dir / "mlwright.lock.json"
+    data = json.loads(lock.read_text())
+    data["files"]["../../outside.txt"] = "0" * 64
+    data["files"][str(tmp_path / "outside.txt")] = "0" * 64
+    lock.write_text(json.dumps(data))
+    stale = stale_files(compiled.files, compiled.out_dir)
+    assert stale == ["mlwright.lock.json"]
+    assert "hunter2" not in unified_diff(compiled.files, compiled.out_dir, stale)
+    write_tree(compiled.files, compiled.out_dir)
+    assert (tmp_path / "outside.txt").is_file(), "a file the lock names outside the build is never deleted"
