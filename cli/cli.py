@@ -228,17 +228,18 @@ def status_cmd(target: Dir) -> None:
 
 @app.command("verify")
 def verify_cmd(target: Dir) -> None:
-    """Re-hash the sources against the current manifest (exit 1 naming each changed path)."""
+    """Re-hash the sources against the manifest and the snapshots against what ingest
+    wrote (exit 1 naming each changed path)."""
     from mlwright.runtime.context import load_context
-    from mlwright.runtime.ingest import verify
+    from mlwright.runtime.ingest import snapshot_changes, verify
 
     ctx = _user_errors(load_context, target)
-    changes = _user_errors(verify, ctx)
+    changes = [*_user_errors(verify, ctx), *_user_errors(snapshot_changes, ctx)]
     if changes:
         for c in changes:
             print(f"{c.what}: {c.path}")
-        _fail(f"{target}: {len(changes)} source file(s) changed since the manifest", 1)
-    print(f"{target}: all sources match data/manifest.csv")
+        _fail(f"{target}: {len(changes)} file(s) changed since ingest", 1)
+    print(f"{target}: all sources match data/manifest.csv, and every snapshot the one ingest wrote")
 
 
 @app.command("push")

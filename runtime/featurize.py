@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 
 from .atomic import replace_dir, staging_dir, write_json
 from .context import GateFailed, StageContext, UserError, say, stage_main
-from .ingest import SNAPSHOTS, VERSION
+from .hashing import sha256_file
+from .ingest import VERSION, read_snapshot
 from .online_store import CorruptStore, open_store
 
 PART_ROWS = 250_000
@@ -41,7 +42,7 @@ def training_table(ctx: StageContext) -> pa.Table:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     for s in ctx.section("ingest")["sources"]:
-        con.register(s["name"], with_ordinal(pq.read_table(ctx.path(SNAPSHOTS) / f"{s['name']}.parquet")))
+        con.register(s["name"], with_ordinal(read_snapshot(ctx, s["name"])))
     try:
         check_dimension_sources(con, cfg)
         table = con.sql(sql).to_arrow_table()
@@ -115,6 +116,7 @@ def write_offline(
         "dataset_version": version,
         "rows": table.num_rows,
         "parts": parts,
+        "sha256": {name: sha256_file(str(stage / name)) for name in parts},
         "entity": cfg["entity"],
         "timestamp": cfg["timestamp"] or "__ts",
         "target": cfg["target"],
@@ -136,8 +138,18 @@ def load_offline(root: Path, offline_path: str) -> tuple[pa.Table, dict[str, Any
     if not meta_file.is_file():
         raise UserError(f"{folder}: no offline feature store; run featurize first")
     meta = json.loads(meta_file.read_text())
-    table = pa.concat_tables([pq.read_table(folder / p) for p in meta["parts"]])
-    return table, meta
+    return pa.concat_tables([verified_part(folder / p, meta.get("sha256", {}).get(p)) for p in meta["parts"]]), meta
+
+
+def verified_part(path: Path, digest: str | None) -> pa.Table:
+    """A part of the offline store, only if its bytes are the ones featurize wrote."""
+    body = path.read_bytes()
+    if digest is None or hashlib.sha256(body).hexdigest() != digest:
+        raise GateFailed(
+            f"{path}: changed after featurize wrote it (sha256 differs from _metadata.json); "
+            "re-create it: mlwright run --stage featurize --force"
+        )
+    return pq.read_table(pa.BufferReader(body))
 
 
 def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
@@ -224,7 +236,7 @@ def skew_check(ctx: StageContext, cfg: dict[str, Any]) -> list[str]:
     for f in cfg["row_features"]:
         by_source.setdefault(f["source"], []).append(f)
     for source, feats in sorted(by_source.items()):
-        con.register(source, pq.read_table(ctx.path(SNAPSHOTS) / f"{source}.parquet"))
+        con.register(source, read_snapshot(ctx, source))
         raw = sorted({c for f in feats for c in f["columns"]})
         select = ", ".join([*(f'"{c}"' for c in raw), *(f'({f["sql"]}) AS "__f{i}"' for i, f in enumerate(feats))])
         rows = con.sql(f'SELECT {select} FROM "{source}" LIMIT {SKEW_SAMPLE}').to_arrow_table().to_pylist()

@@ -13,20 +13,23 @@ import contextlib
 import csv
 import hashlib
 import io
+import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .atomic import replace_dir, staging_dir, write_json, write_parquet, write_text
-from .context import StageContext, UserError, say, stage_main
-from .hashing import hash_files, hash_with_state
+from .context import GateFailed, StageContext, UserError, say, stage_main
+from .hashing import hash_files, hash_with_state, sha256_file
 from .source_paths import S3_CACHE, NoFiles, manifest_path
 
 MANIFEST = "data/manifest.csv"
 VERSION = "data/version.json"
 SNAPSHOTS = "data/snapshots"
 STATE = ".mlwright/hash_state.json"
+REHASH = "MLWRIGHT_REHASH"  # set by `run --new-data`: hash every source byte, trust no cache
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     root = ctx.source_root()
     files = local_files(ctx)
     every = sorted({p for fs in files.values() for p in fs})
-    digests = hash_with_state([str(p) for p in every], ctx.path(STATE))
+    paths = [str(p) for p in every]
+    # accepting new data (`run --new-data`) re-reads every byte: a same-size edit with
+    # its mtime restored would otherwise keep the old digest in the manifest
+    digests = hash_files(paths) if os.environ.get(REHASH) else hash_with_state(paths, ctx.path(STATE))
     rows = manifest_rows(every, root, ctx.path(S3_CACHE), digests)
     snaps = staging_dir(ctx.path(SNAPSHOTS))
     counts = {}
@@ -114,15 +120,63 @@ def run(ctx: StageContext) -> dict[str, Any]:
         table = snapshot(source, files[source["name"]], root, ctx.path(S3_CACHE))
         write_parquet(snaps / f"{source['name']}.parquet", table)
         counts[source["name"]] = table.num_rows
+    snapshot_sha = {name: sha256_file(str(snaps / f"{name}.parquet")) for name in sorted(counts)}
     replace_dir(snaps, ctx.path(SNAPSHOTS))
     version = version_id(rows)
     write_text(ctx.path(MANIFEST), manifest_csv(rows))
     write_json(
         ctx.path(VERSION),
-        {"version_id": version, "files": len(rows), "bytes": sum(r.size for r in rows), "rows": counts},
+        {
+            "version_id": version,
+            "files": len(rows),
+            "bytes": sum(r.size for r in rows),
+            "rows": counts,
+            "snapshots": snapshot_sha,
+        },
     )
     say(f"ingest: {len(rows)} files, {sum(r.size for r in rows) / 1e6:.1f} MB, dataset version {version[:12]}")
     return {"version_id": version, "rows": counts}
+
+
+def snapshot_path(ctx: StageContext, name: str) -> Path:
+    return ctx.path(SNAPSHOTS) / f"{name}.parquet"
+
+
+def snapshot_changes(ctx: StageContext) -> list[Change]:
+    """Snapshots whose bytes differ from what ingest wrote (sha256 in version.json):
+    a later stage would otherwise train on an edited copy while every check passes."""
+    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {}) if ctx.path(VERSION).is_file() else {}
+    changes = []
+    for name, digest in sorted(recorded.items()):
+        path = snapshot_path(ctx, name)
+        rel = path.relative_to(ctx.root).as_posix()
+        if not path.is_file():
+            changes.append(Change(rel, "missing"))
+        elif sha256_file(str(path)) != digest:
+            changes.append(Change(rel, "modified"))
+    return changes
+
+
+def read_snapshot(ctx: StageContext, name: str) -> Any:
+    """A source's snapshot, only if its bytes are the ones ingest wrote."""
+    import pyarrow.parquet as pq
+
+    path = snapshot_path(ctx, name)
+    if not path.is_file():
+        raise UserError(f"{path}: missing snapshot; run ingest")
+    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {})
+    if name not in recorded:
+        raise GateFailed(
+            f"{path}: no recorded hash for this snapshot; re-create it: mlwright run --stage ingest --force"
+        )
+    with path.open("rb") as fh:
+        body = fh.read()
+    if hashlib.sha256(body).hexdigest() != recorded[name]:
+        raise GateFailed(
+            f"{path}: changed after ingest wrote it (sha256 differs from data/version.json); "
+            "re-create it from the verified sources: mlwright run --stage ingest --force"
+        )
+    return pq.read_table(io.BytesIO(body))
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,12 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
     }
 
 
+def bins_used(reference: dict[str, Any]) -> int | None:
+    """The number of PSI bins of the reference's numeric profiles (None without any)."""
+    counts = {len(p["shares"]) for p in reference.values() if p.get("kind") == "numeric" and p.get("shares")}
+    return max(counts) if counts else None
+
+
 def category_counts(values: Any) -> dict[str, int]:
     """Counts of each non-null category (Arrow's value_counts: no Python loop per row)."""
     arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
@@ -507,8 +513,11 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     alerts: list[dict[str, Any]] = []
     features = drift_all(reference, cur.columns, cov)
     for f in features.values():
+        f["significant"] = f["p_value"] is not None and f["p_value"] < cov["ks_p_value"]
         if f["psi"] is not None and f["psi"] > cov["threshold"]:
-            f["status"] = "alert"
+            f["status"] = "alert"  # alerts go by PSI, the spec's threshold
+        elif f["significant"]:
+            f["status"] = "significant"  # the test rejects "same distribution" at ks_p_value; PSI below threshold
     windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
@@ -646,10 +655,13 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "window_seconds": mon["window_seconds"],
         "psi": {
             "threshold": cov["threshold"],
-            "bins": cov["bins"],
+            # the bins PSI was computed on: the registered reference profile's, which may
+            # differ from monitoring.covariate.bins until the next register rebuilds it
+            "bins": bins_used(reference) or cov["bins"],
             "epsilon": cov["epsilon"],
             "binning": "reference quantiles, open-ended outer bins",
         },
+        "tests": {"p_value": cov["ks_p_value"], "numeric": "ks", "categorical": "chi2"},
         "features": features,
         "windows": window_report,
         "concept": concept,

@@ -30,6 +30,8 @@ class OnlineStore(Protocol):
 
     def get(self, entity_ids: Sequence[str]) -> list[Payload | None]: ...
 
+    def reachable(self) -> bool: ...
+
     def count(self) -> int: ...
 
     def close(self) -> None: ...
@@ -81,6 +83,19 @@ class SqliteOnlineStore:
         return self.db.total_changes - before
 
     def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
+        try:
+            return self._get(entity_ids)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"{self.path.name}: {type(exc).__name__}: {exc}") from None
+
+    def reachable(self) -> bool:
+        try:
+            self.db.execute("SELECT 1 FROM features LIMIT 1").fetchall()
+            return True
+        except sqlite3.Error:
+            return False
+
+    def _get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
         cutoff = int(time.time()) - self.ttl
         if len(entity_ids) == 1:
             row = self.db.execute("SELECT payload, written FROM features WHERE entity = ?", (entity_ids[0],)).fetchone()
@@ -125,10 +140,17 @@ class RedisOnlineStore:
         self.prefix = f"mlw:{namespace}:"
         self.ttl = max(1, ttl_seconds)
         timeout = timeout_ms / 1000.0
-        self.r = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # no retries: one lookup is bounded by timeout_ms, not by timeout x retries x backoff
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        self.r = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
         try:
             self.r.ping()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except self.errors as exc:
             raise UserError(
                 f"redis online store at {_safe(url)} is unreachable ({type(exc).__name__}: {exc})"
             ) from None
@@ -146,8 +168,17 @@ class RedisOnlineStore:
         return changed
 
     def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
-        values = self.r.mget([self.prefix + e for e in entity_ids])
+        try:
+            values = self.r.mget([self.prefix + e for e in entity_ids])
+        except self.errors as exc:
+            raise StoreUnavailable(f"redis at {_safe(self.url)}: {type(exc).__name__}") from None
         return [None if v is None else orjson.loads(v[v.index(b"|") + 1 :]) for v in values]
+
+    def reachable(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except self.errors:
+            return False
 
     def count(self) -> int:
         return sum(1 for _ in self.r.scan_iter(match=self.prefix + "*", count=1000))
@@ -158,6 +189,11 @@ class RedisOnlineStore:
 
 class CorruptStore(UserError):
     pass
+
+
+class StoreUnavailable(Exception):
+    """The online store did not answer (down, paused past the timeout, refusing):
+    the endpoint answers 503 with Retry-After and /ready turns false, never a 500."""
 
 
 def _safe(url: str) -> str:

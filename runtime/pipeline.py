@@ -28,12 +28,13 @@ _FAILED = re.compile(r"failed to reproduce '([^']+)'")
 _EXIT = re.compile(r"exited with (\d+)")
 
 
-def dvc_env() -> dict[str, str]:
+def dvc_env(**extra: str) -> dict[str, str]:
     """PATH with this interpreter first, so stages run `python3` from the same environment."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("DVC_NO_ANALYTICS", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra)
     return env
 
 
@@ -118,20 +119,28 @@ def run_pipeline(
     result = RunResult()
     dvc_file = str((build / "dvc.yaml").relative_to(root))
     if new_data and not stage:  # sources DVC cannot watch (s3://) change too: ingest again first
-        repro(["repro", "--force", "--single-item", f"{dvc_file}:ingest"], root, build, result, on_line)
+        forced = ["repro", "--force", "--single-item", f"{dvc_file}:ingest"]
+        repro(forced, root, build, result, on_line, dvc_env(MLWRIGHT_REHASH="1"))
     repro(args, root, build, result, on_line)
     result.published = publish_waiting_runs(ctx, on_line)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def repro(args: list[str], root: Path, build: Path, result: RunResult, on_line: Callable[[str], None]) -> None:
+def repro(
+    args: list[str],
+    root: Path,
+    build: Path,
+    result: RunResult,
+    on_line: Callable[[str], None],
+    env: dict[str, str] | None = None,
+) -> None:
     """One `dvc repro`, its lines streamed to `on_line` and counted into `result`; a
     stage that already ran in this `mlwright run` is not reported as skipped."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
-        env=dvc_env(),
+        env=env or dvc_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -42,6 +42,7 @@ class Prediction:
     probability: float | None  # binary: of the positive class; multiclass: of the predicted class
     logged_inputs: dict[str, Any]
     probabilities: dict[str, float] | None = None  # multiclass: every class's, by label
+    missing: list[str] | None = None  # store features the online store had no value for (unknown entity)
 
 
 class FeatureAssembler:
@@ -67,6 +68,11 @@ class FeatureAssembler:
             except Unsupported:
                 continue  # served from the online store
         self.counts = set(serving.get("window_counts", []))
+
+    def stored(self) -> list[str]:
+        """Features only the online store supplies (not request fields, not derived from them)."""
+        derived = {name for name, _fn, _cols in self.derived}
+        return [f for f in self.features if f not in self.direct and f not in derived]
 
     def assemble(self, request: dict[str, Any], online: dict[str, Any] | None = None) -> dict[str, Any]:
         if online is None and self.store is not None and request.get(self.entity) is not None:
@@ -97,6 +103,7 @@ class Predictor:
         self.serving = b["serving"]
         self.store = open_online(self.folder, self.serving["online"], store_root, b["name"]) if with_store else None
         self._assembler = FeatureAssembler(self.serving, b["features"], self.store)
+        self._stored = self._assembler.stored() if self.store is not None else []
 
     def close(self) -> None:
         if self.store is not None:
@@ -113,7 +120,11 @@ class Predictor:
         self.model.predict_one(X, images)
 
     def predict(self, request: dict[str, Any]) -> Prediction:
-        row = self._assembler.assemble(request)
+        online = None
+        if self.store is not None and request.get(self.serving["entity"]) is not None:
+            online = self.store.get([str(request[self.serving["entity"]])])[0]
+        row = self._assembler.assemble(request, online or {})
+        missing = [f for f in self._stored if online is None or f not in online]
         X = self.pre.transform_row(row)
         logged = {k: v for k, v in request.items() if k != "image"}
         images = None
@@ -122,7 +133,9 @@ class Predictor:
             images = img[None]
             logged.update(image_mean=stats[0], image_std=stats[1])
         score = self.model.predict_one(X, images)
-        return self._result(score, logged)
+        result = self._result(score, logged)
+        result.missing = missing or None
+        return result
 
     def _result(self, score: float | np.ndarray, logged: dict[str, Any]) -> Prediction:
         if self.classes is not None:

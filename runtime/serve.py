@@ -33,6 +33,7 @@ from fastapi.responses import PlainTextResponse, Response
 from .bundle import REGISTERED, find_bundle
 from .canary import STATE_FILE, CanaryConfig, CanaryController, load_state
 from .context import UserError, resolve_env
+from .online_store import StoreUnavailable
 from .predictor import BadInput, Predictor, read_serve_config
 from .request_model import error_body, request_adapter, validate_request
 
@@ -318,6 +319,11 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
     read_deadline = max(timeout, 1.0)
     header = serve.get("api_key_header", "X-API-Key")
     status = {"ready": False}
+
+    def stores_reachable() -> bool:
+        """False while the online store does not answer: a balancer sends traffic elsewhere."""
+        return all(p.store is None or p.store.reachable() for p in deployment.predictors())
+
     offload = deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image)
 
     @asynccontextmanager
@@ -343,7 +349,7 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
 
     @app.get("/ready")
     async def ready() -> Response:
-        ok = status["ready"]
+        ok = status["ready"] and await asyncio.to_thread(stores_reachable)
         return answer(200 if ok else 503, {"ready": ok, "model_version": deployment.stable.model_version})
 
     @app.get("/metrics")
@@ -425,6 +431,10 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
                 return await finish(422, error_body(exc.field, exc.message))
             except TimeoutError:
                 return await finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
+            except StoreUnavailable as exc:
+                return await finish(503, {"detail": f"online store unavailable: {exc}"}, {"retry-after": "1"})
+            except Exception as exc:  # a bug: still a JSON answer, logged and counted, never a bare 500
+                return await finish(500, {"detail": f"internal error: {type(exc).__name__}"})
             latency = round((time.perf_counter() - started) * 1000.0, 3)
             out = {
                 "prediction": result.prediction,
@@ -432,7 +442,9 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
                 "model_version": predictor.model_version,
                 "latency_ms": latency,
             }
-            extra = {}
+            extra: dict[str, Any] = {}
+            if result.missing:  # an entity the store does not know: say so, in the answer and the log
+                out["missing_features"] = extra["missing_features"] = result.missing
             if result.probabilities is not None:  # multiclass: every class's probability, by label
                 out["probabilities"] = extra["probabilities"] = result.probabilities
             return await finish(

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from .atomic import write_json
 from .context import GateFailed, StageContext, UserError, say, stage_main
-from .ingest import SNAPSHOTS, VERSION
+from .ingest import VERSION, read_snapshot
 from .reports import render_html
 from .stats import categorical_profile, chi2_two_sample, histogram, ks_two_sample, numeric_profile
 
@@ -378,15 +378,7 @@ def apply_overrides(outcomes: list[Outcome], overrides: list[dict[str, str]]) ->
 
 
 def load_snapshots(ctx: StageContext) -> dict[str, pa.Table]:
-    import pyarrow.parquet as pq
-
-    out = {}
-    for s in ctx.section("ingest")["sources"]:
-        path = ctx.path(SNAPSHOTS) / f"{s['name']}.parquet"
-        if not path.is_file():
-            raise UserError(f"{path}: missing snapshot; run ingest")
-        out[s["name"]] = pq.read_table(path)
-    return out
+    return {s["name"]: read_snapshot(ctx, s["name"]) for s in ctx.section("ingest")["sources"]}
 
 
 def run(ctx: StageContext) -> dict[str, Any]:

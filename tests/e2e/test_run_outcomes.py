@@ -3,6 +3,7 @@ never a failed gate; `--new-data` says ingest ran; `status` writes nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -38,6 +39,38 @@ def test_new_data_says_ingest_ran(project: Path) -> None:
     out = run_cli("run", "build/churn", "--new-data", "--quiet", cwd=project)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ingest: running" in out.stdout and "ingest: unchanged, skipped" not in out.stdout, out.stdout
+
+
+def same_size_edit(path: Path, offset: int) -> None:
+    """Change one byte in place and put the mtime back: only the bytes tell."""
+    st = path.stat()
+    body = bytearray(path.read_bytes())
+    body[offset] = ord("7") if body[offset] != ord("7") else ord("3")
+    path.write_bytes(bytes(body))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_new_data_after_a_same_size_edit_records_the_new_bytes(project: Path) -> None:
+    events = project / "pipelines" / "churn" / "data" / "events.csv"
+    text = events.read_text()
+    same_size_edit(events, text.index(".", text.index("\n") + 1) + 1)  # a digit of the first row's fee
+    out = run_cli("run", "build/churn", "--quiet", cwd=project)
+    assert out.returncode == 1 and "modified: pipelines/churn/data/events.csv" in out.stderr, out.stderr
+    assert run_cli("run", "build/churn", "--new-data", "--quiet", cwd=project).returncode == 0
+    verified = run_cli("verify", "build/churn", cwd=project)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_tampered_snapshot_is_named_and_never_read(project: Path) -> None:
+    snapshot = project / "build" / "churn" / "data" / "snapshots" / "events.parquet"
+    same_size_edit(snapshot, snapshot.stat().st_size // 2)
+    verified = run_cli("verify", "build/churn", cwd=project)
+    assert verified.returncode == 1 and "modified: data/snapshots/events.parquet" in verified.stdout
+    out = run_cli("run", "build/churn", "--stage", "featurize", "--force", cwd=project)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "events.parquet: changed after ingest wrote it" in out.stderr and "crashed" not in out.stderr
+    assert run_cli("run", "build/churn", "--stage", "ingest", "--force", cwd=project).returncode == 0
+    assert run_cli("verify", "build/churn", cwd=project).returncode == 0
 
 
 def test_a_crashing_stage_is_reported_as_a_crash_with_its_log(project: Path) -> None:
