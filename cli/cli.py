@@ -343,8 +343,35 @@ def _canary(target: Path) -> Any:
 
 @canary_app.command("status")
 def canary_status_cmd(target: Dir) -> None:
-    """The canary's state: versions, weight, step, history."""
-    print(json.dumps(_canary(target).state.to_json(), indent=2, sort_keys=True))
+    """The canary's state: versions, weight, step, history (times in UTC, ISO 8601)."""
+    print(json.dumps(_readable_times(_canary(target).state.to_json()), indent=2, sort_keys=True))
+
+
+def _readable_times(value: Any, key: str = "") -> Any:
+    """Epoch seconds under time-like keys (`at`, `*_at`, `since`, `started`) as ISO 8601 UTC."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, dict):
+        return {k: _readable_times(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable_times(v, key) for v in value]
+    timed = key in ("at", "since", "started", "window_started") or key.endswith("_at")
+    if timed and isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null: the output stays JSON that any parser reads."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _canary_act(target: Path, action: str) -> None:
@@ -353,7 +380,13 @@ def _canary_act(target: Path, action: str) -> None:
     c = _canary(target)
     if c.state.status != "running":
         _fail(f"error: no running canary (status: {c.state.status})", 1)
-    print(c.promote(time.time()) if action == "promote" else c.rollback(time.time()))
+    event = c.promote(time.time()) if action == "promote" else c.rollback(time.time())
+    words = {
+        "step": f"canary: candidate now gets {c.state.weight:.0%} of traffic (step {c.state.step + 1})",
+        "promoted": "canary: promoted; the candidate is the stable model and gets all traffic",
+        "rolled_back": "canary: rolled back; the stable model gets all traffic",
+    }
+    print(words.get(event, f"canary: {event}"))
 
 
 @canary_app.command("promote")
@@ -390,7 +423,7 @@ def canary_analyze_cmd(
     else:
         config = CanaryConfig(0.05, 0, success_rate, (1.0,), min_requests, latency_p99_ms)
     out = analyze_log(log, config)
-    print(json.dumps(out, indent=2, sort_keys=True, default=str))
+    print(json.dumps(_json_safe(out), indent=2, sort_keys=True, default=str, allow_nan=False))
     if out["verdict"] != "promote":
         raise typer.Exit(1)
 

@@ -30,10 +30,11 @@ from .trainers import Model, load_model
 class BadInput(UserError):
     """A request problem: becomes a 422 naming the field."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, problems: list[tuple[str, str]] | None = None):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.problems = problems or [(field, message)]
 
 
 @dataclass

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .atomic import replace_dir, staging_dir, write_json
+from .atomic import replace_dir, staging_dir, write_json, write_text
 from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .metrics import HIGHER_IS_BETTER
 from .outbox import OUTBOX, publish_pending
 from .tracking import RunRecord, Tracker
-from .train import CANDIDATE, final_fit, prepare
+from .train import CANDIDATE, CANDIDATE_STATUS, final_fit, prepare
 
 COMPARED = ("validation", "test")
 
@@ -182,6 +183,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         },
     }
     write_json(stage / BUNDLE_FILE, bundle)
+    write_registered_card(ctx, stage)
     replace_dir(stage, ctx.path(REGISTERED))
     run_id = tracker.publish(
         RunRecord(
@@ -202,10 +204,25 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         )
     report["registered"] = True
     write_json(ctx.path("reports/register.json"), report)
+    how = (
+        f"metrics reproduced within {reg['tolerance']}"
+        if reg["reproduce"]
+        else "not re-run: register.reproduce is false"
+    )
     say(
-        f"register: {reg['name']} {reg['model_version']} registered (metrics reproduced within {reg['tolerance']}; registry version {report['registry_version']})"
+        f"register: {reg['name']} {reg['model_version']} registered ({how}; registry version {report['registry_version']})"
     )
     return report
+
+
+def write_registered_card(ctx: StageContext, bundle: Path) -> None:
+    """The bundle's own model card: train's card, its status line saying what happened."""
+    card = ctx.path("reports/model_card.md")
+    if not card.is_file():
+        return
+    how = "its metrics reproduced on a re-run" if ctx.section("register")["reproduce"] else "without a re-run"
+    status = f"Status: registered, {how}; reports/register.json has the registry version."
+    write_text(bundle / "model_card.md", card.read_text().replace(CANDIDATE_STATUS, status))
 
 
 if __name__ == "__main__":

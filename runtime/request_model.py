@@ -56,12 +56,24 @@ def validate_request(adapter: TypeAdapter[Any], data: Any) -> dict[str, Any]:
     try:
         return adapter.validate_python(data).model_dump()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        kind = err["type"]
-        msg = {"missing": "field required", "extra_forbidden": "unknown field"}.get(kind, err["msg"])
-        raise BadInput(loc, msg) from None
+        problems = [_problem(err) for err in exc.errors()]
+        raise BadInput(problems[0][0], problems[0][1], problems) from None
 
 
-def error_body(field: str, message: str) -> dict[str, Any]:
-    return {"detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}], "field": field}
+def _problem(err: Any) -> tuple[str, str]:
+    """(field, message) of one validation error, in the words a client can act on."""
+    loc = ".".join(str(p) for p in err["loc"])
+    field = loc if loc else ('""' if err["loc"] else "body")  # a field whose name is empty is still a field
+    kind = err["type"]
+    if err.get("input", 0) is None and kind not in ("missing", "extra_forbidden"):
+        return field, "may not be null (its column is not nullable in the spec's schema)"
+    return field, {"missing": "field required", "extra_forbidden": "unknown field"}.get(kind, err["msg"])
+
+
+def error_body(field: str, message: str, problems: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A 422 body: every problem in `detail` (FastAPI's shape), the first one's field in `field`."""
+    listed = problems or [(field, message)]
+    return {
+        "detail": [{"loc": ["body", f], "msg": m, "type": "value_error"} for f, m in listed],
+        "field": field,
+    }

@@ -428,7 +428,7 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
                 else:
                     result = predictor.predict(fields)
             except BadInput as exc:
-                return await finish(422, error_body(exc.field, exc.message))
+                return await finish(422, error_body(exc.field, exc.message, exc.problems))
             except TimeoutError:
                 return await finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
             except StoreUnavailable as exc:

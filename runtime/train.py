@@ -488,12 +488,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return report
 
 
+CANDIDATE_STATUS = (
+    "Status: trained, not yet registered (`register` registers it only if a re-run reproduces it; "
+    "see reports/register.json and the registered bundle's copy of this card)."
+)
+
+
 def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     name = r["metric"]["name"]
     split = ctx.section("train")["split"]
     leak_score = LEAK_SCORES[ctx.section("train")["task"]]
     lines = [
-        f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']} (candidate)",
+        f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']}",
+        "",
+        f"{CANDIDATE_STATUS}",
         "",
         f"- data version: `{r['dataset_version']}`",
         f"- feature set: `{r['feature_set_hash'][:16]}`; features: {', '.join(r['feature_importance'])}",

@@ -5,6 +5,7 @@ gives the same verdict."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -66,21 +67,26 @@ def test_canary_routes_promotes_and_rolls_back(tmp_path: Path) -> None:
     try:
         status = json.loads(run_cli("canary", "status", "build/churn", cwd=project).stdout)
         assert status["status"] == "running" and status["weight"] == 0.05
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", status["window_started"]), status
         split = _send(port, 2000, "a")
         assert abs(split.get("v1.1.0", 0) - 100) <= 40, split
-        assert run_cli("canary", "promote", "build/churn", cwd=project).stdout.strip() == "step"
+        assert run_cli("canary", "promote", "build/churn", cwd=project).stdout.strip() == (
+            "canary: candidate now gets 25% of traffic (step 2)"
+        )
         split = _send(port, 2000, "b")
         assert abs(split.get("v1.1.0", 0) - 500) <= 80, split
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'mlwright_canary_weight{system="churn"} 0.25' in metrics
-        assert run_cli("canary", "rollback", "build/churn", cwd=project).stdout.strip() == "rolled_back"
+        assert run_cli("canary", "rollback", "build/churn", cwd=project).stdout.strip() == (
+            "canary: rolled back; the stable model gets all traffic"
+        )
         assert _send(port, 300, "c") == {"v1.0.0": 300}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     time.sleep(0.2)
     analyze = run_cli("canary", "analyze", "build/churn/logs/predictions.jsonl", "--min-requests", "50", cwd=project)
-    verdict = json.loads(analyze.stdout)
+    verdict = json.loads(analyze.stdout, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert (
         analyze.returncode == 0
         and verdict["verdict"] == "promote"

@@ -55,6 +55,9 @@ def test_contract_files_exist_with_sane_content(built: Path) -> None:
     assert metrics["test"]["fbeta"] > metrics["baseline_test"]["fbeta"] + 0.03
     register = json.loads((built / "reports" / "register.json").read_text())
     assert register["registered"] and register["reproduced"] and register["registry_version"] == "1"
+    assert "Status: trained, not yet registered" in (built / "reports" / "model_card.md").read_text()
+    card = (built / "models" / "registered" / "model_card.md").read_text()
+    assert "Status: registered, its metrics reproduced on a re-run" in card and "not yet registered" not in card
     assert (built / "dist" / "Dockerfile").is_file() and list((built / "dist" / "wheels").glob("mlwright-*.whl"))
     assert (built / ".mlwright" / "tracking.db").is_file()
 

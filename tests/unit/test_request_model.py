@@ -40,6 +40,17 @@ def test_null_elsewhere_a_missing_field_and_bad_values_are_still_refused_by_name
     assert refusal({**GOOD, "monthly_fee": "20"}).startswith("monthly_fee: ")
 
 
+def test_every_problem_is_reported_and_null_is_called_null() -> None:
+    with pytest.raises(BadInput) as err:
+        validate_request(request_adapter(INPUTS, RULES), {})
+    assert [f for f, _ in err.value.problems] == ["customer_id", "plan", "monthly_fee", "tickets"]
+    assert (
+        refusal({**GOOD, "tickets": None})
+        == "tickets: may not be null (its column is not nullable in the spec's schema)"
+    )
+    assert refusal({**GOOD, "": 1}) == '"": unknown field'
+
+
 def test_only_a_written_nullable_reaches_the_endpoint(tmp_path: Path) -> None:
     """Columns are nullable by default for data; a request must still carry a value
     unless the spec says `nullable: true` (the reference systems keep null a 422)."""
