@@ -24,8 +24,8 @@ def test_the_wheel_installs_and_imports_without_the_checkout(tmp_path: Path) -> 
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
     code = (
         "import mlwright, mlwright.runtime.serve, mlwright.compiler.pins as p;"
-        "assert mlwright.__file__.startswith(%r), mlwright.__file__;"
-        "print(p.serving_pins(False)['numpy'])" % str(target)
+        f"assert mlwright.__file__.startswith({str(target)!r}), mlwright.__file__;"
+        "print(p.serving_pins(False)['numpy'])"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
