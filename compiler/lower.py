@@ -243,7 +243,6 @@ def _params(
                 "ttl_seconds": int(duration_seconds(store.online.ttl)),
                 "timeout_ms": store.online.timeout_ms,
             },
-            "retrieval_p99_ms": store.retrieval_p99_ms,
         },
         "train": {
             **problem,
@@ -275,6 +274,9 @@ def _params(
             "tolerance": t.register_.tolerance,
             "min_metric": register_floor(spec),
             "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+            # what the bundle's monitoring reference is built with (monitor reads it from the bundle)
+            "reference_bins": m.covariate.bins,
+            "concept_metric": m.concept.metric,
         },
         "package": {
             "name": spec.name,
@@ -337,7 +339,8 @@ def _params(
 
 
 def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePlan, ...]:
-    online = "features/online.sqlite" if spec.features.store.online.backend == "sqlite" else "features/online.json"
+    store = spec.features.store.online
+    online = store.path if store.backend == "sqlite" else "features/online.json"
     offline = spec.features.store.offline.path
     source_deps = tuple(sorted({s.dep for s in sources if s.dep}))
     return (

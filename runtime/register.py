@@ -137,8 +137,9 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
     stage = staging_dir(ctx.path(REGISTERED))
     for f in candidate.iterdir():
         shutil.copy2(f, stage / f.name)
-    mon = ctx.params["monitor"]
-    save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), mon["covariate"]["bins"]))
+    # the reference profile and the concept baseline are built here, from register's own
+    # params section: a change of bins or concept metric re-runs register (and says so in diff)
+    save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), reg["reference_bins"]))
     bundle = {
         "bundle_version": 1,
         "name": reg["name"],
@@ -162,10 +163,10 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         "metric": cfg["metric"],
         "test_metrics": trained["test"],
         "baseline": {
-            "metric": mon["concept"]["metric"],
-            "value": trained["test"].get(mon["concept"]["metric"], trained["test"].get(name)),
+            "metric": reg["concept_metric"],
+            "value": trained["test"].get(reg["concept_metric"], trained["test"].get(name)),
             "slices": {
-                f"{col}={v}": {"value": s.get(mon["concept"]["metric"]), "rows": s["rows"]}
+                f"{col}={v}": {"value": s.get(reg["concept_metric"]), "rows": s["rows"]}
                 for col, vals in trained.get("slices", {}).items()
                 for v, s in vals.items()
             },

@@ -87,3 +87,30 @@ def test_a_lock_naming_files_outside_the_build_is_not_followed(churn: Path, tmp_
     assert "hunter2" not in unified_diff(compiled.files, compiled.out_dir, stale)
     write_tree(compiled.files, compiled.out_dir)
     assert (tmp_path / "outside.txt").is_file(), "a file the lock names outside the build is never deleted"
+
+
+@pytest.mark.parametrize(
+    ("override", "stages"),
+    [
+        ("monitoring.covariate.bins=20", "register, package"),  # the bundle's reference profile is built with it
+        ("monitoring.concept.metric=roc_auc", "register, package"),  # so is the concept baseline
+        ("features.store.retrieval_p99_ms=80", "none"),  # documented in ml_spec.md, read by no stage
+    ],
+)
+def test_diff_names_the_stages_that_read_a_key(churn: Path, override: str, stages: str) -> None:
+    from typer.testing import CliRunner
+
+    from mlwright.cli import app
+
+    assert CliRunner().invoke(app, ["compile", str(churn)]).exit_code == 0
+    out = CliRunner().invoke(app, ["diff", str(churn), override])
+    assert out.exit_code == 0, out.output
+    assert f"Stages re-run: {stages}\n" in out.output, out.output
+
+
+def test_a_moved_online_store_is_declared_where_it_is(churn: Path) -> None:
+    from mlwright.compiler import compile_system
+
+    compiled = compile_system(churn, ["features.store.online.path=features/store.db"], Path("build/churn"))
+    dvc = compiled.files["dvc.yaml"].decode()
+    assert "features/store.db" in dvc and "online.sqlite" not in dvc
