@@ -556,6 +556,18 @@ def secrets_are_references(spec: SystemSpec, doc: Document, root: Path | None) -
     yield from walk(doc.data, ())
 
 
+def search_is_possible(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """More than one trial over an empty space would run the same fit again and again."""
+    hpo = spec.training.hpo
+    if not hpo.space and hpo.trials > 1:
+        yield _at(
+            doc,
+            ("training", "hpo", "trials"),
+            f"{hpo.trials} trials, but training.hpo.space is empty: there is nothing to search",
+            "add parameters to training.hpo.space, or leave out `space` for the backend's default one",
+        )
+
+
 RULES: tuple[Rule, ...] = (
     unique_names,
     renames,
@@ -569,6 +581,7 @@ RULES: tuple[Rule, ...] = (
     metric_fits_task,
     split_rules,
     backend_params,
+    search_is_possible,
     image_rules,
     canary_rules,
     paths_inside,

@@ -315,6 +315,20 @@ class TorchTrainingSpec(_TrainingBase):
 
 TrainingSpec = Annotated[LightGBMTrainingSpec | TorchTrainingSpec, Field(discriminator="backend")]
 
+# The search space of a spec that writes none: the parameters that matter most for
+# each backend, over the ranges their documentation recommends tuning in.
+DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "lightgbm": {
+        "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+        "min_child_samples": {"type": "int", "low": 5, "high": 100, "log": True},
+    },
+    "torch": {
+        "lr": {"type": "float", "low": 0.0001, "high": 0.01, "log": True},
+        "weight_decay": {"type": "float", "low": 0.000001, "high": 0.001, "log": True},
+    },
+}
+
 # Parameter names each backend understands (in `params` and in `hpo.space`).
 BACKEND_PARAMS: dict[str, frozenset[str]] = {
     "lightgbm": frozenset(
@@ -517,6 +531,25 @@ class SystemSpec(Strict):
         if isinstance(training, dict) and "backend" not in training:
             return {**data, "training": {"backend": "lightgbm", **training}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_search_space(cls, data: Any) -> Any:
+        """`hpo.trials` always has something to search: without a written `space`, the
+        backend's usual one (written out in spec.resolved.yaml); with `space: {}` (fixed
+        parameters) one trial, unless the spec writes more (then `search_is_possible`
+        refuses it: trials that search nothing would be a setting that does nothing)."""
+        training = data.get("training") if isinstance(data, dict) else None
+        if not isinstance(training, dict):
+            return data
+        hpo = training.get("hpo", {})
+        if not isinstance(hpo, dict):
+            return data
+        if "space" not in hpo:
+            hpo = {**hpo, "space": DEFAULT_SPACES.get(str(training.get("backend", "lightgbm")), {})}
+        elif hpo["space"] == {} and "trials" not in hpo:
+            hpo = {**hpo, "trials": 1}
+        return {**data, "training": {**training, "hpo": hpo}}
 
     @model_validator(mode="before")
     @classmethod

@@ -309,6 +309,7 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
     deployment = Deployment(target)
     serve = deployment.serve
     adapter = request_adapter(serve["inputs"], serve.get("input_constraints"))
+    request_schema = inline_refs(adapter.json_schema())
     log = RequestLog(deployment.state_root / serve["log_path"])
     metrics = Metrics(deployment.name, deployment.state_root / "state" / "metrics")
     limit = int(serve["request_limit_bytes"])
@@ -352,7 +353,16 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
         ok = status["ready"] and await asyncio.to_thread(stores_reachable)
         return answer(200 if ok else 503, {"ready": ok, "model_version": deployment.stable.model_version})
 
-    @app.get("/metrics")
+    @app.post(
+        "/predict",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
+        responses=PREDICT_RESPONSES,
+        summary="Score one request",
+    )
+    async def predict_documented() -> Response:  # never reached: FrontDoor serves POST /predict itself
+        return answer(500, {"detail": "unreachable"})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> PlainTextResponse:
         return PlainTextResponse(
             metrics.render(
@@ -457,6 +467,65 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             )
 
     return FrontDoor(app, predict)
+
+
+def _problem_schema() -> dict[str, Any]:
+    item = {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": item}]}},
+    }
+
+
+_JSON_PROBLEM = {"application/json": {"schema": _problem_schema()}}
+# What POST /predict answers, for /openapi.json (schemathesis and clients read it).
+PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The prediction",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["prediction", "model_version", "latency_ms", "request_id"],
+                    "properties": {
+                        "prediction": {},
+                        "probability": {"type": ["number", "null"]},
+                        "probabilities": {"type": "object"},
+                        "model_version": {"type": "string"},
+                        "latency_ms": {"type": "number"},
+                        "request_id": {"type": "string"},
+                        "missing_features": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    },
+    401: {"description": "Missing or wrong API key", "content": _JSON_PROBLEM},
+    408: {"description": "Body not received in time", "content": _JSON_PROBLEM},
+    413: {"description": "Body larger than the limit", "content": _JSON_PROBLEM},
+    415: {"description": "Not application/json", "content": _JSON_PROBLEM},
+    422: {"description": "Invalid request: `field` names the first problem", "content": _JSON_PROBLEM},
+    503: {"description": "Saturated, or the online store is unavailable (Retry-After)", "content": _JSON_PROBLEM},
+    504: {"description": "The prediction took longer than the timeout", "content": _JSON_PROBLEM},
+}
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """pydantic's JSON Schema with `$defs` inlined: OpenAPI resolves refs elsewhere."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return dict(walk(schema))
 
 
 class BodyTooLarge(Exception):

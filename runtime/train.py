@@ -342,8 +342,9 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
             "threshold": None,
             "validation": {m["name"]: score(m["name"], yv, val_prob)},
             "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},
-            "baseline_test": regression_baseline(p.data.y[p.split.train], yt, m["name"]),
+            "baselines_test": regression_baselines(p, yt, m["name"], cfg["entity"]),
         }
+        metrics["baseline_test"] = strongest(metrics["baselines_test"], m["name"])
         return model, metrics
     if p.data.n_classes > 1:
         metrics = {
@@ -363,6 +364,47 @@ def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple
         "slices": slice_metrics(cfg, p, test_prob, threshold),
     }
     return model, metrics
+
+
+def regression_baselines(p: Prepared, y_test: np.ndarray, name: str, entity: str) -> list[dict[str, Any]]:
+    """Every simple rule that fits the data: the training constant, and for timed rows
+    the entity's last known value (a model that loses to it is no forecast)."""
+    rules = [regression_baseline(p.data.y[p.split.train], y_test, name)]
+    if p.ts is not None and entity in p.table.column_names:
+        last = last_value_per_entity(
+            [str(e) for e in p.table.column(entity).to_pylist()], p.ts, p.data.y, p.split.test, p.split.train
+        )
+        if last is not None:
+            rules.append({name: round(score(name, y_test, last), 6), "rule": "the entity's last known value"})
+    return rules
+
+
+def last_value_per_entity(
+    entities: list[str], ts: np.ndarray, y: np.ndarray, rows: np.ndarray, train: np.ndarray
+) -> np.ndarray | None:
+    """For each of `rows`, the target of the same entity's latest row strictly before it
+    (the training mean where the entity has none); None if no row has a predecessor."""
+    order = np.lexsort((np.arange(len(ts)), ts))
+    previous: dict[str, float] = {}
+    before = np.full(len(ts), np.nan)
+    i = 0
+    while i < len(order):  # rows at the same time do not see each other
+        j = i
+        while j < len(order) and ts[order[j]] == ts[order[i]]:
+            before[order[j]] = previous.get(entities[order[j]], np.nan)
+            j += 1
+        for k in order[i:j]:
+            previous[entities[k]] = float(y[k])
+        i = j
+    out = before[rows]
+    if np.isnan(out).all():
+        return None
+    return np.where(np.isnan(out), float(np.mean(y[train])), out)
+
+
+def strongest(rules: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The baseline that is hardest to beat."""
+    return max(rules, key=lambda r: r[name]) if HIGHER_IS_BETTER[name] else min(rules, key=lambda r: r[name])
 
 
 def regression_baseline(y_train: np.ndarray, y_test: np.ndarray, name: str) -> dict[str, Any]:
@@ -452,6 +494,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "validation": metrics["validation"],
         "test": metrics["test"],
         "baseline_test": metrics.get("baseline_test"),
+        "baselines_test": metrics.get(
+            "baselines_test", [metrics["baseline_test"]] if metrics.get("baseline_test") else []
+        ),
         "slices": metrics.get("slices", {}),
         "feature_importance": model.importance(),
         "leakage": leakage,
@@ -494,6 +539,20 @@ CANDIDATE_STATUS = (
 )
 
 
+def baseline_lines(r: dict[str, Any], name: str) -> list[str]:
+    """Every simple rule's test score, and a plain sentence when the model does not beat one."""
+    rules = r.get("baselines_test") or []
+    lines = [f"- baseline `{b['rule']}`: test {name} {b[name]:.4f}" for b in rules if name in b]
+    lower = not HIGHER_IS_BETTER[name]
+    beaten = [b for b in rules if name in b and (r["test"][name] >= b[name] if lower else r["test"][name] <= b[name])]
+    if beaten:
+        lines.append(
+            f"- **The model does not beat {', '.join(repr(b['rule']) for b in beaten)} on the test set**: "
+            "a simpler rule predicts as well or better."
+        )
+    return lines
+
+
 def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     name = r["metric"]["name"]
     split = ctx.section("train")["split"]
@@ -512,10 +571,11 @@ def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
         f"- CV {name}: {r['search']['cv_mean']:.4f} ± {r['search']['cv_std']:.4f} over {len(r['search']['cv_scores'])} folds",
         f"- test {name}: {r['test'][name]:.4f}"
         + (
-            f" (trivial baseline: {r['baseline_test'][name]:.4f}, {r['baseline_test']['rule']})"
+            f" (strongest simple baseline: {r['baseline_test'][name]:.4f}, {r['baseline_test']['rule']})"
             if r.get("baseline_test")
             else ""
         ),
+        *baseline_lines(r, name),
     ]
     if r["threshold"] is not None:
         lines.append(

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pydicom
 import pytest
 
-from ..conftest import free_port, generate, make_project, run_cli, wait_http
+from ..conftest import free_port, generate, make_project, run_cli
 
 pytestmark = pytest.mark.slow
 # A smoke-sized model: the mechanics are under test here, not the CNN's skill.
@@ -51,6 +52,19 @@ def test_pipeline_outputs(project: Path) -> None:
     assert {"image_mean", "image_std", "patient_age", "scanner_model"} <= set(profile)
 
 
+def wait_ready(url: str, timeout: float = 120.0) -> None:
+    """Until /ready says 200: the model has answered once (warm-up) before it does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
 @pytest.fixture(scope="module")
 def server(project: Path) -> Iterator[str]:
     port = free_port()
@@ -58,7 +72,7 @@ def server(project: Path) -> Iterator[str]:
         [sys.executable, "-m", "mlwright", "serve", "build/brain_ct", "--port", str(port)], cwd=project
     )
     try:
-        wait_http(f"http://127.0.0.1:{port}/health")
+        wait_ready(f"http://127.0.0.1:{port}/ready")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -76,7 +90,7 @@ def test_served_image_prediction_equals_batch(server: str, project: Path, tmp_pa
             "scanner_model": str(ds.ManufacturerModelName),
         }
         r = httpx.post(f"{server}/predict", json=body, timeout=30)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200, r.text  # the first one too: no cold first call past the 1 s timeout
         assert set(r.json()) == {"prediction", "probability", "model_version", "latency_ms", "request_id"}
         served.append(r.json()["probability"])
     bad = httpx.post(

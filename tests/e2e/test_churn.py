@@ -191,6 +191,12 @@ def test_endpoint_contract(server: str, project: Path) -> None:
     metrics = httpx.get(f"{server}/metrics").text
     assert 'mlwright_requests_total{system="churn",model_version="v1.0.0",status="200"}' in metrics
     assert "mlwright_request_latency_seconds_bucket" in metrics
+    api = httpx.get(f"{server}/openapi.json").json()  # complete, so clients and schemathesis can use it
+    predict = api["paths"]["/predict"]["post"]
+    schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == set(_request(row)) and schema["additionalProperties"] is False
+    assert {"200", "401", "413", "415", "422", "503"} <= set(predict["responses"])
+    assert set(api["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
 
 
 BAD_VALUES = {

@@ -172,6 +172,7 @@ CASES: list[tuple[str, str, str]] = [
         + "".join(f"x{i}: [" + ",".join([f"'${{x{i - 1}}}'"] * 10) + "]\n" for i in range(1, 9))
         + "x0: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n",
     ),
+    ("hpo_trials_without_space", "    space:\n      num_leaves: {type: int, low: 8, high: 64}\n", "    space: {}\n"),
     ("label_source_time_column", "      format: csv\n", "      format: csv\n      time_column: amount\n"),
 ]
 

@@ -55,6 +55,12 @@ def test_a_short_spec_gets_the_defaults_a_table_needs(tmp_path: Path) -> None:
     assert spec.features.entity == "id" and spec.features.timestamp is None
     assert spec.training.backend == "lightgbm" and spec.training.hpo.trials == 2
     assert spec.training.split.strategy == "random" and spec.training.cv.strategy == "kfold"
+    assert sorted(spec.training.hpo.space) == ["learning_rate", "min_child_samples", "num_leaves"]  # trials search
+
+
+def test_fixed_parameters_mean_one_trial(tmp_path: Path) -> None:
+    spec = load_spec(spec_at(tmp_path, SHORT.replace("hpo: {trials: 2}", "hpo: {space: {}}")))
+    assert spec.training.hpo.space == {} and spec.training.hpo.trials == 1
 
 
 def test_written_choices_win_over_the_defaults(tmp_path: Path) -> None:
