@@ -71,6 +71,9 @@ def say(text: str) -> None:
 def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
     """Run one stage as a command: errors become one line and an exit code."""
     started = time.perf_counter()
+    from .lifetime import die_with_parent
+
+    die_with_parent()  # DVC killed: this stage stops too, instead of running on as an orphan
     try:
         ctx = load_context()
         run(ctx)

@@ -21,6 +21,7 @@ from typing import Any
 from mlwright.errors import StageCrashed
 
 from .context import GateFailed, StageContext, UserError, load_context
+from .lifetime import die_with_parent
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
 _SKIP = re.compile(r"Stage '([^']+)' didn't change, skipping")
@@ -141,6 +142,7 @@ def repro(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
         env=env or dvc_env(),
+        preexec_fn=die_with_parent,  # a killed `mlwright run` leaves no DVC behind
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -181,6 +183,11 @@ def _failure(output: str, build: Path) -> UserError:
     """The failed stage's own reason, classified by how it exited: 1 with the stage's
     line is a gate, 2 bad input; anything else (a traceback, a signal, exit 3) is a
     crash, reported as one, with DVC's whole output kept in logs/ for the reader."""
+    if "Unable to acquire lock" in output or "is busy, it is being blocked by" in output:
+        return UserError(
+            "another `mlwright run` (or `dvc repro`) is running in this repository and holds DVC's lock; "
+            "wait for it to finish (or stop it), then run again"
+        )
     m = _FAILED.search(output)
     stage = m.group(1).split(":")[-1] if m else "dvc"
     code = _EXIT.search(output[m.end() :] if m else output)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -55,7 +59,7 @@ def test_new_data_after_a_same_size_edit_records_the_new_bytes(project: Path) ->
     text = events.read_text()
     same_size_edit(events, text.index(".", text.index("\n") + 1) + 1)  # a digit of the first row's fee
     out = run_cli("run", "build/churn", "--quiet", cwd=project)
-    assert out.returncode == 1 and "modified: pipelines/churn/data/events.csv" in out.stderr, out.stderr
+    assert out.returncode == 1 and "modified: data/events.csv" in out.stderr, out.stderr
     assert run_cli("run", "build/churn", "--new-data", "--quiet", cwd=project).returncode == 0
     verified = run_cli("verify", "build/churn", cwd=project)
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -71,6 +75,44 @@ def test_a_tampered_snapshot_is_named_and_never_read(project: Path) -> None:
     assert "events.parquet: changed after ingest wrote it" in out.stderr and "crashed" not in out.stderr
     assert run_cli("run", "build/churn", "--stage", "ingest", "--force", cwd=project).returncode == 0
     assert run_cli("verify", "build/churn", cwd=project).returncode == 0
+
+
+def test_a_second_run_is_told_the_first_holds_the_lock_and_a_killed_run_leaves_no_orphans(project: Path) -> None:
+    import psutil
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mlwright", "run", "build/churn", "--force", "--quiet"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        stage = None
+        for _ in range(600):  # until DVC runs a stage under the first run
+            kids = psutil.Process(first.pid).children(recursive=True)
+            stage = next((k for k in kids if "mlwright.runtime." in " ".join(_cmdline(k))), None)
+            if stage is not None:
+                break
+            time.sleep(0.1)
+        assert stage is not None, "no stage started"
+        second = run_cli("run", "build/churn", "--force", cwd=project)
+        assert second.returncode == 2 and "holds DVC's lock" in second.stderr, second.stdout + second.stderr
+        kids = psutil.Process(first.pid).children(recursive=True)
+        first.kill()  # SIGKILL: the run itself gets no chance to clean up
+        first.wait(timeout=10)
+        gone, alive = psutil.wait_procs(kids, timeout=20)
+        assert not alive, f"orphans left running: {[(p.pid, _cmdline(p)) for p in alive]}"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0  # and the next run works
+
+
+def _cmdline(p: Any) -> list[str]:
+    try:
+        return list(p.cmdline())
+    except Exception:  # the process just ended
+        return []
 
 
 def test_a_crashing_stage_is_reported_as_a_crash_with_its_log(project: Path) -> None:
