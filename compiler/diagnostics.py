@@ -48,8 +48,8 @@ class Diagnostic:
 
 
 def one_line(text: str) -> str:
-    """Control characters (newlines, NUL, ...) escaped, so a message stays one line."""
-    return "".join(c if ord(c) >= 32 and c != "\x7f" else repr(c)[1:-1] for c in text)
+    """Unprintable characters (newlines, NUL, U+2028, ...) escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class SpecError(Exception):

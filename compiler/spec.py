@@ -490,7 +490,8 @@ class SystemSpec(Strict):
             derived["definitions"] = [
                 {"name": name, "from": holders[0], "expr": name, **_encoding_of(schema[holders[0]][name])}
                 for name in inputs
-                if name != problem.get("entity")
+                if isinstance(name, str)
+                and name != problem.get("entity")
                 and len(holders := [src for src, cols in schema.items() if isinstance(cols, dict) and name in cols])
                 == 1
             ]
@@ -508,14 +509,15 @@ class SystemSpec(Strict):
         ):
             return data
         ts, sources = data["spec"].get("timestamp"), data["data"].get("sources")
-        if not ts or not isinstance(sources, list):
-            return data
+        if not isinstance(ts, str) or not ts or not isinstance(sources, list):
+            return data  # validation reports a timestamp that is not a name
         expectations = data.get("expectations")
         schema = expectations.get("schema") if isinstance(expectations, dict) else None
         schema = schema if isinstance(schema, dict) else {}
 
         def timed(src: dict[str, Any]) -> dict[str, Any]:
-            cols = schema.get(src.get("name"))
+            name = src.get("name")
+            cols = schema.get(name) if isinstance(name, str) else None
             meta = src.get("metadata")
             has = (isinstance(cols, dict) and ts in cols) or (isinstance(meta, dict) and ts in meta)
             return {**src, "time_column": ts} if has and "time_column" not in src else src
