@@ -225,13 +225,25 @@ def drift_all(reference: dict[str, Any], columns: dict[str, Any], cov: dict[str,
     return dict(zip(names, results, strict=True))
 
 
+DAY = 86_400
+MONDAY_OFFSET = 4 * DAY  # 1970-01-01 was a Thursday: Monday 1970-01-05 starts ISO weeks
+
+
+def window_origin(seconds: int) -> int:
+    """Where windows start, on the calendar: weeks on Mondays, days at midnight UTC,
+    hours on the hour (counting from the Unix epoch put 7-day windows on Thursdays)."""
+    return MONDAY_OFFSET if seconds % (7 * DAY) == 0 else 0
+
+
 def windows_of(ts: np.ndarray | None, n: int, seconds: int) -> dict[str, np.ndarray]:
+    """Row indices per window of event time, keyed by the window's start (ISO 8601)."""
     if ts is None or n == 0 or seconds <= 0:
         return {"all": np.arange(n)}
-    keys = ts // (seconds * 1_000_000)
+    origin = window_origin(seconds)
+    keys = (ts - origin * 1_000_000) // (seconds * 1_000_000)
     out = {}
     for k in np.unique(keys):
-        start = _iso(int(k) * seconds)
+        start = _iso(int(k) * seconds + origin)
         out[start] = np.nonzero(keys == k)[0]
     return out
 

@@ -90,3 +90,14 @@ def test_webhook_retries_then_delivers_once_per_window(tmp_path: Path, monkeypat
     assert _Hook.received[0]["alerts"][0]["feature"] == "fee"
     lines = (tmp_path / "logs" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["kind"] == "covariate"
+
+
+def test_weekly_windows_start_on_mondays_and_daily_ones_at_midnight() -> None:
+    import numpy as np
+
+    from mlwright.runtime.monitor import windows_of
+
+    # 2024-01-04 (a Thursday) 12:00 and 2024-01-08 (a Monday) 01:00 UTC, in microseconds
+    ts = np.array([1704369600, 1704675600]) * 1_000_000
+    assert list(windows_of(ts, 2, 7 * 86400)) == ["2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"]
+    assert list(windows_of(ts, 2, 86400)) == ["2024-01-04T00:00:00Z", "2024-01-08T00:00:00Z"]
