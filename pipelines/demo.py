@@ -95,15 +95,13 @@ def churn() -> None:
     mlwright(
         "predict", "build/churn", "--input", "pipelines/churn/data/score/*.parquet", "--output", "predictions", cwd=work
     )
-    drifted = pq.read_table(work / "pipelines/churn/data/score/batch-000.parquet").to_pandas()
-    drifted["monthly_fee"] = drifted["monthly_fee"] * 1.6 + 30
-    drifted.to_parquet(work / "drifted-batch.parquet")
-    sh(sys.executable, "pipelines/churn/generate.py", "--out", "scenario", "--churn-stops", "DE", cwd=work)
+    scenario = ("--out", "scenario", "--churn-stops", "DE", "--drift-batch-fee", "1.5")
+    sh(sys.executable, "pipelines/churn/generate.py", *scenario, cwd=work)
     mlwright(
         "monitor",
         "build/churn",
         "--current",
-        "drifted-batch.parquet",
+        "scenario/score/*.parquet",
         "--labels",
         "scenario/labels/delayed.csv",
         cwd=work,

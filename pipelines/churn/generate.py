@@ -7,7 +7,8 @@ Writes, under --out (default: data/ beside this file):
   labels/delayed.csv          ground truth for that batch, arriving later (concept drift)
 
 Scenarios: --shift-fee SD moves monthly_fee by SD standard deviations (validation
-must catch it); --churn-stops XX: a retention programme in country XX means
+must catch it); --drift-batch-fee SD does the same to the scoring batch only
+(covariate drift that `monitor` must catch); --churn-stops XX: a retention programme in country XX means
 nobody there churns any more, which the inputs cannot show (concept drift
 confined to one slice); --flip-country XX flips that country's delayed labels;
 --drop-share S flips a share S of all delayed labels.
@@ -116,6 +117,7 @@ def generate(
     flip_country: str | None,
     drop_share: float,
     churn_stops: str | None = None,
+    drift_batch_fee: float = 0.0,
 ) -> None:
     rng = np.random.default_rng(seed)
     cust = customers(rng, max(50, rows // 5))
@@ -143,6 +145,9 @@ def generate(
         flip = rng.random(len(labels["churned"])) < drop_share
         labels["churned"] = [(not y) if f else y for y, f in zip(labels["churned"], flip, strict=True)]
     batch = {k: v for k, v in later.items() if k != "churned"}
+    if drift_batch_fee:  # the scoring batch drifts, training data does not: what `monitor` must catch
+        sd = float(np.std(batch["monthly_fee"]))
+        batch["monthly_fee"] = [round(float(f) + drift_batch_fee * sd, 2) for f in batch["monthly_fee"]]
     table = pa.table(
         {**batch, "event_time": pa.array([datetime.fromisoformat(t) for t in batch["event_time"]], pa.timestamp("us"))}
     )
@@ -160,8 +165,9 @@ def main() -> None:
     ap.add_argument("--flip-country", default=None)
     ap.add_argument("--drop-share", type=float, default=0.0)
     ap.add_argument("--churn-stops", default=None)
+    ap.add_argument("--drift-batch-fee", type=float, default=0.0)
     a = ap.parse_args()
-    generate(a.out, a.rows, a.seed, a.shift_fee, a.flip_country, a.drop_share, a.churn_stops)
+    generate(a.out, a.rows, a.seed, a.shift_fee, a.flip_country, a.drop_share, a.churn_stops, a.drift_batch_fee)
     print(f"churn data -> {a.out}")
 
 
