@@ -248,6 +248,7 @@ def _params(
             **problem,
             "backend": t.backend,
             "seed": t.seed,
+            "missing_target": t.missing_target,
             "metric": p.metric.model_dump(mode="json"),
             "costs": p.costs.model_dump(mode="json"),
             "split": {

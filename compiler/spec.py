@@ -303,6 +303,9 @@ class _TrainingBase(Strict):
     params: dict[Identifier, Scalar] = {}
     tracking: TrackingSpec = TrackingSpec()
     register_: Annotated[RegisterSpec, Field(alias="register")] = RegisterSpec()
+    # rows whose target is missing: `refuse` stops train naming how many, `drop` trains
+    # on the labelled rows (and says how many it left out)
+    missing_target: Literal["refuse", "drop"] = "refuse"
 
 
 class LightGBMTrainingSpec(_TrainingBase):

@@ -100,9 +100,25 @@ def class_labels(table: pa.Table, target: str) -> tuple[np.ndarray, list[Any]]:
     return np.array([index[v if numeric else str(v)] for v in values], dtype=np.int64), classes
 
 
+def labelled_rows(table: pa.Table, target: str, policy: str) -> pa.Table:
+    """The rows that have a target: all of them, or (`missing_target: drop`) those that do."""
+    missing = table.column(target).null_count
+    if not missing:
+        return table
+    if policy != "drop":
+        raise UserError(
+            f"target '{target}' is missing in {missing} of {table.num_rows} training rows; "
+            "set training.missing_target: drop to train on the labelled rows, or declare "
+            f"expectations.schema.<source>.{target}: {{nullable: false}} so validate refuses such data"
+        )
+    say(f"train: {missing} of {table.num_rows} rows have no target and are left out (missing_target: drop)")
+    return table.filter(pc.is_valid(table.column(target)))
+
+
 def prepare(ctx: StageContext) -> Prepared:
     cfg = ctx.section("train")
     table, meta = load_offline(ctx.root, ctx.section("featurize")["offline_path"])
+    table = labelled_rows(table, cfg["target"], cfg.get("missing_target", "refuse"))
     if table.num_rows < 20:
         raise UserError(f"only {table.num_rows} labelled rows: too few to train")
     classes = None

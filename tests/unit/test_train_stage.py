@@ -114,3 +114,24 @@ def test_pairwise_separation_finds_a_label_copied_into_one_number() -> None:
     for j in range(4):
         assert pairwise_separation(y, iris.data[:, j], 3) < LEAK_AUC
     assert pairwise_separation(y, rng.normal(size=len(y)), 3) < 0.8
+
+
+def test_rows_without_a_target_are_refused_with_the_remedy_or_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlwright.errors import UserError
+
+    ctx = churn_build(tmp_path)
+    events = ctx.source_root() / "data" / "events.csv"
+    lines = events.read_text().splitlines()
+    for i in range(1, 31):  # 30 rows lose their label (the last column)
+        lines[i] = lines[i].rsplit(",", 1)[0] + ","
+    events.write_text("\n".join(lines) + "\n")
+    ingest.run(ctx)
+    featurize.run(ctx)  # validate would refuse the data first; train must still not guess
+    with pytest.raises(UserError, match=r"missing in 30 of \d+ training rows; set training.missing_target: drop"):
+        train.run(ctx)
+    ctx = recompile(ctx, "training.missing_target=drop")
+    report = train.run(ctx)
+    assert "train: 30 of 1500 rows have no target and are left out" in capsys.readouterr().out
+    assert sum(report["split_rows"].values()) <= len(lines) - 1 - 30  # (a time split's gap drops a few more)
