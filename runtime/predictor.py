@@ -44,6 +44,7 @@ class Prediction:
     logged_inputs: dict[str, Any]
     probabilities: dict[str, float] | None = None  # multiclass: every class's, by label
     missing: list[str] | None = None  # store features the online store had no value for (unknown entity)
+    unseen: list[str] | None = None  # category features with a value training never saw (read as missing)
 
 
 class FeatureAssembler:
@@ -136,6 +137,7 @@ class Predictor:
         score = self.model.predict_one(X, images)
         result = self._result(score, logged)
         result.missing = missing or None
+        result.unseen = self.pre.unseen(row) or None
         return result
 
     def _result(self, score: float | np.ndarray, logged: dict[str, Any]) -> Prediction:

@@ -87,6 +87,16 @@ class Preprocessor:
                 i += len(c.categories)
         return out
 
+    def unseen(self, row: dict[str, Any]) -> list[str]:
+        """Category features whose value training never saw (the model reads them as missing)."""
+        return [
+            c.name
+            for c in self.columns
+            if c.kind in ("category", "one_hot")
+            and row.get(c.name) is not None
+            and _index(c.categories, row[c.name]) is None
+        ]
+
     def to_json(self) -> list[dict[str, Any]]:
         return [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in self.columns]
 

@@ -455,6 +455,8 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             extra: dict[str, Any] = {}
             if result.missing:  # an entity the store does not know: say so, in the answer and the log
                 out["missing_features"] = extra["missing_features"] = result.missing
+            if result.unseen:  # a category training never saw: scored as missing, and said so
+                out["unseen_categories"] = extra["unseen_categories"] = result.unseen
             if result.probabilities is not None:  # multiclass: every class's probability, by label
                 out["probabilities"] = extra["probabilities"] = result.probabilities
             return await finish(
@@ -496,6 +498,7 @@ PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
                         "latency_ms": {"type": "number"},
                         "request_id": {"type": "string"},
                         "missing_features": {"type": "array", "items": {"type": "string"}},
+                        "unseen_categories": {"type": "array", "items": {"type": "string"}},
                     },
                 }
             }

@@ -179,6 +179,8 @@ def test_endpoint_contract(server: str, project: Path) -> None:
     assert body["prediction"] in (0, 1) and 0 <= body["probability"] <= 1
     assert body["model_version"] == "v1.0.0" and body["request_id"] == "req-123" and body["latency_ms"] > 0
     assert r.headers["X-Request-ID"] == "req-123"
+    unseen = httpx.post(f"{server}/predict", json={**_request(row), "country": "ZZ"}, headers=h)
+    assert unseen.status_code == 200 and unseen.json()["unseen_categories"] == ["country"], unseen.text
     assert httpx.post(f"{server}/predict", json=_request(row)).status_code == 401
     assert httpx.post(f"{server}/predict", json=_request(row), headers={"X-API-Key": "wrong"}).status_code == 401
     big = httpx.post(

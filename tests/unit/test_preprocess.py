@@ -30,3 +30,10 @@ def test_table_and_row_encodings_agree(name: str, encoding: str) -> None:
     assert np.array_equal(batch, rows, equal_nan=True)
     seen = {v for v in col.to_pylist()[:4] if v is not None}
     assert len(pre.columns[0].categories) == len(seen)
+
+
+def test_unseen_categories_are_named() -> None:
+    table = pa.table({"text": COLUMNS["text"], "ratio": COLUMNS["ratio"]})
+    pre = fit_preprocessor(table, ["text", "ratio"], {"text": "category", "ratio": "none"}, np.arange(4))
+    assert pre.unseen({"text": "d", "ratio": 9.0}) == ["text"]  # "d" only appears after the training rows
+    assert pre.unseen({"text": "a", "ratio": 9.0}) == [] and pre.unseen({"text": None}) == []
