@@ -1,5 +1,6 @@
 """Point-in-time windowed features on 1,000,000 events: mlwright's compiled SQL
-(DuckDB) vs a straightforward pandas implementation of the same features, each
+(DuckDB; the shape `features.sql` has, including the `__ordinal` tiebreak and the
+fixed-order SUM that make its output byte-identical on any thread count) vs a straightforward pandas implementation of the same features, each
 in its own process (time and peak memory). Results must agree before timing counts.
 
     python benchmarks/featurize.py [--events 1000000] [--customers 50000]
@@ -19,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SQL = """
-WITH spine AS (SELECT row_number() OVER (ORDER BY event_time, customer_id) AS __row, customer_id AS __entity, event_time AS __ts FROM events),
+WITH spine AS (SELECT row_number() OVER (ORDER BY event_time, customer_id, __ordinal) AS __row, customer_id AS __entity, event_time AS __ts FROM events),
 win AS (
-  SELECT k.__row, SUM(amount) AS spend_90d, COUNT(*) AS payments_90d
+  SELECT k.__row, SUM(amount ORDER BY "paid_at", amount) AS spend_90d, COUNT(*) AS payments_90d
   FROM (SELECT __row, __entity, __ts FROM spine) AS k
   JOIN payments AS src ON src.customer_id = k.__entity AND src.paid_at < k.__ts AND src.paid_at >= k.__ts - INTERVAL '7776000 seconds'
   GROUP BY k.__row)
@@ -37,8 +38,11 @@ t = time.perf_counter()
 if impl == "mlwright":
     import duckdb
     con = duckdb.connect()
-    con.register("events", pq.read_table(f"{folder}/events.parquet"))
-    con.register("payments", pq.read_table(f"{folder}/payments.parquet"))
+    import numpy as np, pyarrow as pa
+    def with_ordinal(t):  # as featurize registers snapshots: the tiebreak of byte-identical output
+        return t.append_column("__ordinal", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+    con.register("events", with_ordinal(pq.read_table(f"{folder}/events.parquet")))
+    con.register("payments", with_ordinal(pq.read_table(f"{folder}/payments.parquet")))
     out = con.sql(sql).to_arrow_table().to_pandas()
 else:
     import pandas as pd

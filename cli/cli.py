@@ -290,8 +290,14 @@ def serve_cmd(
 @app.command("predict")
 def predict_cmd(
     target: Dir,
-    input: Annotated[str, typer.Option("--input", help="Input file or glob (.parquet, .csv, .jsonl, .dcm)")],
-    output: Annotated[Path, typer.Option("--output", help="Output folder (one Parquet file per chunk)")],
+    input: Annotated[
+        str | None,
+        typer.Option("--input", help="Input file or glob (.parquet, .csv, .jsonl, .dcm); default: serving.batch.input"),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Output folder (one Parquet file per chunk); default: serving.batch.output"),
+    ] = None,
     chunk_rows: Annotated[int | None, typer.Option("--chunk-rows")] = None,
 ) -> None:
     """Batch inference: chunked, checkpointed, resumable."""

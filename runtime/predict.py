@@ -112,12 +112,25 @@ def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[
 
 
 def run_batch(
-    target: Path, pattern: str, output: Path, chunk_rows: int | None = None, store_root: Path | None = None
+    target: Path,
+    pattern: str | None,
+    output: Path | None,
+    chunk_rows: int | None = None,
+    store_root: Path | None = None,
 ) -> dict[str, Any]:
+    """Score `pattern` into `output`; either defaults to the spec's `serving.batch`
+    (input relative to the spec's folder, output inside the build folder)."""
     from .predictor import read_serve_config
 
     serve, root = read_serve_config(target)
-    chunk_rows = int(chunk_rows or serve["batch"]["chunk_rows"])
+    batch = serve["batch"]
+    if pattern is None:
+        if not batch.get("input"):
+            raise UserError("--input: required (the spec sets no serving.batch.input)")
+        pattern = batch["input"] if "://" in batch["input"] else str(target / batch["input"])
+    if output is None:
+        output = target / batch["output"]
+    chunk_rows = int(chunk_rows or batch["chunk_rows"])
     predictor = Predictor(target, store_root or root)
     try:
         files = input_files(pattern)

@@ -115,6 +115,12 @@ def _cmdline(p: Any) -> list[str]:
         return []
 
 
+def test_predict_defaults_to_the_specs_batch_input_and_output(project: Path) -> None:
+    out = run_cli("predict", "build/churn", cwd=project)  # serving.batch: data/score/*.parquet -> predictions/
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert list((project / "build" / "churn" / "predictions").glob("part-*.parquet")), out.stdout
+
+
 def test_a_crashing_stage_is_reported_as_a_crash_with_its_log(project: Path) -> None:
     params = project / "build" / "churn" / "params.yaml"
     data = yaml.safe_load(params.read_text())
