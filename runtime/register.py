@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,10 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
     reproduced: dict[str, Any] = {}
     diffs: list[str] = []
     if reg["reproduce"]:
+        say("register: re-running the final fit with the same seed, to check the metrics reproduce")
+        started = time.perf_counter()
         _model, reproduced = final_fit(cfg, p, model_meta["params"])
+        say(f"register: re-run done in {time.perf_counter() - started:.1f}s")
         diffs = metric_differences(trained, reproduced, reg["tolerance"])
     name = cfg["metric"]["name"]
     test_value = trained["test"][name]

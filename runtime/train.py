@@ -310,7 +310,11 @@ def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[st
         say(f"train: trial {trial.number + 1}/{hpo['trials']} cv {cfg['metric']['name']} = {value:.4f}")
         return value
 
-    study.optimize(objective, n_trials=hpo["trials"], timeout=hpo["timeout_seconds"], catch=())
+    def pruned(study: Any, trial: Any) -> None:  # a pruned trial is counted too: no gaps in the numbering
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            say(f"train: trial {trial.number + 1}/{hpo['trials']} pruned (its first folds trailed the median)")
+
+    study.optimize(objective, n_trials=hpo["trials"], timeout=hpo["timeout_seconds"], catch=(), callbacks=[pruned])
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         raise UserError("hyperparameter search finished no trial (timeout too short?)")

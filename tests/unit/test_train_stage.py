@@ -135,3 +135,18 @@ def test_rows_without_a_target_are_refused_with_the_remedy_or_dropped(
     report = train.run(ctx)
     assert "train: 30 of 1500 rows have no target and are left out" in capsys.readouterr().out
     assert sum(report["split_rows"].values()) <= len(lines) - 1 - 30  # (a time split's gap drops a few more)
+
+
+def test_every_trial_is_counted_pruned_or_not_and_register_says_what_it_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    ctx = _up_to_features(tmp_path, "training.hpo.trials=12")
+    train.run(ctx)
+    out = capsys.readouterr().out
+    numbers = sorted(int(n) for n in re.findall(r"train: trial (\d+)/12 ", out))
+    assert numbers == list(range(1, 13)), out
+    register.run(ctx)
+    out = capsys.readouterr().out
+    assert "register: re-running the final fit" in out and "register: re-run done in" in out
