@@ -42,7 +42,10 @@ def training_table(ctx: StageContext) -> pa.Table:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     for s in ctx.section("ingest")["sources"]:
-        con.register(s["name"], with_ordinal(read_snapshot(ctx, s["name"])))
+        snapshot = with_ordinal(read_snapshot(ctx, s["name"]))
+        con.register(s["name"], snapshot)
+        if s["name"] == cfg["label_source"]:
+            con.register(SPINE, snapshot)  # training: one feature row per label row
     try:
         check_dimension_sources(con, cfg)
         table = con.sql(sql).to_arrow_table()
@@ -51,6 +54,7 @@ def training_table(ctx: StageContext) -> pa.Table:
         raise UserError(f"features.sql failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+    table = table.drop_columns([ORDINAL]) if ORDINAL in table.column_names else table
     if labels is None or table.num_rows != labels[0]:
         raise GateFailed(
             f"the training table has {table.num_rows} rows for {labels[0] if labels else '?'} rows of "
@@ -59,9 +63,13 @@ def training_table(ctx: StageContext) -> pa.Table:
     return table
 
 
+ORDINAL = "__ordinal"
+SPINE = "__spine"  # the table features.sql computes a row for: the label source, or a batch
+
+
 def with_ordinal(table: pa.Table) -> pa.Table:
     """The snapshot with `__ordinal`, each row's position: features.sql's tiebreak."""
-    return table.append_column("__ordinal", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    return table.append_column(ORDINAL, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
 def check_dimension_sources(con: Any, cfg: dict[str, Any]) -> None:

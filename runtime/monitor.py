@@ -103,10 +103,12 @@ def _ts_us(text: Any) -> int:
     return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp() * 1_000_000)
 
 
-def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], timestamp: str | None) -> Current:
+def read_batch(
+    pattern: str, predictor: Predictor, reference: dict[str, Any], timestamp: str | None, build: Path | None = None
+) -> Current:
     """A batch of inputs: scored here with the registered model, so labels can be joined."""
     from .imaging import hounsfield, preprocess, read_dicom
-    from .predict import input_files, read_input
+    from .predict import batch_features, input_files, read_input
 
     files = input_files(pattern, "--current")
     table, dicoms = read_input(files, predictor)
@@ -122,7 +124,11 @@ def read_batch(pattern: str, predictor: Predictor, reference: dict[str, Any], ti
         images = np.stack(imgs)
         cols_extra = {"image_mean": means, "image_std": stds}
     rows = table.to_pylist()
-    preds = predictor.predict_batch(rows, images)
+    features = batch_features(predictor, table, build, dicoms)
+    if features is not None:  # as of each row's time: the metric is the one training measured
+        preds = predictor.predict_features(features.to_pylist(), images)
+    else:
+        preds = predictor.predict_batch(rows, images)
     cols: dict[str, Any] = {}
     for name, prof in reference.items():
         values = cols_extra.get(name) or (
@@ -517,7 +523,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         if is_prediction_log(current):
             cur = read_log(Path(current), reference, entity, predictor.classes)
         else:
-            cur = read_batch(current, predictor, reference, mon["timestamp"])
+            cur = read_batch(current, predictor, reference, mon["timestamp"], target)
     finally:
         predictor.close()
     bundle = predictor.bundle

@@ -88,7 +88,22 @@ def done_chunks(output: Path, run_id: str) -> set[int]:
     return {c for c in data["done"] if (output / f"part-{c:06d}.parquet").is_file()}
 
 
-def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[Path] | None) -> pa.Table:
+def batch_features(
+    predictor: Predictor, table: pa.Table, build: Path | None, dicoms: list[Path] | None
+) -> pa.Table | None:
+    """Every row's features as of its own event time (the training SQL over the build's
+    snapshots), or None where that cannot be done: no event time in the rows, no build
+    folder (a packaged image), or an image model (its pixels come from the files)."""
+    from .asof import can_compute, features_as_of
+
+    if build is None or dicoms or predictor.image or not can_compute(build, table.column_names):
+        return None
+    return features_as_of(build, table)
+
+
+def score_chunk(
+    predictor: Predictor, table: pa.Table, start: int, dicoms: list[Path] | None, features: pa.Table | None = None
+) -> pa.Table:
     from .imaging import image_from_file
 
     rows = table.to_pylist()
@@ -97,7 +112,10 @@ def score_chunk(predictor: Predictor, table: pa.Table, start: int, dicoms: list[
         if dicoms and predictor.image
         else None
     )
-    preds = predictor.predict_batch(rows, images)
+    if features is not None:  # as of each row's time, from the offline path
+        preds = predictor.predict_features(features.slice(start, len(rows)).to_pylist(), images)
+    else:  # as of now: the online store's latest row per entity
+        preds = predictor.predict_batch(rows, images)
     entity = predictor.serving["entity"]
     columns = {
         "row": pa.array(np.arange(start, start + len(rows)), pa.int64()),
@@ -135,6 +153,12 @@ def run_batch(
     try:
         files = input_files(pattern)
         table, dicoms = read_input(files, predictor)
+        features = batch_features(predictor, table, root, dicoms)
+        say(
+            "predict: features as of each row's event time (the training SQL over the build's snapshots)"
+            if features is not None
+            else "predict: store features as of now (the online store's latest row per entity)"
+        )
         run_id = run_fingerprint(files, predictor, chunk_rows)
         with exclusive(output):
             done = done_chunks(output, run_id)
@@ -146,7 +170,7 @@ def run_batch(
                 start = c * chunk_rows
                 write_parquet(
                     output / f"part-{c:06d}.parquet",
-                    score_chunk(predictor, table.slice(start, chunk_rows), start, dicoms),
+                    score_chunk(predictor, table.slice(start, chunk_rows), start, dicoms, features),
                 )
                 done.add(c)
                 written += 1

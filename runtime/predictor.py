@@ -156,6 +156,13 @@ class Predictor:
         prob = min(max(score, 0.0), 1.0)
         return Prediction(int(prob >= self.threshold), round(prob, 6), logged)
 
+    def predict_features(self, rows: list[dict[str, Any]], images: np.ndarray | None = None) -> list[Prediction]:
+        """Scores of rows that already hold every feature (computed as of their time)."""
+        if not rows:
+            return []
+        X = np.vstack([self.pre.transform_row(r) for r in rows])
+        return [self._result(s, {}) for s in self.model.predict(X, images)]
+
     def predict_batch(self, rows: list[dict[str, Any]], images: np.ndarray | None = None) -> list[Prediction]:
         entity = self.serving["entity"]
         online: list[dict[str, Any] | None] = [None] * len(rows)

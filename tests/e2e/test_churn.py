@@ -289,17 +289,29 @@ def score_batch(project: Path, output: Path) -> subprocess.CompletedProcess[str]
 def test_every_request_is_logged_and_served_equals_batch(
     server: str, built: Path, project: Path, tmp_path: Path
 ) -> None:
-    rows = _score_rows(project).iloc[:40]
+    """Served and batch agree for the same row at the same time. The endpoint serves
+    "as of now": the online store holds each entity's latest training row. So the batch
+    here is those rows, with their own event times; batch scoring computes features as
+    of each row's time, which for these rows are exactly what the store holds."""
+    events = pd.read_csv(project / "pipelines" / "churn" / "data" / "events.csv", parse_dates=["event_time"])
+    latest = events.sort_values("event_time").groupby("customer_id").tail(1).head(40).reset_index(drop=True)
+    latest.drop(columns=["churned"]).to_parquet(tmp_path / "latest.parquet")
     served = {}
     with httpx.Client(headers={"X-API-Key": API_KEY}) as client:
-        for i, row in rows.iterrows():
+        for i, row in latest.iterrows():
             served[i] = client.post(f"{server}/predict", json=_request(row)).json()["probability"]
+    out = run_cli(
+        "predict", "build/churn", "--input", str(tmp_path / "latest.parquet"), "--output", str(tmp_path / "asof"),
+        cwd=project,
+    )  # fmt: skip
+    assert out.returncode == 0 and "features as of each row's event time" in out.stdout, out.stdout + out.stderr
+    batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "asof").glob("part-*.parquet"))]).set_index("row")
+    for i, prob in served.items():
+        assert batch.loc[i, "probability"] == pytest.approx(prob, abs=1e-6), i
     out = score_batch(project, tmp_path / "pred")
     assert out.returncode == 0, out.stderr
-    batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))]).set_index("row")
-    assert len(batch) == len(_score_rows(project)) and batch.index.is_unique
-    for i, prob in served.items():
-        assert batch.loc[i, "probability"] == pytest.approx(prob, abs=1e-6)
+    scored = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "pred").glob("part-*.parquet"))])
+    assert len(scored) == len(_score_rows(project)) and scored.set_index("row").index.is_unique
     again = score_batch(project, tmp_path / "pred")
     assert "0 scored now" in again.stdout
     time.sleep(1.2)  # workers publish their counters every second
@@ -324,6 +336,34 @@ def test_every_request_is_logged_and_served_equals_batch(
         assert re.fullmatch(r"[0-9a-f]{32}", r["request_id"]) and r["timestamp"].endswith("+00:00")
         assert abs(datetime.fromisoformat(r["timestamp"]).timestamp() - time.time()) < 600
     assert len({r["request_id"] for r in records[-40:]}) == 40
+
+
+def test_batch_scores_of_training_rows_equal_the_models_scores_on_the_training_table(
+    built: Path, project: Path, tmp_path: Path
+) -> None:
+    """Batch scoring computes features as training did: scoring the training rows gives
+    the model's scores on the training table itself, so batch scores of the test rows
+    reproduce the test metric."""
+    from mlwright.runtime.featurize import load_offline
+    from mlwright.runtime.predictor import Predictor
+
+    events = project / "pipelines" / "churn" / "data" / "events.csv"
+    out = run_cli("predict", "build/churn", "--input", str(events), "--output", str(tmp_path / "p"), cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    batch = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "p").glob("part-*.parquet"))]).sort_values("row")
+    rows = pd.read_csv(events, parse_dates=["event_time"])
+    batch_prob = dict(zip(zip(rows.customer_id, rows.event_time, strict=True), batch.probability, strict=True))
+    table, _meta = load_offline(built, "features/offline")
+    predictor = Predictor(built, built)
+    try:
+        scores = predictor.model.predict(predictor.pre.transform_table(table))
+    finally:
+        predictor.close()
+    keys = zip(
+        table.column("customer_id").to_pylist(), pd.to_datetime(table.column("event_time").to_pylist()), strict=True
+    )
+    diffs = [abs(batch_prob[k] - s) for k, s in zip(keys, scores, strict=True)]
+    assert len(diffs) == len(rows) and max(diffs) < 1e-6, max(diffs)  # probabilities are rounded to 6 places
 
 
 def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project: Path, tmp_path: Path) -> None:

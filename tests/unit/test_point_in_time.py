@@ -212,3 +212,34 @@ def test_joins_that_cannot_be_point_in_time_do_not_compile(tmp_path: Path, edit:
     with pytest.raises(SpecError) as info:
         compile_system(tmp_path / "system.yaml", [], tmp_path / "build")
     assert message in info.value.render(), info.value.render()
+
+
+def test_batch_features_as_of_each_rows_time_equal_the_training_features(tmp_path: Path) -> None:
+    """The offline path for batches: the label rows themselves, scored as a batch in
+    another order, get exactly their training features; a window over the label
+    source itself still sees the training rows, not the batch."""
+    from mlwright.runtime.asof import features_as_of
+
+    events = [("a", h % 30, float(h), h % 3 == 0) for h in range(40)] + [("b", 5, None, True)]
+    prices = [("a", h, float(h) / 3, None) for h in range(0, 60, 2)]
+    prices = [(w, h, v) for w, h, v, _ in prices] + [("b", 1, 2.5)]
+    spec = SPEC.replace(
+        "    - {name: spend_3d,",
+        "    - {name: seen_3d, from: events, expr: 'count(*)', window: 3d, time_column: ts}\n    - {name: spend_3d,",
+    )
+    build_dir = build(tmp_path, events, prices, {"a": "p", "b": None})
+    (tmp_path / "system.yaml").write_text(spec)
+    compiled = compile_system(tmp_path / "system.yaml", ["training.tracking.uri=none"], build_dir)
+    write_tree(compiled.files, compiled.out_dir)
+    ctx = load_context(build_dir)
+    ingest.run(ctx)
+    featurize.run(ctx)
+    table, _meta = load_offline(ctx.root, "features/offline")
+    snapshot = pq.read_table(build_dir / "data" / "snapshots" / "events.parquet")
+    shuffled = snapshot.take(pa.array(list(range(snapshot.num_rows))[::-1]))  # a batch in another order
+    got = features_as_of(build_dir, shuffled.drop_columns(["y"]))
+    names = ["who", "ts", "x", "price", "attr", "seen_3d", "spend_3d"]
+    want = {(r["who"], r["ts"], r["x"]): r for r in table.select(names).to_pylist()}
+    assert got.column("x").to_pylist() == shuffled.column("x").to_pylist(), "rows come back in the batch's order"
+    for row in got.select(names).to_pylist():
+        assert row == want[(row["who"], row["ts"], row["x"])]

@@ -7,15 +7,18 @@
 -- aggregation sees only source rows strictly before that time and inside its window.
 -- DuckDB runs this over the ingested snapshots, each with "__ordinal", its rows' order in
 -- the snapshot (added by featurize): the tiebreak that makes the output the same bytes on
--- every run, rows sharing a time and an entity included.
+-- every run, rows sharing a time and an entity included. Batch scoring runs the same
+-- query with the batch in place of the label source, so a scored row gets its features
+-- as of its own time; "__ordinal" in the output maps each result back to its input row.
 --   slices: as of the row's time, by acquired_at
 WITH spine AS (
     SELECT
         row_number() OVER (ORDER BY "acquired_at", "slice_id", "__ordinal") AS __row,
+        "__ordinal" AS __ordinal,
         CAST("slice_id" AS VARCHAR) AS __entity,
         "acquired_at" AS __ts,
         "finding" AS __label
-    FROM "labels"
+    FROM "__spine" -- the rows to compute features for: "labels" in training, a batch when scoring
 ),
 src_1 AS (
     SELECT
@@ -29,6 +32,7 @@ src_1 AS (
     QUALIFY row_number() OVER (PARTITION BY "slice_id", "acquired_at" ORDER BY "__ordinal" DESC) = 1
 )
 SELECT
+    s.__ordinal AS "__ordinal",
     s.__entity AS "slice_id",
     s.__ts AS "acquired_at",
     s.__label AS "finding",

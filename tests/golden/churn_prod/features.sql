@@ -7,10 +7,13 @@
 -- aggregation sees only source rows strictly before that time and inside its window.
 -- DuckDB runs this over the ingested snapshots, each with "__ordinal", its rows' order in
 -- the snapshot (added by featurize): the tiebreak that makes the output the same bytes on
--- every run, rows sharing a time and an entity included.
+-- every run, rows sharing a time and an entity included. Batch scoring runs the same
+-- query with the batch in place of the label source, so a scored row gets its features
+-- as of its own time; "__ordinal" in the output maps each result back to its input row.
 WITH spine AS (
     SELECT
         row_number() OVER (ORDER BY "event_time", "customer_id", "__ordinal") AS __row,
+        "__ordinal" AS __ordinal,
         CAST("customer_id" AS VARCHAR) AS __entity,
         "event_time" AS __ts,
         "churned" AS __label,
@@ -19,7 +22,7 @@ WITH spine AS (
         (support_tickets) AS "support_tickets",
         (country) AS "country",
         (monthly_fee / (support_tickets + 1)) AS "fee_per_ticket"
-    FROM "events"
+    FROM "__spine" -- the rows to compute features for: "events" in training, a batch when scoring
 ),
 win_1 AS (
     SELECT
@@ -34,6 +37,7 @@ win_1 AS (
     GROUP BY k.__row
 )
 SELECT
+    s.__ordinal AS "__ordinal",
     s.__entity AS "customer_id",
     s.__ts AS "event_time",
     s.__label AS "churned",
