@@ -64,9 +64,11 @@ def read_log(path: Path, reference: dict[str, Any], entity: str, classes: list[A
                 continue
             if r.get("status") == 200 and isinstance(r.get("inputs"), dict):
                 recs.append(r)
-    cols = {
+    logged = set().union(*(r["inputs"].keys() for r in recs)) if recs else set()
+    cols = {  # a request log carries the inputs: store features are not in it
         name: _column([r["inputs"].get(name) for r in recs], prof["kind"] == "numeric")
         for name, prof in reference.items()
+        if name in logged
     }
     ts = np.array([_ts_us(r.get("timestamp")) for r in recs], dtype=np.int64) if recs else np.zeros(0, np.int64)
     return Current(
@@ -130,10 +132,15 @@ def read_batch(
     else:
         preds = predictor.predict_batch(rows, images)
     cols: dict[str, Any] = {}
-    for name, prof in reference.items():
-        values = cols_extra.get(name) or (
-            table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
-        )
+    for name, prof in reference.items():  # every feature the batch can show: inputs, and with
+        if name in cols_extra:  # event times the model's own features as of each row's time
+            values = cols_extra[name]
+        elif features is not None and name in features.column_names:
+            values = features.column(name).to_pylist()
+        elif name in table.column_names:
+            values = table.column(name).to_pylist()
+        else:
+            continue
         cols[name] = _column(values, prof["kind"] == "numeric")
     ts = None
     if timestamp and timestamp in table.column_names:
@@ -529,8 +536,11 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     bundle = predictor.bundle
     cov = mon["covariate"]
     alerts: list[dict[str, Any]] = []
-    features = drift_all(reference, cur.columns, cov)
-    for f in features.values():
+    watched = {name: prof for name, prof in reference.items() if name in cur.columns}
+    features = drift_all(watched, cur.columns, cov)
+    importance = predictor.bundle.get("feature_importance", {})
+    for name, f in features.items():
+        f["importance"] = importance.get(name)
         f["significant"] = f["p_value"] is not None and f["p_value"] < cov["ks_p_value"]
         if f["psi"] is not None and f["psi"] > cov["threshold"]:
             f["status"] = "alert"  # alerts go by PSI, the spec's threshold
@@ -547,7 +557,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     window_report = []
     for wname, idx in windows.items():
         per = {}
-        for name, prof in sorted(reference.items()):
+        for name, prof in sorted(watched.items()):
             d = feature_drift(prof, _take(cur.columns[name], idx), cov)
             per[name] = d["psi"]
             if d["psi"] is not None and d["psi"] > cov["threshold"]:
@@ -685,7 +695,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "concept": concept,
         "alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts],
         "alerts_sent_now": len(fresh),
-        "histograms": {n: _hist(reference[n], cur.columns[n]) for n in sorted(reference)},
+        "histograms": {n: _hist(watched[n], cur.columns[n]) for n in sorted(watched)},
     }
     write_json(root / "reports" / "drift.json", report)
     if mon["dashboard"] == "html":

@@ -47,20 +47,27 @@ def metric_differences(a: dict[str, Any], b: dict[str, Any], tolerance: float) -
     return out
 
 
+def _profile_values(col: Any, numeric: bool) -> Any:
+    if numeric and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        return col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()]
+
+
 def input_columns(p: Any, serve: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
-    """Training-slice values of every request input (and image summaries) for the reference profile."""
+    """Training-slice values for the reference profile: every request input (and image
+    summaries), and every other model feature (windows, joins, derived), so monitoring
+    watches what the model sees, not only what a request carries."""
     train_rows = pa.array(p.split.train)
     cols: dict[str, Any] = {}
     for name, kind in serve["inputs"].items():
         if name == "image" or name not in p.table.column_names or name == serve["entity"]:
             continue
+        cols[name] = _profile_values(p.table.column(name).take(train_rows), kind in ("int", "float"))
+    for name in p.meta["features"]:
+        if name in cols or name == serve["entity"] or name not in p.table.column_names:
+            continue
         col = p.table.column(name).take(train_rows)
-        if kind in ("int", "float") and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        else:
-            cols[name] = [
-                None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()
-            ]
+        cols[name] = _profile_values(col, not pa.types.is_dictionary(col.type) and not pa.types.is_string(col.type))
     stats_file = ctx.path(ctx.section("featurize")["offline_path"]) / "image_stats.npy"
     if "image" in serve["inputs"] and stats_file.is_file():
         stats = np.load(stats_file)[p.split.train]
@@ -166,6 +173,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         "classes": model_meta.get("classes"),  # multiclass: the label of each class index
         "metric": cfg["metric"],
         "test_metrics": trained["test"],
+        "feature_importance": trained.get("feature_importance", {}),  # shown beside each feature's drift
         "baseline": {
             "metric": reg["concept_metric"],
             "value": trained["test"].get(reg["concept_metric"], trained["test"].get(name)),

@@ -377,6 +377,9 @@ def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project:
     assert "ALERT covariate: monthly_fee" in out.stdout
     report = json.loads((built / "reports" / "drift.json").read_text())
     assert report["features"]["monthly_fee"]["psi"] > 0.2 and report["features"]["country"]["psi"] < 0.2
+    # what the model sees is watched too: window and derived features, as of each row's time
+    assert {"spend_90d", "payments_90d", "fee_per_ticket"} <= set(report["features"])
+    assert report["features"]["spend_90d"]["importance"] > 0 and report["features"]["fee_per_ticket"]["psi"] > 0.2
     alerts = [json.loads(line) for line in (built / "logs" / "alerts.jsonl").read_text().splitlines()]
     assert any(a["kind"] == "covariate" and a["feature"] == "monthly_fee" for a in alerts)
     # churn stops in one country (a change the inputs cannot show): a concept alert on that slice only
