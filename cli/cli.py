@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -287,6 +288,11 @@ def serve_cmd(
     _user_errors(serve_forever, target, host, port)
 
 
+class OutOfContract(StrEnum):
+    flag = "flag"
+    refuse = "refuse"
+
+
 @app.command("predict")
 def predict_cmd(
     target: Dir,
@@ -299,11 +305,28 @@ def predict_cmd(
         typer.Option("--output", help="Output folder (one Parquet file per chunk); default: serving.batch.output"),
     ] = None,
     chunk_rows: Annotated[int | None, typer.Option("--chunk-rows")] = None,
+    pass_through: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pass-through", help="Input column copied beside each score (repeat); default: serving.batch.pass_through"
+        ),
+    ] = None,
+    out_of_contract: Annotated[
+        OutOfContract | None,
+        typer.Option(
+            "--out-of-contract",
+            help="Rows the endpoint would refuse: flag (unscored, with the problem) or refuse the batch; default: serving.batch.out_of_contract",
+        ),
+    ] = None,
 ) -> None:
-    """Batch inference: chunked, checkpointed, resumable."""
-    from mlwright.runtime.predict import run_batch
+    """Batch inference: chunked, checkpointed, resumable; rows checked against the endpoint's input contract."""
+    from mlwright.runtime.predict import BatchOptions, run_batch
 
-    _user_errors(run_batch, target, input, output, chunk_rows)
+    options = BatchOptions(
+        pass_through=tuple(pass_through) if pass_through else None,
+        out_of_contract=out_of_contract.value if out_of_contract else None,
+    )
+    _user_errors(run_batch, target, input, output, chunk_rows, options=options)
 
 
 @app.command("monitor")

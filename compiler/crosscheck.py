@@ -460,6 +460,12 @@ def canary_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator
     t = share(c.traffic)
     if not 0.0 < t < 1.0:
         yield _at(doc, ("serving", "canary", "traffic"), "canary traffic must be between 0% and 100%, exclusive")
+    if spec.spec.entity in spec.serving.batch.pass_through:
+        yield _at(
+            doc,
+            ("serving", "batch", "pass_through"),
+            f"{spec.spec.entity!r} is the entity: predict writes it beside every score already",
+        )
     if spec.serving.mode == "batch" and not spec.serving.batch.input:
         yield _at(doc, ("serving", "batch", "input"), "mode: batch needs serving.batch.input")
 

@@ -316,6 +316,8 @@ def _params(
                 else s.batch.input,
                 "output": s.batch.output,
                 "chunk_rows": s.batch.chunk_rows,
+                "pass_through": list(s.batch.pass_through),
+                "out_of_contract": s.batch.out_of_contract,
             },
             "mode": s.mode,
         },

@@ -389,10 +389,29 @@ class CanarySpec(Strict):
     min_requests: Annotated[int, Field(ge=1)] = 100
 
 
+# Columns every batch output has; a pass-through column may not shadow one.
+BATCH_OUTPUT_COLUMNS = ("row", "prediction", "probability", "model_version", "problem")
+
+
 class BatchSpec(Strict):
     input: Text | None = None
     output: Text = "predictions/"
     chunk_rows: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    # input columns copied to the output beside each score (an id such as `flight_id`)
+    pass_through: list[Identifier] = []
+    # a row the endpoint would refuse (out of range, not an allowed value, null):
+    # `flag` writes it unscored with its problem; `refuse` stops the batch
+    out_of_contract: Literal["flag", "refuse"] = "flag"
+
+    @field_validator("pass_through")
+    @classmethod
+    def _not_an_output_column(cls, v: list[str]) -> list[str]:
+        taken = [c for c in v if c in BATCH_OUTPUT_COLUMNS or c.startswith("probability_")]
+        if taken:
+            raise ValueError(f"{taken[0]!r} is a column predict writes itself; pass through a column of another name")
+        if len(set(v)) != len(v):
+            raise ValueError("names a column twice")
+        return v
 
 
 class ServingSpec(Strict):

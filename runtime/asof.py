@@ -31,6 +31,11 @@ def can_compute(build: Path, columns: list[str]) -> bool:
     return bool(cfg["timestamp"]) and cfg["timestamp"] in columns and (build / cfg["sql"]).is_file()
 
 
+def event_time_column(build: Path) -> str:
+    """The column whose value is each row's "as of" time."""
+    return str(load_context(build).section("featurize")["timestamp"])
+
+
 def spine_columns(cfg: dict[str, object], label_source: str) -> set[str]:
     """The label source's columns the query reads from the batch: entity, time, and
     every column of a row feature computed from the label source."""

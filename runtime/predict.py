@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from .atomic import write_json, write_parquet
+from .batch_contract import PROBLEM, missing_inputs, refuse_if_any, row_problems, summary
 from .context import GateFailed, UserError, say
 from .predictor import Predictor
 from .serve import fingerprint
@@ -55,12 +57,12 @@ def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[
     return cast_declared(table, types), None
 
 
-def run_fingerprint(files: list[Path], predictor: Predictor, chunk_rows: int) -> str:
+def run_fingerprint(files: list[Path], predictor: Predictor, settings: str) -> str:
     h = hashlib.sha256()
     for f in files:
         st = f.stat()
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(f"{fingerprint(predictor.folder)}|{chunk_rows}".encode())
+    h.update(f"{fingerprint(predictor.folder)}|{settings}".encode())
     return h.hexdigest()
 
 
@@ -101,9 +103,23 @@ def batch_features(
     return features_as_of(build, table)
 
 
+def event_time(build: Path | None) -> str | None:
+    from .asof import event_time_column
+
+    return event_time_column(build) if build is not None else None
+
+
 def score_chunk(
-    predictor: Predictor, table: pa.Table, start: int, dicoms: list[Path] | None, features: pa.Table | None = None
+    predictor: Predictor,
+    table: pa.Table,
+    start: int,
+    dicoms: list[Path] | None,
+    features: pa.Table | None = None,
+    problems: list[str | None] | None = None,
+    pass_through: tuple[str, ...] = (),
 ) -> pa.Table:
+    """One chunk's output: row number, entity, the declared pass-through columns, the
+    score, and `problem` (why a row out of the input contract has no score)."""
     from .imaging import image_from_file
 
     rows = table.to_pylist()
@@ -117,16 +133,53 @@ def score_chunk(
     else:  # as of now: the online store's latest row per entity
         preds = predictor.predict_batch(rows, images)
     entity = predictor.serving["entity"]
+    problems = problems if problems is not None else [None] * len(rows)
+    kept = [p is None for p in problems]
     columns = {
         "row": pa.array(np.arange(start, start + len(rows)), pa.int64()),
         entity: pa.array([None if r.get(entity) is None else str(r.get(entity)) for r in rows], pa.string()),
-        "prediction": pa.array([p.prediction for p in preds]),
-        "probability": pa.array([p.probability for p in preds], pa.float64()),
+        **{name: table.column(name) for name in pass_through},
+        "prediction": pa.array([p.prediction if k else None for p, k in zip(preds, kept, strict=True)]),
+        "probability": pa.array([p.probability if k else None for p, k in zip(preds, kept, strict=True)], pa.float64()),
     }
     for label in predictor.classes or []:  # multiclass: a column per class, as predict_proba
-        columns[f"probability_{label}"] = pa.array([(p.probabilities or {})[str(label)] for p in preds], pa.float64())
+        columns[f"probability_{label}"] = pa.array(
+            [(p.probabilities or {})[str(label)] if k else None for p, k in zip(preds, kept, strict=True)],
+            pa.float64(),
+        )
     columns["model_version"] = pa.array([predictor.model_version] * len(rows), pa.string())
+    columns[PROBLEM] = pa.array(problems, pa.string())
     return pa.table(columns)
+
+
+def checked_rows(
+    serve: dict[str, Any], table: pa.Table, event_time: str | None, batch: dict[str, Any]
+) -> list[str | None]:
+    """Each row's breach of the endpoint's input contract (None where it holds); the
+    whole batch refused where an input or pass-through column is absent, or where
+    the spec says `out_of_contract: refuse` and any row breaks it."""
+    # on the as-of path an input computed by the feature SQL need not be in the batch
+    inputs = {k: v for k, v in serve["inputs"].items() if k in table.column_names or event_time is None}
+    entity = serve["entity"]
+    if entity in batch["pass_through"] or PROBLEM in batch["pass_through"]:
+        raise UserError(f"--pass-through: {entity!r} and {PROBLEM!r} are written beside every score already")
+    absent = missing_inputs(table, inputs) + sorted(set(batch["pass_through"]) - set(table.column_names))
+    if absent:
+        raise UserError(f"--input: lacks column(s) {', '.join(absent)} (request inputs and serving.batch.pass_through)")
+    required = (event_time,) if event_time else ()
+    problems = row_problems(table, inputs, serve.get("input_constraints", {}), required)
+    refuse_if_any(problems, batch["out_of_contract"])
+    if any(p is not None for p in problems):
+        say(f"predict: {summary(problems)}")
+    return problems
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Command-line choices that override the spec's `serving.batch` for one run."""
+
+    pass_through: tuple[str, ...] | None = None
+    out_of_contract: str | None = None
 
 
 def run_batch(
@@ -135,13 +188,20 @@ def run_batch(
     output: Path | None,
     chunk_rows: int | None = None,
     store_root: Path | None = None,
+    options: BatchOptions = BatchOptions(),
 ) -> dict[str, Any]:
     """Score `pattern` into `output`; either defaults to the spec's `serving.batch`
     (input relative to the spec's folder, output inside the build folder)."""
     from .predictor import read_serve_config
 
     serve, root = read_serve_config(target)
-    batch = serve["batch"]
+    batch = {
+        "pass_through": [],
+        "out_of_contract": "flag",  # a bundle packaged before these settings existed
+        **serve["batch"],
+        **({"pass_through": list(options.pass_through)} if options.pass_through is not None else {}),
+        **({"out_of_contract": options.out_of_contract} if options.out_of_contract else {}),
+    }
     if pattern is None:
         if not batch.get("input"):
             raise UserError("--input: required (the spec sets no serving.batch.input)")
@@ -159,7 +219,9 @@ def run_batch(
             if features is not None
             else "predict: store features as of now (the online store's latest row per entity)"
         )
-        run_id = run_fingerprint(files, predictor, chunk_rows)
+        problems = checked_rows(serve, table, event_time(root) if features is not None else None, batch)
+        pass_through = tuple(batch["pass_through"])
+        run_id = run_fingerprint(files, predictor, f"{chunk_rows}|{batch['out_of_contract']}|{pass_through}")
         with exclusive(output):
             done = done_chunks(output, run_id)
             total = (table.num_rows + chunk_rows - 1) // chunk_rows
@@ -170,7 +232,15 @@ def run_batch(
                 start = c * chunk_rows
                 write_parquet(
                     output / f"part-{c:06d}.parquet",
-                    score_chunk(predictor, table.slice(start, chunk_rows), start, dicoms, features),
+                    score_chunk(
+                        predictor,
+                        table.slice(start, chunk_rows),
+                        start,
+                        dicoms,
+                        features,
+                        problems[start : start + chunk_rows],
+                        pass_through,
+                    ),
                 )
                 done.add(c)
                 written += 1

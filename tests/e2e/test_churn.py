@@ -366,6 +366,50 @@ def test_batch_scores_of_training_rows_equal_the_models_scores_on_the_training_t
     assert len(diffs) == len(rows) and max(diffs) < 1e-6, max(diffs)  # probabilities are rounded to 6 places
 
 
+def test_batch_rows_the_endpoint_would_refuse_are_flagged_or_refused(
+    server: str, built: Path, project: Path, tmp_path: Path
+) -> None:
+    """The endpoint's input contract holds for batches: a fee above the schema's max,
+    a plan not in its values, a row without an event time (its features as of that
+    time cannot be computed) get no score and a problem naming the field; the rest
+    are scored as before, with a declared id column passed through."""
+    events = pd.read_csv(project / "pipelines" / "churn" / "data" / "events.csv", parse_dates=["event_time"])
+    rows = events.head(6).drop(columns=["churned"]).reset_index(drop=True)
+    rows["ticket_ref"] = [f"T-{i}" for i in range(len(rows))]
+    good = rows.copy()
+    rows.loc[1, "monthly_fee"] = 5000.0
+    rows.loc[2, "plan"] = "gold"
+    rows.loc[3, "event_time"] = pd.NaT
+    rows.to_parquet(tmp_path / "rows.parquet")
+    good.to_parquet(tmp_path / "good.parquet")
+    args = ["predict", "build/churn", "--pass-through", "ticket_ref"]
+    out = run_cli(*args, "--input", str(tmp_path / "rows.parquet"), "--output", str(tmp_path / "o"), cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 row(s) out of the input contract, not scored: row 1 (monthly_fee: 5000.0 is above" in out.stdout
+    got = pd.read_parquet(tmp_path / "o" / "part-000000.parquet")
+    ref = run_cli(*args, "--input", str(tmp_path / "good.parquet"), "--output", str(tmp_path / "g"), cwd=project)
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    want = pd.read_parquet(tmp_path / "g" / "part-000000.parquet")
+    assert got.ticket_ref.tolist() == [f"T-{i}" for i in range(6)]
+    assert got.problem.isna().tolist() == [True, False, False, False, True, True]
+    assert got.problem[2] == "plan: 'gold' is not one of ['basic', 'pro', 'enterprise']"
+    assert got.problem[3] == "event_time: no event time; features as of its time cannot be computed"
+    assert got.probability.isna().tolist() == [False, True, True, True, False, False]
+    for i in (0, 4, 5):
+        assert got.probability[i] == want.probability[i]
+    refused = run_cli(
+        *args, "--out-of-contract", "refuse", "--input", str(tmp_path / "rows.parquet"), "--output", str(tmp_path / "r"),
+        cwd=project,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "out_of_contract: flag to score the rest" in refused.stderr, refused.stderr
+    assert not list((tmp_path / "r").glob("part-*"))
+    absent = run_cli(
+        "predict", "build/churn", "--pass-through", "nope", "--input", str(tmp_path / "rows.parquet"),
+        "--output", str(tmp_path / "n"), cwd=project,
+    )  # fmt: skip
+    assert absent.returncode == 2 and "lacks column(s) nope" in absent.stderr
+
+
 def test_monitor_raises_covariate_and_slice_concept_alerts(built: Path, project: Path, tmp_path: Path) -> None:
     score = _score_rows(project)
     drifted = score.assign(monthly_fee=score.monthly_fee * 1.8 + 40)
