@@ -98,8 +98,15 @@ def feature_names(cfg: dict[str, Any]) -> list[str]:
     return [f["name"] for f in cfg["row_features"]] + [f["name"] for f in cfg["window_features"]]
 
 
+# Where the features are also served from is not what they are: an online-store
+# setting (backend, TTL, path) changes no training row, so it must not change the
+# offline table's metadata and, through it, re-run training.
+NOT_FEATURE_DEFINITION = ("online",)
+
+
 def feature_set_hash(ctx: StageContext) -> str:
-    cfg = ctx.section("featurize")
+    """What defines the feature values: the compiled SQL and the feature settings."""
+    cfg = {k: v for k, v in ctx.section("featurize").items() if k not in NOT_FEATURE_DEFINITION}
     body = ctx.path(cfg["sql"]).read_bytes() + json.dumps(cfg, sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest()
 

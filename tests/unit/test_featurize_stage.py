@@ -78,3 +78,17 @@ def test_corrupt_online_store_is_rebuilt(tmp_path: Path) -> None:
     store = open_store(ctx.section("featurize")["online"], ctx.root, "churn")
     assert store.count() > 0
     store.close()
+
+
+def test_an_online_store_setting_does_not_change_what_the_features_are(tmp_path: Path) -> None:
+    """The offline table's metadata (and so training's inputs) stays the same when only
+    the online store changes; a feature's definition changes it."""
+    from .stage_helpers import recompile
+
+    ctx = churn_build(tmp_path, rows=200)
+    before = featurize.feature_set_hash(ctx)
+    assert featurize.feature_set_hash(recompile(ctx, "features.store.online.ttl=7d")) == before
+    assert featurize.feature_set_hash(recompile(ctx, "features.store.online.path=features/store.db")) == before
+    sql = ctx.path("features.sql")
+    sql.write_text(sql.read_text().replace("90", "30"))  # a window of 30 days, not 90
+    assert featurize.feature_set_hash(ctx) != before
