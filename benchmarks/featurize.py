@@ -1,6 +1,6 @@
 """Point-in-time windowed features on 1,000,000 events: mlwright's compiled SQL
-(DuckDB; the shape `features.sql` has, including the `__ordinal` tiebreak and the
-fixed-order SUM that make its output byte-identical on any thread count) vs a straightforward pandas implementation of the same features, each
+(DuckDB; the shape `features.sql` has, including the `__ordinal` tiebreak, the
+window-wide time buckets and the fixed-order SUM that make its output byte-identical on any thread count) vs a straightforward pandas implementation of the same features, each
 in its own process (time and peak memory). Results must agree before timing counts.
 
     python benchmarks/featurize.py [--events 1000000] [--customers 50000]
@@ -23,8 +23,9 @@ SQL = """
 WITH spine AS (SELECT row_number() OVER (ORDER BY event_time, customer_id, __ordinal) AS __row, customer_id AS __entity, event_time AS __ts FROM events),
 win AS (
   SELECT k.__row, SUM(amount ORDER BY "paid_at", amount) AS spend_90d, COUNT(*) AS payments_90d
-  FROM (SELECT __row, __entity, __ts FROM spine) AS k
-  JOIN payments AS src ON src.customer_id = k.__entity AND src.paid_at < k.__ts AND src.paid_at >= k.__ts - INTERVAL '7776000 seconds'
+  FROM (SELECT __row, __entity, __ts, epoch_us(__ts) // 7776000000000 - __lag AS __bucket FROM spine CROSS JOIN (VALUES (0), (1)) AS lags(__lag)) AS k
+  JOIN (SELECT *, epoch_us(paid_at) // 7776000000000 AS __bucket FROM payments) AS src
+    ON src.customer_id = k.__entity AND src.__bucket = k.__bucket AND src.paid_at < k.__ts AND src.paid_at >= k.__ts - INTERVAL '7776000 seconds'
   GROUP BY k.__row)
 SELECT s.__entity AS customer_id, s.__ts AS event_time, win.spend_90d, COALESCE(win.payments_90d, 0) AS payments_90d
 FROM spine s LEFT JOIN win ON win.__row = s.__row ORDER BY s.__ts, s.__entity, s.__row

@@ -29,9 +29,18 @@ win_1 AS (
         k.__row,
         SUM(amount ORDER BY "paid_at", amount) AS "spend_90d",
         COUNT(*) AS "payments_90d"
-    FROM (SELECT __row, __entity, __ts FROM spine) AS k
-    JOIN "payments" AS src
+    -- time buckets one window wide: a source row inside a row's window lies in the row's
+    -- bucket or the one before, so the join pairs rows by (entity, bucket) first and the
+    -- exact window test runs on those pairs only, not on every pair of an entity's rows
+    FROM (
+        SELECT __row, __entity, __ts, epoch_us(__ts) // 7776000000000 - __lag AS __bucket
+        FROM spine CROSS JOIN (VALUES (0), (1)) AS lags(__lag)
+    ) AS k
+    JOIN (
+        SELECT *, epoch_us("paid_at") // 7776000000000 AS __bucket FROM "payments"
+    ) AS src
       ON CAST(src."customer_id" AS VARCHAR) = k.__entity
+     AND src.__bucket = k.__bucket
      AND src."paid_at" < k.__ts
      AND src."paid_at" >= k.__ts - INTERVAL '7776000 seconds'
     GROUP BY k.__row
