@@ -443,6 +443,9 @@ class CovariateSpec(Strict):
 
 class ConceptSpec(Strict):
     labels: Text | None = None
+    # the columns that identify a labelled row in both the labels and the scored batch
+    # (e.g. [flight_id]); empty: request_id for logged requests, else (entity, timestamp)
+    key: list[Identifier] = []
     metric: Literal["f1", "fbeta", "roc_auc", "pr_auc", "rmse", "mae"] = "f1"
     max_relative_drop: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
     min_labels: Annotated[int, Field(ge=1)] = 50

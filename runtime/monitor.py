@@ -45,6 +45,7 @@ class Current:
     prediction: np.ndarray | None
     probability: np.ndarray | None
     rows: int
+    keys: list[tuple[str | None, ...]] | None = None  # the declared label key per row (concept.key)
 
 
 # --- inputs ---------------------------------------------------------------------
@@ -54,7 +55,9 @@ def _column(values: list[Any], numeric: bool) -> Any:
     return [None if v is None else ("true" if v is True else "false" if v is False else str(v)) for v in values]
 
 
-def read_log(path: Path, reference: dict[str, Any], entity: str, classes: list[Any] | None = None) -> Current:
+def read_log(
+    path: Path, reference: dict[str, Any], entity: str, classes: list[Any] | None = None, key: list[str] | None = None
+) -> Current:
     recs = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -79,6 +82,8 @@ def read_log(path: Path, reference: dict[str, Any], entity: str, classes: list[A
         np.array([class_code(r.get("prediction"), classes) for r in recs], dtype=np.float64),
         np.array([np.nan if r.get("probability") is None else r["probability"] for r in recs], dtype=np.float64),
         len(recs),
+        # a declared label key the requests carry; otherwise labels join by request_id
+        [tuple(key_text(r["inputs"].get(c)) for c in key) for r in recs] if key and set(key) <= logged else None,
     )
 
 
@@ -106,7 +111,12 @@ def _ts_us(text: Any) -> int:
 
 
 def read_batch(
-    pattern: str, predictor: Predictor, reference: dict[str, Any], timestamp: str | None, build: Path | None = None
+    pattern: str,
+    predictor: Predictor,
+    reference: dict[str, Any],
+    timestamp: str | None,
+    build: Path | None = None,
+    key: list[str] | None = None,
 ) -> Current:
     """A batch of inputs: scored here with the registered model, so labels can be joined."""
     from .imaging import hounsfield, preprocess, read_dicom
@@ -154,7 +164,26 @@ def read_batch(
         np.array([class_code(p.prediction, predictor.classes) for p in preds], dtype=np.float64),
         np.array([np.nan if p.probability is None else p.probability for p in preds], dtype=np.float64),
         len(rows),
+        key_rows(table, key, f"--current {pattern}") if key else None,
     )
+
+
+def key_text(v: Any) -> str | None:
+    """A key value as text, the same from a CSV, JSON or Parquet file: 7, 7.0 and "7" agree."""
+    if v is None:
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def key_rows(table: pa.Table, key: list[str], what: str) -> list[tuple[str | None, ...]]:
+    """The declared label key (monitoring.concept.key) of every row; refused when absent."""
+    missing = [c for c in key if c not in table.column_names]
+    if missing:
+        raise UserError(f"{what}: lacks the label key column(s) {', '.join(missing)} (monitoring.concept.key)")
+    columns = [[key_text(v) for v in table.column(c).to_pylist()] for c in key]
+    return list(zip(*columns, strict=True))
 
 
 # --- covariate drift ----------------------------------------------------------------
@@ -278,6 +307,7 @@ def read_labels(
     rename: dict[str, str] | None = None,
     positive: str | None = None,
     classes: list[Any] | None = None,
+    key: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """Delayed ground truth from CSV, JSONL or Parquet files (a path or a glob); columns
     may keep the source's names (`rename`). None while no file has arrived: delayed
@@ -308,6 +338,7 @@ def read_labels(
         if timestamp and timestamp in table.column_names
         else None
     )
+    out["key"] = key_rows(table, key, f"labels {pattern}") if key else None
     return out
 
 
@@ -359,9 +390,12 @@ def join_labels(cur: Current, labels: dict[str, Any], pattern: str = "") -> np.n
     """Label per current row (NaN where none arrived): by request id, (entity, time), or
     entity, whichever both sides carry; the key must be unique among the labels."""
     y = np.full(cur.rows, np.nan)
-    if labels["request_id"] is not None and any(cur.request_id):
+    if labels.get("key") is not None and cur.keys is not None:  # declared: monitoring.concept.key
+        lookup = unique_lookup(labels["key"], labels["y"], "declared (monitoring.concept.key)", pattern)
+        keys: list[Any] = cur.keys
+    elif labels["request_id"] is not None and any(cur.request_id):
         lookup = unique_lookup(labels["request_id"], labels["y"], "request_id", pattern)
-        keys: list[Any] = cur.request_id
+        keys = cur.request_id
     elif labels["ts"] is not None and cur.ts is not None and labels["entity"] is not None:
         pairs = list(zip(labels["entity"], labels["ts"], strict=True))
         lookup = unique_lookup(pairs, labels["y"], "(entity, timestamp)", pattern)
@@ -528,9 +562,9 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         reference = load_reference(predictor.folder / "reference")
         entity = predictor.serving["entity"]
         if is_prediction_log(current):
-            cur = read_log(Path(current), reference, entity, predictor.classes)
+            cur = read_log(Path(current), reference, entity, predictor.classes, mon["concept"].get("key") or None)
         else:
-            cur = read_batch(current, predictor, reference, mon["timestamp"], target)
+            cur = read_batch(current, predictor, reference, mon["timestamp"], target, mon["concept"].get("key") or None)
     finally:
         predictor.close()
     bundle = predictor.bundle
@@ -595,6 +629,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             predictor.serving.get("rename", {}),
             predictor.bundle.get("positive_class"),
             predictor.classes,
+            mon["concept"].get("key") or None,
         )
     else:
         pattern, lab = "", None

@@ -87,3 +87,29 @@ def test_a_multiclass_prediction_log_is_read_as_class_codes(tmp_path: Path) -> N
     cur = read_log(log, reference, "wine_id", ["barbera", "barolo", "grignolino"])
     assert cur.prediction.tolist() == [1.0, 0.0, 2.0] and cur.entity == ["W0", "W1", "W2"]
     assert cur.columns["proline"].tolist() == [700.0, 701.0, 702.0]
+
+
+def test_a_declared_label_key_joins_rows_that_share_entity_and_time(tmp_path: Path) -> None:
+    """Two flights from one airport in the same hour share (entity, time): only a
+    declared key (monitoring.concept.key: [flight_id]) tells their labels apart. A key
+    that names two labels, or a file without the key, is refused."""
+    from mlwright.runtime.monitor import Current, join_labels, key_rows, read_labels
+
+    (tmp_path / "labels.csv").write_text(
+        "origin,hour,flight_id,delayed\nJFK,2024-01-01T10:00:00,7,1\nJFK,2024-01-01T10:00:00,8,0\n"
+    )
+    lab = read_labels(str(tmp_path / "labels.csv"), "origin", "hour", "delayed", key=["flight_id"])
+    assert lab is not None
+    batch = pa.table({"origin": ["JFK", "JFK", "JFK"], "flight_id": [8.0, 7.0, 9.0]})
+    cur = Current({}, None, ["JFK"] * 3, [None] * 3, np.zeros(3), np.zeros(3), 3, key_rows(batch, ["flight_id"], "b"))
+    y = join_labels(cur, lab, "labels.csv")
+    assert y[:2].tolist() == [0.0, 1.0] and math.isnan(y[2]), "flight 8 got its own label, 9 none yet"
+    with pytest.raises(UserError, match="the join would be ambiguous"):  # without the key: refused, not guessed
+        join_labels(Current({}, np.array([0, 0, 0]), ["JFK"] * 3, [None] * 3, None, None, 3), lab | {"ts": [0, 0]})
+    (tmp_path / "labels.csv").write_text("origin,flight_id,delayed\nJFK,7,1\nJFK,7,0\n")
+    twice = read_labels(str(tmp_path / "labels.csv"), "origin", None, "delayed", key=["flight_id"])
+    assert twice is not None
+    with pytest.raises(UserError, match=r"1 declared \(monitoring.concept.key\) key\(s\) name more than one label"):
+        join_labels(cur, twice, "labels.csv")
+    with pytest.raises(UserError, match=r"lacks the label key column\(s\) tail_number"):
+        read_labels(str(tmp_path / "labels.csv"), "origin", None, "delayed", key=["tail_number"])
