@@ -566,7 +566,9 @@ class SystemSpec(Strict):
         backend's usual one (written out in spec.resolved.yaml); with `space: {}` (fixed
         parameters) one trial, unless the spec writes more (then `search_is_possible`
         refuses it: trials that search nothing would be a setting that does nothing)."""
-        training = data.get("training") if isinstance(data, dict) else None
+        # a spec without a training section gets the default search too (a timed spec
+        # has no other validator that writes the section first)
+        training = data.get("training", {"backend": "lightgbm"}) if isinstance(data, dict) else None
         if not isinstance(training, dict):
             return data
         hpo = training.get("hpo", {})

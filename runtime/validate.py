@@ -55,6 +55,14 @@ class Outcome:
 
 
 # --- layer A ------------------------------------------------------------------
+# What each type reads, said where a column does not parse as it: a date written
+# "Jan 1 2000" is text until the file (or a conversion before ingest) writes ISO 8601.
+TYPE_HINTS = {
+    "timestamp": " (read as ISO 8601 text, e.g. 2024-01-31 or 2024-01-31T12:00:00[Z], or a Parquet timestamp)",
+    "bool": " (read as true/false, 1/0, yes/no, t/f, y/n in any case)",
+}
+
+
 def _examples(values: pa.ChunkedArray | pa.Array, mask: Any) -> list[Any]:
     picked = pc.filter(values, mask)
     return [str(v) for v in picked.slice(0, MAX_EXAMPLES).to_pylist()]
@@ -94,7 +102,7 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
                 column,
                 int(pc.sum(bad).as_py() or 0),
                 n,
-                f"values are not {kind}",
+                f"values are not {kind}" + TYPE_HINTS.get(kind, ""),
                 _examples(col, bad),
             )
         )

@@ -166,3 +166,19 @@ def test_event_times_of_files_handed_to_monitor_parse_as_at_ingest() -> None:
     assert event_times_us(text, "f").to_pylist() == [1_767_225_600_000_000, None]
     with pytest.raises(UserError, match="labels.csv: seen_at: event times are not timestamps"):
         event_times_us(pa.chunked_array([pa.array(["last tuesday"])]), "labels.csv: seen_at")
+
+
+def test_a_timed_spec_without_a_training_section_searches_the_default_space(tmp_path: Path) -> None:
+    """No `training:` at all and an event time: the default trials search the default
+    space (this once failed: "20 trials, but training.hpo.space is empty")."""
+    text = SHORT.replace("training:\n  hpo: {trials: 2}\n", "").replace(
+        "  entity: id\n", "  entity: id\n  timestamp: at\n"
+    )
+    text = text.replace("      label: {type: bool}\n", "      label: {type: bool}\n      at: {type: timestamp}\n")
+    spec = load_spec(spec_at(tmp_path, text))
+    assert spec.training.backend == "lightgbm" and spec.training.split.strategy == "time"
+    assert spec.training.hpo.trials > 1 and sorted(spec.training.hpo.space) == [
+        "learning_rate",
+        "min_child_samples",
+        "num_leaves",
+    ]
