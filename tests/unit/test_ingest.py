@@ -121,3 +121,25 @@ def test_kill_9_during_ingest_then_rerun_gives_the_same_manifest(tmp_path: Path)
     strip = lambda b: [",".join(ln.split(",")[:3]) for ln in b.decode().splitlines()]  # noqa: E731 (mtime column aside)
     assert strip(ctx.path("data/manifest.csv").read_bytes()) == strip(want)
     assert not list(ctx.path("data").glob(".*tmp*"))
+
+
+def test_a_source_added_to_or_dropped_from_the_spec_is_not_changed_data(tmp_path: Path) -> None:
+    """`run` refuses changed source bytes without --new-data; a source the spec adds (or
+    no longer names) is a spec change instead: ingest re-runs for it anyway."""
+    from .stage_helpers import recompile
+
+    ctx = churn_build(tmp_path, rows=300)
+    ingest.run(ctx)
+    spec = ctx.source_root() / "system.yaml"
+    original = spec.read_text()
+    added = original.replace(
+        "    - name: payments\n",
+        "    - name: refunds\n      uri: data/events.csv\n      format: csv\n    - name: payments\n",
+    )
+    spec.write_text(added)
+    assert ingest.verify(recompile(ctx)) == []
+    spec.write_text(original)
+    ctx = recompile(ctx)
+    shutil.copy(ctx.source_root() / "data" / "events.csv", ctx.source_root() / "data" / "extra.csv")
+    spec.write_text(original.replace("uri: data/events.csv", "uri: data/extra.csv"))
+    assert [c.what for c in ingest.verify(recompile(ctx))] == ["added"], "a new file of a known source is new data"
