@@ -403,9 +403,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _canary_act(target: Path, action: str) -> None:
+def _canary_act(target: Path, action: str, kubectl: bool = False) -> None:
     import time
 
+    from mlwright.runtime.rollouts import deployment, kubectl_command, run_kubectl
+
+    k8s = deployment(target)
+    if k8s is not None:  # the cluster's controller owns the canary: its command, printed or run
+        command = _user_errors(kubectl_command, k8s, action)
+        print(" ".join(command))
+        if kubectl:
+            code = _user_errors(run_kubectl, command)
+            if code:
+                _fail(f"error: kubectl exited {code}", 1)
+        return
+    if kubectl:
+        _fail(f"error: --kubectl: {target} has no serving.kubernetes section", 2)
     c = _canary(target)
     if c.state.status != "running":
         _fail(f"error: no running canary (status: {c.state.status})", 1)
@@ -418,16 +431,21 @@ def _canary_act(target: Path, action: str) -> None:
     print(words.get(event, f"canary: {event}"))
 
 
+Kubectl = Annotated[
+    bool, typer.Option("--kubectl", help="Kubernetes build: run the controller's command (default: print it)")
+]
+
+
 @canary_app.command("promote")
-def canary_promote_cmd(target: Dir) -> None:
-    """Advance the candidate one step (to 100% at the last)."""
-    _canary_act(target, "promote")
+def canary_promote_cmd(target: Dir, kubectl: Kubectl = False) -> None:
+    """Advance the candidate one step (to 100% at the last); on Kubernetes, `kubectl argo rollouts promote`."""
+    _canary_act(target, "promote", kubectl)
 
 
 @canary_app.command("rollback")
-def canary_rollback_cmd(target: Dir) -> None:
-    """Send all traffic back to the stable model."""
-    _canary_act(target, "rollback")
+def canary_rollback_cmd(target: Dir, kubectl: Kubectl = False) -> None:
+    """Send all traffic back to the stable model; on Kubernetes, `kubectl argo rollouts abort`."""
+    _canary_act(target, "rollback", kubectl)
 
 
 @canary_app.command("analyze")

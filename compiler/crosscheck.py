@@ -15,7 +15,7 @@ from .diagnostics import Diagnostic, did_you_mean, dotted
 from .expressions import ExpressionError, parse_expression
 from .load import Document, KeyPath
 from .paths import PathProblem, check_output_path, check_source_uri
-from .spec import BACKEND_PARAMS, SECRET_KEY, DicomSource, SystemSpec
+from .spec import BACKEND_PARAMS, K8S_NAME, SECRET_KEY, DicomSource, SystemSpec
 from .units import share
 
 DICOM_COLUMNS = ("path", "rows", "columns", "pixel_mean", "pixel_std")
@@ -574,6 +574,41 @@ def search_is_possible(spec: SystemSpec, doc: Document, root: Path | None) -> It
         )
 
 
+def kubernetes_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """What deploy/k8s/ needs from the rest of the spec, said at compile time rather than
+    by the API server or the rollout controller at deploy time."""
+    k = spec.serving.kubernetes
+    if k is None:
+        return
+    at = ("serving", "kubernetes")
+    if not re.fullmatch(K8S_NAME, spec.name):
+        yield _at(
+            doc, ("name",), f"{spec.name!r} cannot name Kubernetes objects (lower-case letters, digits and '-' only)"
+        )
+    if k.canary.traffic == "nginx" and k.host is None:
+        yield _at(
+            doc, (*at, "canary", "traffic"), "traffic: nginx routes by an Ingress, which needs serving.kubernetes.host"
+        )
+    if k.resources.requests.cpu is None:
+        yield _at(
+            doc, (*at, "resources", "requests"), "the autoscaler targets CPU utilisation, which needs a cpu request"
+        )
+    shares = [("traffic", spec.serving.canary.traffic)] + [("steps", x) for x in spec.serving.canary.steps]
+    for key, value in shares:
+        if abs(share(value) * 100 - round(share(value) * 100)) > 1e-9:
+            yield _at(
+                doc,
+                ("serving", "canary", key),
+                f"{value} is not a whole percent: Argo Rollouts sets weights in whole percents",
+            )
+            break
+    for command in ("predict", "monitor"):
+        if getattr(k.schedules, command) and not spec.serving.batch.input:
+            yield _at(
+                doc, (*at, "schedules", command), f"a scheduled {command} reads serving.batch.input, which is not set"
+            )
+
+
 RULES: tuple[Rule, ...] = (
     unique_names,
     renames,
@@ -590,6 +625,7 @@ RULES: tuple[Rule, ...] = (
     search_is_possible,
     image_rules,
     canary_rules,
+    kubernetes_rules,
     paths_inside,
     secrets_are_references,
 )

@@ -275,6 +275,23 @@ def emit_monitoring(plan: SystemPlan) -> FileMap:
     }
 
 
+def emit_kubernetes(plan: SystemPlan) -> FileMap:
+    """deploy/k8s/ when the spec has `serving.kubernetes`; refuses to write a tree whose
+    manifests do not reference each other consistently (a compiler bug, not a user's)."""
+    from .k8s import cross_references, kustomization, manifests
+
+    if plan.deploy is None:
+        return {}
+    serving, concept = plan.resolved["serving"], plan.resolved["monitoring"]["concept"]
+    docs = manifests(plan.deploy, serving["batch"], concept.get("labels"))
+    problems = cross_references(docs)
+    assert not problems, f"deploy/k8s/ does not hang together: {problems}"
+    header = _header(plan)
+    files = {f"deploy/k8s/{name}": dump_yaml(doc, header) for name, doc in docs.items()}
+    files["deploy/k8s/kustomization.yaml"] = dump_yaml(kustomization(plan.deploy, list(docs)), header)
+    return files
+
+
 def emit_readme(plan: SystemPlan) -> FileMap:
     text = _env().get_template("README.md.j2").render(plan=plan)
     gitignore = "# Run outputs of mlwright (versioned by DVC, not git).\n" + "".join(f"/{p}\n" for p in RUN_OUTPUTS)
@@ -289,6 +306,7 @@ EMITTERS: tuple[Callable[[SystemPlan], FileMap], ...] = (
     emit_ml_spec,
     emit_serving,
     emit_monitoring,
+    emit_kubernetes,
     emit_readme,
 )
 

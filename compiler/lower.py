@@ -17,7 +17,16 @@ from mlwright import __version__
 
 from .expressions import in_fixed_order, parse_expression
 from .paths import is_remote, static_prefix
-from .plan import IR_VERSION, RowFeaturePlan, SourcePlan, StagePlan, SystemPlan, WindowFeaturePlan
+from .plan import (
+    IR_VERSION,
+    CanaryStepPlan,
+    DeployPlan,
+    RowFeaturePlan,
+    SourcePlan,
+    StagePlan,
+    SystemPlan,
+    WindowFeaturePlan,
+)
 from .spec import DicomSource, SystemSpec
 from .units import duration_seconds, share, size_bytes
 
@@ -32,6 +41,11 @@ def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:
     label_source = next(t for t, cols in spec.expectations.schema_.items() if spec.spec.target in cols)
     resolved = spec.model_dump(mode="json", by_alias=True, exclude={"defaults"})
     params = _params(spec, root, sources, rows, windows, label_source)
+    deploy = deploy_plan(spec)
+    if deploy is not None:  # read by `mlwright canary promote|rollback` for a Kubernetes build
+        params["deploy"] = {
+            "kubernetes": {"namespace": deploy.namespace, "rollout": deploy.name, "controller": deploy.controller}
+        }
     stages = _stages(spec, sources)
     return SystemPlan(
         ir_version=IR_VERSION,
@@ -52,6 +66,56 @@ def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:
         params=params,
         resolved=resolved,
         monitoring=params["monitor"],
+        deploy=deploy,
+    )
+
+
+def canary_steps(spec: SystemSpec) -> tuple[CanaryStepPlan, ...]:
+    """The candidate's weights before it takes all traffic: `canary.traffic`, then each
+    of `canary.steps` above it and below 100%; the pauses add up to `canary.duration`
+    (split evenly, the odd seconds on the first step)."""
+    c = spec.serving.canary
+    first = round(share(c.traffic) * 100)
+    weights = [first] + [w for w in (round(share(x) * 100) for x in c.steps) if first < w < 100]
+    total = int(duration_seconds(c.duration))
+    each, extra = divmod(total, len(weights))
+    return tuple(CanaryStepPlan(w, each + (extra if i == 0 else 0)) for i, w in enumerate(weights))
+
+
+def _amounts(a: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((n, v) for n, v in (("cpu", a.cpu), ("memory", a.memory)) if v is not None)
+
+
+def deploy_plan(spec: SystemSpec) -> DeployPlan | None:
+    k = spec.serving.kubernetes
+    if k is None:
+        return None
+    return DeployPlan(
+        name=spec.name,
+        namespace=k.namespace or spec.name,
+        image=k.image,
+        model_version=f"v{spec.version}",
+        port=spec.serving.port,
+        replicas_min=k.replicas.min,
+        replicas_max=k.replicas.max,
+        cpu_target=k.replicas.cpu_target,
+        requests=_amounts(k.resources.requests),
+        limits=_amounts(k.resources.limits),
+        api_key_env=spec.serving.auth.api_key_env,
+        secret_name=k.api_key_secret.name or f"{spec.name}-api-key",
+        secret_key=k.api_key_secret.key,
+        host=k.host,
+        controller=k.canary.controller,
+        traffic=k.canary.traffic,
+        prometheus=k.canary.prometheus,
+        interval_seconds=int(duration_seconds(k.canary.interval)),
+        steps=canary_steps(spec),
+        success_rate=spec.serving.canary.success_rate,
+        min_requests=spec.serving.canary.min_requests,
+        latency_p99_ms=spec.spec.sla.latency_p99_ms,
+        schedules=tuple(
+            (cmd, cron) for cmd, cron in (("predict", k.schedules.predict), ("monitor", k.schedules.monitor)) if cron
+        ),
     )
 
 

@@ -58,6 +58,41 @@ class StagePlan:
 
 
 @dataclass(frozen=True)
+class CanaryStepPlan:
+    weight: int  # percent of traffic (or of pods) on the candidate
+    pause_seconds: int
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """`serving.kubernetes`, resolved: what `deploy/k8s/` is emitted from."""
+
+    name: str
+    namespace: str
+    image: str  # repository; the tag is the model version
+    model_version: str
+    port: int
+    replicas_min: int
+    replicas_max: int
+    cpu_target: int
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+    api_key_env: str | None  # None: the endpoint takes no API key
+    secret_name: str
+    secret_key: str
+    host: str | None
+    controller: str  # argo-rollouts | none
+    traffic: str  # nginx | replicas
+    prometheus: str
+    interval_seconds: int
+    steps: tuple[CanaryStepPlan, ...]
+    success_rate: float
+    min_requests: int
+    latency_p99_ms: float
+    schedules: tuple[tuple[str, str], ...]  # (command, cron), for predict and monitor
+
+
+@dataclass(frozen=True)
 class SystemPlan:
     ir_version: int
     name: str
@@ -77,6 +112,7 @@ class SystemPlan:
     params: dict[str, Any]  # params.yaml: one section per stage, what that stage reads
     resolved: dict[str, Any]  # the spec with every default explicit
     monitoring: dict[str, Any] = field(default_factory=dict)
+    deploy: DeployPlan | None = None  # serving.kubernetes; None: nothing to deploy to a cluster
 
     def stage(self, name: str) -> StagePlan:
         return next(s for s in self.stages if s.name == name)

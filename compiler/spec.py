@@ -414,6 +414,71 @@ class BatchSpec(Strict):
         return v
 
 
+# Kubernetes names: DNS-1123 labels (namespaces, objects), quantities (500m, 1Gi) and
+# five-field cron schedules, checked here so a typo is a compile error with a position
+# rather than a manifest the API server refuses at deploy time.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+K8S_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+CRON = r"^(\S+\s+){4}\S+$"
+K8sName = Annotated[Text, Field(pattern=K8S_NAME, max_length=63)]
+Quantity = Annotated[Text, Field(pattern=K8S_QUANTITY, max_length=32)]
+IMAGE_REPOSITORY = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+
+
+class K8sReplicasSpec(Strict):
+    min: Annotated[int, Field(ge=1, le=1000)] = 2
+    max: Annotated[int, Field(ge=1, le=1000)] = 10
+    cpu_target: Annotated[int, Field(ge=1, le=100)] = 70  # average CPU utilisation, percent of requests
+
+    @model_validator(mode="after")
+    def _ordered(self) -> K8sReplicasSpec:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class K8sResourceAmounts(Strict):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class K8sResourcesSpec(Strict):
+    requests: K8sResourceAmounts = K8sResourceAmounts(cpu="500m", memory="1Gi")
+    limits: K8sResourceAmounts = K8sResourceAmounts(memory="2Gi")
+
+
+class K8sSecretRef(Strict):
+    name: K8sName | None = None  # default: <system>-api-key
+    key: Annotated[Text, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = "api-key"
+
+
+class K8sCanarySpec(Strict):
+    # argo-rollouts: a Rollout whose canary an AnalysisTemplate judges from Prometheus;
+    # none: a plain Deployment (roll out by replacing pods, no analysis)
+    controller: Literal["argo-rollouts", "none"] = "argo-rollouts"
+    # how the canary weight is applied: an NGINX ingress splits requests; `replicas`
+    # (no router) makes the weight the ratio of canary to stable pods
+    traffic: Literal["nginx", "replicas"] = "replicas"
+    prometheus: Text = "http://prometheus.monitoring.svc:9090"
+    interval: PositiveDuration = "5m"  # one analysis measurement per interval
+
+
+class K8sSchedulesSpec(Strict):
+    predict: Annotated[Text, Field(pattern=CRON)] | None = None  # batch scoring CronJob
+    monitor: Annotated[Text, Field(pattern=CRON)] | None = None  # drift monitoring CronJob
+
+
+class KubernetesSpec(Strict):
+    namespace: K8sName | None = None  # default: the system's name
+    image: Annotated[Text, Field(pattern=IMAGE_REPOSITORY, max_length=255)]  # repository; the tag is the model version
+    replicas: K8sReplicasSpec = K8sReplicasSpec()
+    resources: K8sResourcesSpec = K8sResourcesSpec()
+    api_key_secret: K8sSecretRef = K8sSecretRef()
+    host: Annotated[Text, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)] | None = None
+    canary: K8sCanarySpec = K8sCanarySpec()
+    schedules: K8sSchedulesSpec = K8sSchedulesSpec()
+
+
 class ServingSpec(Strict):
     mode: Literal["online", "batch"] = "online"
     host: Text = "127.0.0.1"
@@ -427,6 +492,7 @@ class ServingSpec(Strict):
     image: ImageBuildSpec = ImageBuildSpec()
     canary: CanarySpec = CanarySpec()
     batch: BatchSpec = BatchSpec()
+    kubernetes: KubernetesSpec | None = None  # absent: no deploy/k8s/ is emitted
 
 
 # --- Stage 7 ------------------------------------------------------------------

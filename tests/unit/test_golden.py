@@ -14,6 +14,7 @@ GOLDEN = ROOT / "tests" / "golden"
 CASES = {
     "churn": ("pipelines/churn/system.yaml", []),
     "churn_prod": ("pipelines/churn/system.yaml", ["profile=prod"]),
+    "churn_k8s": ("pipelines/churn/system.yaml", ["profile=k8s"]),
     "brain_ct": ("pipelines/brain_ct/system.yaml", []),
 }
 
