@@ -133,7 +133,12 @@ SourceSpec = Annotated[CsvSource | ParquetSource | JsonlSource | DicomSource, Fi
 
 
 class VersioningSpec(Strict):
-    manifest: Literal["sha256"] = "sha256"
+    manifest: Annotated[
+        Literal["sha256"],
+        Field(
+            description="The manifest's digest. SHA-256 is the one mlwright computes and checks; ingest refuses another."
+        ),
+    ] = "sha256"
     remote: Text = ".mlwright/remote"
     rebuild_sla: Duration = "1h"
 
@@ -162,8 +167,14 @@ class CrossFieldSpec(Strict):
 
 class DistributionSpec(Strict):
     reference: Text = "previous"
-    continuous: Literal["ks"] = "ks"
-    categorical: Literal["chi2"] = "chi2"
+    continuous: Annotated[
+        Literal["ks"],
+        Field(description="Layer B's test for numeric columns (two-sample Kolmogorov-Smirnov), named in the report."),
+    ] = "ks"
+    categorical: Annotated[
+        Literal["chi2"],
+        Field(description="Layer B's test for categorical columns (two-sample chi-square), named in the report."),
+    ] = "chi2"
     p_value: Probability = 0.01
 
 
@@ -329,6 +340,22 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "torch": {
         "lr": {"type": "float", "low": 0.0001, "high": 0.01, "log": True},
         "weight_decay": {"type": "float", "low": 0.000001, "high": 0.001, "log": True},
+    },
+}
+
+# The fixed parameters a spec that writes none trains with (written out in
+# spec.resolved.yaml, and the only place they are written: the trainers read them).
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "lightgbm": {"n_estimators": 500, "early_stopping_rounds": 50},
+    "torch": {
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 0.001,
+        "weight_decay": 0.0,
+        "hidden": 32,
+        "channels": 8,
+        "dropout": 0.1,
+        "patience": 5,
     },
 }
 
@@ -615,6 +642,24 @@ class SystemSpec(Strict):
 
         filled = [timed(src) if isinstance(src, dict) else src for src in sources]
         return {**data, "data": {**data["data"], "sources": filled}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_params(cls, data: Any) -> Any:
+        """The backend's fixed parameters the spec leaves out, filled in (runs after the
+        backend itself is defaulted): a torch model over images is the small CNN."""
+        if not isinstance(data, dict):
+            return data
+        training = data.get("training", {"backend": "lightgbm"})
+        if not isinstance(training, dict) or not isinstance(training.get("params", {}), dict):
+            return data
+        backend = str(training.get("backend", "lightgbm"))
+        defaults = dict(DEFAULT_PARAMS.get(backend, {}))
+        if backend == "torch":
+            features = data.get("features")
+            image = isinstance(features, dict) and features.get("image") is not None
+            defaults["model"] = "small_cnn" if image else "mlp"
+        return {**data, "training": {**training, "params": {**defaults, **training.get("params", {})}}}
 
     @model_validator(mode="before")
     @classmethod

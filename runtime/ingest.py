@@ -106,7 +106,16 @@ def snapshot(source: dict[str, Any], files: list[Path], root: Path, cache: Path)
     return cast_declared(table, columns)
 
 
+# The manifest's digest, by the name `data.versioning.manifest` gives it: DVC's own
+# cache and every integrity check here (snapshots, offline parts) use the same one.
+MANIFEST_HASHES = ("sha256",)
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
+    if ctx.section("ingest")["manifest"] not in MANIFEST_HASHES:  # a build older or newer than this runtime
+        raise UserError(
+            f"data.versioning.manifest: {ctx.section('ingest')['manifest']!r} is not one of {MANIFEST_HASHES}"
+        )
     root = ctx.source_root()
     files = local_files(ctx)
     every = sorted({p for fs in files.values() for p in fs})

@@ -167,8 +167,8 @@ class LightGBMTrainer:
     ) -> Model:
         lgb = _lightgbm()
         p = dict(params)
-        rounds = int(p.pop("n_estimators", 500))
-        stop = int(p.pop("early_stopping_rounds", 50))
+        rounds = int(p.pop("n_estimators"))
+        stop = int(p.pop("early_stopping_rounds"))
         objective = {"regression": "regression", "multiclass_classification": "multiclass"}.get(data.task, "binary")
         lgb_params = {
             "objective": objective,
@@ -312,20 +312,18 @@ class TorchTrainer:
         mean = np.nan_to_num(np.nanmean(X[fit_idx], axis=0), nan=0.0) if len(X[0:1][0]) else np.zeros(0)
         std = np.nan_to_num(np.nanstd(X[fit_idx], axis=0), nan=1.0)
         std = np.where(std < 1e-6, 1.0, std)
-        model_kind = params.get("model", "small_cnn" if data.images is not None else "mlp")
+        model_kind = params["model"]
         arch = {
             "model": model_kind,
             "inputs": X.shape[1],
-            "hidden": int(params.get("hidden", 32)),
-            "channels": int(params.get("channels", 8)),
-            "dropout": float(params.get("dropout", 0.1)),
+            "hidden": int(params["hidden"]),
+            "channels": int(params["channels"]),
+            "dropout": float(params["dropout"]),
             "outputs": data.n_classes,
         }
         model = TorchModel(_net(torch, arch), arch, {"mean": mean.tolist(), "std": std.tolist()}, data.names, data.task)
         net = model.net
-        opt = torch.optim.Adam(
-            net.parameters(), lr=float(params.get("lr", 1e-3)), weight_decay=float(params.get("weight_decay", 0.0))
-        )
+        opt = torch.optim.Adam(net.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"]))
         if data.n_classes > 1:
             loss_fn = torch.nn.CrossEntropyLoss()
             ys = torch.from_numpy(data.y.astype(np.int64))
@@ -335,10 +333,10 @@ class TorchTrainer:
         xs = torch.from_numpy(model._inputs(X))
         imgs = torch.from_numpy(data.images.astype(np.float32)) if data.images is not None else None
         gen = torch.Generator().manual_seed(seed)
-        batch = int(params.get("batch_size", 32))
+        batch = int(params["batch_size"])
         fit_t, val_t = torch.from_numpy(fit_idx), torch.from_numpy(val_idx)
-        best_loss, best_state, patience, waited = float("inf"), None, int(params.get("patience", 5)), 0
-        for _epoch in range(int(params.get("epochs", 10))):
+        best_loss, best_state, patience, waited = float("inf"), None, int(params["patience"]), 0
+        for _epoch in range(int(params["epochs"])):
             net.train()
             perm = fit_t[torch.randperm(len(fit_t), generator=gen)]
             for s in range(0, len(perm), batch):

@@ -55,6 +55,11 @@ class Outcome:
 
 
 # --- layer A ------------------------------------------------------------------
+# Layer B's tests by the names `expectations.distribution.continuous/categorical` use:
+# the report names the test that computed each p-value, from the same setting.
+CONTINUOUS_TESTS = {"ks": ks_two_sample}
+CATEGORICAL_TESTS = {"chi2": chi2_two_sample}
+
 # What each type reads, said where a column does not parse as it: a date written
 # "Jan 1 2000" is text until the file (or a conversion before ingest) writes ISO 8601.
 TYPE_HINTS = {
@@ -307,23 +312,25 @@ def distribution(
             if len(cur["sample"]) == 0 or len(ref["sample"]) == 0:
                 outs.append(Outcome(oid, "distribution", "skipped", "no values", source, col))
                 continue
-            res = ks_two_sample(ref["sample"], cur["sample"])
+            test = cfg["distribution"]["continuous"]
+            res = CONTINUOUS_TESTS[test](ref["sample"], cur["sample"])
             shift = (cur["mean"] - ref["mean"]) / ref["std"] if ref["std"] else 0.0
             observed = {
-                "test": "ks",
+                "test": test,
                 "statistic": round(res.statistic, 6),
                 "p_value": float(f"{res.p_value:.6g}"),
                 "mean_shift_sd": round(shift, 4),
             }
             plots[name] = histogram(ref["sample"], cur["sample"])
         else:
-            res = chi2_two_sample(ref["counts"], cur["counts"])
+            test = cfg["distribution"]["categorical"]
+            res = CATEGORICAL_TESTS[test](ref["counts"], cur["counts"])
             if res is None:
                 outs.append(Outcome(oid, "distribution", "skipped", "fewer than two categories", source, col))
                 continue
             unseen = sorted(set(cur["counts"]) - set(ref["counts"]))
             observed = {
-                "test": "chi2",
+                "test": test,
                 "statistic": round(res.statistic, 4),
                 "p_value": float(f"{res.p_value:.6g}"),
                 "cramers_v": round(res.effect, 4),

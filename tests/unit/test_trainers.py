@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlwright.compiler.spec import DEFAULT_PARAMS
 from mlwright.runtime.trainers import TrainData, load_model, trainer_for
 
+# the spec's defaults (the trainers have none of their own), with a few written over
 PARAMS = {
-    "lightgbm": {"n_estimators": 200, "early_stopping_rounds": 20},
-    "torch": {"model": "mlp", "epochs": 15, "lr": 0.01, "hidden": 16},
+    "lightgbm": {**DEFAULT_PARAMS["lightgbm"], "n_estimators": 200, "early_stopping_rounds": 20},
+    "torch": {**DEFAULT_PARAMS["torch"], "model": "mlp", "epochs": 15, "lr": 0.01, "hidden": 16},
 }
 
 
