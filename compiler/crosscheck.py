@@ -602,6 +602,8 @@ def kubernetes_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iter
                 f"{value} is not a whole percent: Argo Rollouts sets weights in whole percents",
             )
             break
+    if spec.serving.mode == "batch" and not k.schedules.predict:
+        yield _at(doc, (*at, "schedules", "predict"), "mode: batch deploys no endpoint: it needs a predict schedule")
     for command in ("predict", "monitor"):
         if getattr(k.schedules, command) and not spec.serving.batch.input:
             yield _at(

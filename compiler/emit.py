@@ -203,6 +203,9 @@ def emit_serving(plan: SystemPlan) -> FileMap:
             base_image=pkg["base_image"],
             port=pkg["port"],
             torch=torch,
+            mode=plan.resolved["serving"]["mode"],
+            batch_input=plan.resolved["serving"]["batch"]["input"],
+            batch_output=plan.resolved["serving"]["batch"]["output"],
         )
     )
     ignore = "".join(

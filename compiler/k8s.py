@@ -279,7 +279,8 @@ def cron_job(d: DeployPlan, command: str, schedule: str, args: list[str]) -> Man
                     "name": command,
                     "image": image(d),
                     "imagePullPolicy": "IfNotPresent",
-                    "args": ["mlwright", command, "/app", *args],
+                    "command": ["mlwright", command, "/app"],  # the image's entrypoint differs by mode
+                    "args": args,
                     "env": api_key_env(d) if command == "monitor" else [],
                     "resources": resources(d),
                     "securityContext": container_security(),
@@ -312,18 +313,21 @@ def job_args(command: str, batch: dict[str, Any], labels_pattern: str | None) ->
 
 
 def manifests(d: DeployPlan, batch: dict[str, Any], labels_pattern: str | None) -> dict[str, Manifest]:
-    """File name (under deploy/k8s/) -> manifest."""
-    out: dict[str, Manifest] = {
-        "workload.yaml": workload(d),
-        "service.yaml": service(d, d.name),
-        "hpa.yaml": autoscaler(d),
-        "pdb.yaml": disruption_budget(d),
-    }
-    if d.controller == "argo-rollouts":
-        out["service-canary.yaml"] = service(d, f"{d.name}-canary")
-        out["analysis-template.yaml"] = analysis_template(d)
-    if d.host is not None:
-        out["ingress.yaml"] = ingress(d)
+    """File name (under deploy/k8s/) -> manifest. `serving.mode: batch` deploys no
+    endpoint: only the scheduled jobs and their volume."""
+    out: dict[str, Manifest] = {}
+    if d.online:
+        out |= {
+            "workload.yaml": workload(d),
+            "service.yaml": service(d, d.name),
+            "hpa.yaml": autoscaler(d),
+            "pdb.yaml": disruption_budget(d),
+        }
+        if d.controller == "argo-rollouts":
+            out["service-canary.yaml"] = service(d, f"{d.name}-canary")
+            out["analysis-template.yaml"] = analysis_template(d)
+        if d.host is not None:
+            out["ingress.yaml"] = ingress(d)
     for command, schedule in d.schedules:
         out[f"cronjob-{command}.yaml"] = cron_job(d, command, schedule, job_args(command, batch, labels_pattern))
     if d.schedules:

@@ -113,6 +113,7 @@ def deploy_plan(spec: SystemSpec) -> DeployPlan | None:
         success_rate=spec.serving.canary.success_rate,
         min_requests=spec.serving.canary.min_requests,
         latency_p99_ms=spec.spec.sla.latency_p99_ms,
+        online=spec.serving.mode == "online",
         schedules=tuple(
             (cmd, cron) for cmd, cron in (("predict", k.schedules.predict), ("monitor", k.schedules.monitor)) if cron
         ),

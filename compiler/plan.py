@@ -90,6 +90,7 @@ class DeployPlan:
     min_requests: int
     latency_p99_ms: float
     schedules: tuple[tuple[str, str], ...]  # (command, cron), for predict and monitor
+    online: bool = True  # serving.mode: online deploys the endpoint; batch only the jobs
 
 
 @dataclass(frozen=True)

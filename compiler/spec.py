@@ -507,6 +507,8 @@ class KubernetesSpec(Strict):
 
 
 class ServingSpec(Strict):
+    # online: the image serves the endpoint (and deploy/k8s/ deploys it); batch: the
+    # image scores files mounted at /data, and deploy/k8s/ holds only the scheduled jobs
     mode: Literal["online", "batch"] = "online"
     host: Text = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080

