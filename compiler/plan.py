@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-IR_VERSION = 1
+IR_VERSION = 2  # 2: DeployPlan, backend defaults in training.params, batch contract settings
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,32 @@ def load_context(root: Path | None = None) -> StageContext:
     params_file = root / "params.yaml"
     if not params_file.is_file():
         raise UserError(f"{root}: not a compiled mlwright folder (no params.yaml); run `mlwright compile` first")
+    check_ir_version(root)
     with params_file.open(encoding="utf-8") as fh:
         params = yaml.safe_load(fh) or {}
     return StageContext(root.resolve(), params)
+
+
+# The shape of params.yaml this runtime reads: the compiler's IR_VERSION it was written
+# with (a test holds the two equal). A build folder compiled by another version would
+# be read by string keys that moved or did not exist yet: refused, naming the fix.
+IR_VERSION = 2
+LOCK = "mlwright.lock.json"
+
+
+def check_ir_version(root: Path) -> None:
+    import json
+
+    lock = root / LOCK
+    try:
+        found = json.loads(lock.read_text(encoding="utf-8")).get("ir_version") if lock.is_file() else None
+    except ValueError:
+        raise UserError(f"{lock}: not valid JSON; recompile with `mlwright compile SPEC`") from None
+    if found is not None and found != IR_VERSION:
+        raise UserError(
+            f"{lock}: compiled for IR version {found}, and this mlwright reads version {IR_VERSION}; "
+            "recompile the spec with this mlwright (`mlwright compile SPEC`)"
+        )
 
 
 def say(text: str) -> None:

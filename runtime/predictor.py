@@ -222,6 +222,9 @@ def read_serve_config(target: Path) -> tuple[dict[str, Any], Path | None]:
     if params.is_file():
         import yaml
 
+        from .context import check_ir_version
+
+        check_ir_version(target)
         return yaml.safe_load(params.read_text())["serve"], target
     packaged = target / "serve.json"
     if packaged.is_file():
