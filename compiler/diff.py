@@ -42,12 +42,22 @@ def _load_yaml(body: bytes | None) -> Any:
     return yaml.safe_load(body) if body else {}
 
 
+def _param(params: Any, key: str) -> Any:
+    """A stage's declared params key (a section, or a dotted key inside one, as DVC reads it)."""
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def rerun_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileMap) -> list[str]:
     """Stages whose params section or emitted deps differ, plus everything downstream."""
     old_params = _load_yaml(disk.get("params.yaml")) or {}
     touched: set[str] = set()
     for stage in plan.stages:
-        if any(old_params.get(section) != plan.params.get(section) for section in stage.params):
+        if any(_param(old_params, key) != _param(plan.params, key) for key in stage.params):
             touched.add(stage.name)
         if any(dep in files and disk.get(dep) != files[dep] for dep in stage.deps):
             touched.add(stage.name)

@@ -190,7 +190,7 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
 
 def emit_serving(plan: SystemPlan) -> FileMap:
     pkg = plan.params["package"]
-    torch = pkg["backend"] == "torch"
+    torch = plan.resolved["training"]["backend"] == "torch"
     pins = serving_pins(torch)
     requirements = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     dockerfile = (
@@ -201,7 +201,7 @@ def emit_serving(plan: SystemPlan) -> FileMap:
             name=plan.name,
             model_version=plan.model_version,
             base_image=pkg["base_image"],
-            port=pkg["port"],
+            port=plan.resolved["serving"]["port"],
             torch=torch,
             mode=plan.resolved["serving"]["mode"],
             batch_input=plan.resolved["serving"]["batch"]["input"],

@@ -45,12 +45,17 @@ class StageContext:
     def section(self, name: str) -> dict[str, Any]:
         if name not in self.params:
             raise UserError(f"{self.root / 'params.yaml'}: no '{name}' section (recompile the spec)")
-        return self.params[name]
+        from .read_tracking import enabled, tracked
+
+        return tracked(self.params[name], name) if enabled() else self.params[name]  # type: ignore[no-any-return]
 
     def path(self, rel: str) -> Path:
         return self.root / rel
 
     def source_root(self) -> Path:
+        from .read_tracking import READS
+
+        READS.add("ingest.source_root")  # a path every stage resolves files by, recorded as a read
         return (self.root / self.params["ingest"]["source_root"]).resolve()
 
 
@@ -97,6 +102,9 @@ def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
     from .lifetime import die_with_parent
 
     die_with_parent()  # DVC killed: this stage stops too, instead of running on as an orphan
+    from .read_tracking import start
+
+    start(name)  # MLWRIGHT_TRACK_READS: which settings this stage reads, for the test that holds every one acts
     try:
         ctx = load_context()
         run(ctx)

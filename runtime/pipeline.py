@@ -279,7 +279,7 @@ def remote_url(build: Path) -> str:
     from .context import resolve_env
 
     ctx = load_context(build)
-    url = str(resolve_env(ctx.section("ingest")["remote"]))
+    url = str(resolve_env(ctx.section("versioning")["remote"]))
     if "://" in url:
         return url
     return str((build / url).resolve())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlwright.compiler import compile_system, json_schema
+from mlwright.compiler.plan import IR_VERSION
 from mlwright.compiler.write import write_tree
 from tests.conftest import venv_tool
 
@@ -96,7 +97,7 @@ def test_lock_hashes_every_emitted_file(built: Path) -> None:
     assert set(lock["files"]) == files
     for rel, digest in lock["files"].items():
         assert hashlib.sha256((built / rel).read_bytes()).hexdigest() == digest
-    assert lock["ir_version"] == 1 and len(lock["spec_sha256"]) == 64
+    assert lock["ir_version"] == IR_VERSION and len(lock["spec_sha256"]) == 64
 
 
 def test_env_references_stay_references(built: Path) -> None:
