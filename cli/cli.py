@@ -95,7 +95,7 @@ def compile_cmd(
 @app.command("diff")
 def diff_cmd(spec: Annotated[Path, typer.Argument()], overrides: Overrides = None, out: OutDir = None) -> None:
     """What a compile would change: files, config keys, and the stages each change re-runs."""
-    from mlwright.compiler.diff import rerun_stages, spec_changes
+    from mlwright.compiler.diff import changed_stages, rerun_stages, spec_changes
     from mlwright.compiler.write import current_tree, stale_files, unified_diff
 
     compiled = _compile(spec, overrides, out)
@@ -108,8 +108,12 @@ def diff_cmd(spec: Annotated[Path, typer.Argument()], overrides: Overrides = Non
     print("\nChanged keys:")
     for ch in spec_changes(disk, compiled.files):
         print(f"  {ch.key}: {json.dumps(ch.before)} -> {json.dumps(ch.after)}")
+    changed = changed_stages(compiled.plan, disk, compiled.files)
     stages = rerun_stages(compiled.plan, disk, compiled.files)
+    downstream = [s for s in stages if s not in changed]
     print(f"\nStages re-run: {', '.join(stages) if stages else 'none'}")
+    if changed:  # what DVC finds stale, and what follows from their new outputs
+        print(f"  changed: {', '.join(changed)}" + (f"; downstream: {', '.join(downstream)}" if downstream else ""))
     print(f"Files changed: {', '.join(stale)}")
 
 

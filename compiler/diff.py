@@ -52,8 +52,8 @@ def _param(params: Any, key: str) -> Any:
     return node
 
 
-def rerun_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileMap) -> list[str]:
-    """Stages whose params section or emitted deps differ, plus everything downstream."""
+def changed_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileMap) -> list[str]:
+    """Stages whose own declared params or emitted deps differ: what DVC finds stale."""
     old_params = _load_yaml(disk.get("params.yaml")) or {}
     touched: set[str] = set()
     for stage in plan.stages:
@@ -61,7 +61,12 @@ def rerun_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileMap
             touched.add(stage.name)
         if any(dep in files and disk.get(dep) != files[dep] for dep in stage.deps):
             touched.add(stage.name)
-    return plan.downstream(touched)
+    return [s.name for s in plan.stages if s.name in touched]
+
+
+def rerun_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileMap) -> list[str]:
+    """`changed_stages`, plus everything downstream of them (their inputs change)."""
+    return plan.downstream(set(changed_stages(plan, disk, files)))
 
 
 def spec_changes(disk: dict[str, bytes | None], files: FileMap) -> list[KeyChange]:
