@@ -68,6 +68,52 @@ def _compile(spec: Path, overrides: list[str] | None, out: Path | None) -> Any:
         _fail(exc.render(), 2)
 
 
+@app.command("init")
+def init_cmd(
+    data: Annotated[list[str], typer.Argument(help="Data files or globs, one per source (.csv, .parquet, .jsonl)")],
+    target: Annotated[str, typer.Option("--target", help="The label column")],
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="Entity column (default: the first unique one)")
+    ] = None,
+    timestamp: Annotated[str | None, typer.Option("--timestamp", help="Event-time column of the target's file")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="binary_classification | multiclass_classification | regression")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="System name (default: from the target's file)")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec")] = Path("system.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec")] = False,
+) -> None:
+    """A starter system.yaml inferred from data files; it compiles before it is written."""
+    import os
+
+    from mlwright.compiler import SpecError, compile_system
+    from mlwright.runtime.starter_spec import InitChoices, profile, starter_yaml
+
+    if out.exists() and not force:
+        _fail(f"{out}: exists already (--force to overwrite)", 2)
+    spec_dir = out.resolve().parent
+    profiles = [_user_errors(profile, pattern, spec_dir) for pattern in data]
+    text = _user_errors(starter_yaml, profiles, InitChoices(target, entity, timestamp, task, name))
+    draft = spec_dir / f".{out.name}.init.tmp"
+    draft.write_text(text, encoding="utf-8")
+    try:
+        compiled = compile_system(draft, [], spec_dir / "build" / ".init-check")
+    except SpecError as exc:  # a spec init cannot write is init's bug: say so, write nothing
+        _fail(f"internal error: the inferred spec does not compile (please report it):\n{exc.render()}", 3)
+    finally:
+        draft.unlink(missing_ok=True)
+    os.replace(_written(out, text), out)
+    print(f"wrote {out}: {len(profiles)} source(s), task {compiled.plan.task}, {len(compiled.plan.inputs)} inputs")
+    print(f"next: mlwright compile {out} && mlwright run build/{compiled.plan.name}")
+
+
+def _written(out: Path, text: str) -> Path:
+    """`text` in a temporary file beside `out` (renamed over it: never half-written)."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    return tmp
+
+
 @app.command("compile")
 def compile_cmd(
     spec: Annotated[Path, typer.Argument(help="The system YAML")],
