@@ -255,6 +255,28 @@ def run_cmd(
             + (f"; published {result.published} train run(s) to the tracker" if result.published else "")
             + f" ({result.seconds:.1f}s)"
         )
+        if stage is None:  # the whole pipeline ran: where the system stands against its acceptance criteria
+            _print_gates(target)
+
+
+def _print_gates(target: Path) -> list[Any]:
+    from mlwright.runtime.gates import evaluate, table
+
+    gates = _user_errors(evaluate, target)
+    print(f"gates ({target / 'reports' / 'gates.html'}):")
+    print(table(gates))
+    return list(gates)
+
+
+@app.command("gates")
+def gates_cmd(
+    target: Dir,
+    fail: Annotated[bool, typer.Option("--fail", help="Exit 1 when a row failed (for CI)")] = False,
+) -> None:
+    """The seed's acceptance table: each stage's criterion, measured value and verdict."""
+    gates = _print_gates(target)
+    if fail and any(g.verdict == "failed" for g in gates):
+        raise typer.Exit(1)
 
 
 @app.command("status")

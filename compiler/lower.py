@@ -264,6 +264,8 @@ def _params(
             ],
             "manifest": spec.data.versioning.manifest,
         },
+        # read by `mlwright gates` only (the acceptance table), never by a stage
+        "gates": {"retrieval_p99_ms": store.retrieval_p99_ms},
         # read by push, pull, rebuild and verify, never by a stage: a new remote re-runs nothing
         "versioning": {
             "remote": spec.data.versioning.remote,

@@ -114,6 +114,7 @@ def classification_report(
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "expected_cost": expected_cost(y, prob, threshold, costs),
+        "expected_cost_at_0.5": expected_cost(y, prob, 0.5, costs),  # what the chosen threshold is judged against
         "positives": int(np.sum(y == 1)),
         "rows": int(len(y)),
     }

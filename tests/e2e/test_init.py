@@ -64,7 +64,9 @@ def stocks(folder: Path) -> list[str]:
 def churn(folder: Path) -> list[str]:
     generator = Path(__file__).resolve().parents[2] / "pipelines" / "churn" / "generate.py"
     subprocess.run(
-        [sys.executable, str(generator), "--out", str(folder / "data"), "--rows", "1500"], check=True, capture_output=True
+        [sys.executable, str(generator), "--out", str(folder / "data"), "--rows", "1500"],
+        check=True,
+        capture_output=True,
     )
     return [
         "data/events.csv",
