@@ -138,6 +138,41 @@ def compile_cmd(
     )
 
 
+@app.command("explain")
+def explain_cmd(
+    spec: Annotated[Path, typer.Argument(help="The system YAML")],
+    key: Annotated[str, typer.Argument(help="A dotted setting, e.g. monitoring.covariate.bins")],
+    overrides: Overrides = None,
+    out: OutDir = None,
+) -> None:
+    """One setting: its value, where it was set, what it means and allows, which stages it reaches."""
+    from mlwright.compiler import SpecError
+    from mlwright.compiler.explain import explain
+
+    if not spec.is_file():
+        _fail(f"{spec}: error: no such spec file", 2)
+    try:
+        e = explain(spec, key, overrides or [], out)
+    except SpecError as exc:
+        _fail(exc.render(), 2)
+    print(f"{e.key} = {json.dumps(e.value)}")
+    print(f"  set at:  {e.origin}")
+    if e.meaning:
+        print(f"  means:   {e.meaning}")
+    print(f"  allowed: {e.allowed}")
+    if e.changed is None:
+        print("  stages:  not determined (no other value to try here; change it and run `mlwright diff`)")
+    elif not e.changed:
+        print(f"  stages:  none read it (changing it to {e.tried} re-runs nothing)")
+    else:
+        rest = [s for s in e.rerun if s not in e.changed]
+        print(
+            f"  stages:  read by {', '.join(e.changed)}; changing it (e.g. to {e.tried}) re-runs "
+            + ", ".join(e.rerun)
+            + (f" ({', '.join(rest)} downstream)" if rest else "")
+        )
+
+
 @app.command("diff")
 def diff_cmd(spec: Annotated[Path, typer.Argument()], overrides: Overrides = None, out: OutDir = None) -> None:
     """What a compile would change: files, config keys, and the stages each change re-runs."""

@@ -91,8 +91,12 @@ class ProblemSpec(Strict):
     metric: MetricSpec = MetricSpec()
     costs: CostsSpec = CostsSpec()
     sla: SlaSpec = SlaSpec()
-    owner: Text = "unassigned"
-    description: Text = ""
+    owner: Annotated[
+        Text, Field(description="Documentation only: shown in ml_spec.md; changing it re-runs no stage.")
+    ] = "unassigned"
+    description: Annotated[
+        Text, Field(description="Documentation only: shown in ml_spec.md; changing it re-runs no stage.")
+    ] = ""
 
 
 # --- Stage 2 ------------------------------------------------------------------

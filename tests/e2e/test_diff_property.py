@@ -16,18 +16,15 @@ import os
 import re
 import subprocess
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from mlwright.compiler import SpecError, compile_system
 from mlwright.compiler.diff import changed_stages, rerun_stages
-from mlwright.compiler.spec import SystemSpec
+from mlwright.compiler.explain import leaf_type, other_values
 from mlwright.compiler.write import current_tree, write_tree
 
 from ..conftest import generate, make_project, run_cli
@@ -41,61 +38,6 @@ FAST = [
 ]
 SAMPLE = 28  # leaves per `make test` run, spread over the sorted list
 MUST = ("monitoring.covariate.bins", "monitoring.concept.metric", "features.store.online.ttl")  # the issue's cases
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-SIZE = re.compile(r"^(\d+(?:\.\d+)?)(B|KB|MB|GB|TB|KiB|MiB|GiB)$")
-SHARE = re.compile(r"^(\d+(?:\.\d+)?)%$")
-
-
-def field_type(model: type[BaseModel], name: str) -> Any:
-    for key, info in model.model_fields.items():
-        if name in (key, info.alias):
-            return info.annotation
-    return None
-
-
-def unwrap(tp: Any, part: str | None = None) -> Any:
-    """The type inside Annotated/Optional; of a union of models, the one with `part`."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if models and part is not None:
-            return next((m for m in models if field_type(m, part) is not None), models[0])
-        return args[0] if len(args) == 1 else tp
-    return tp
-
-
-def leaf_type(path: list[str]) -> Any:
-    tp: Any = SystemSpec
-    for part in path:
-        tp = unwrap(tp, part)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            tp = field_type(tp, part)
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return None
-    return unwrap(tp)
-
-
-def other_values(value: Any, tp: Any) -> list[Any]:
-    """Other valid-looking values of a leaf, most likely valid first."""
-    if typing.get_origin(tp) is typing.Literal:
-        return [c for c in typing.get_args(tp) if c != value]
-    if isinstance(value, bool):
-        return [not value]
-    if isinstance(value, int):
-        return [value + 1, value - 1]
-    if isinstance(value, float):
-        return [round(value * 1.5, 6), round(value / 2, 6)] if value else [0.5]
-    if isinstance(value, str):
-        for pattern, unit_first in ((DURATION, False), (SIZE, False), (SHARE, True)):
-            if m := pattern.match(value):
-                n = float(m.group(1))
-                suffix = "%" if unit_first else m.group(2)
-                return [f"{n * 2:g}{suffix}", f"{n / 2:g}{suffix}"]
-    return []
 
 
 def leaves(value: Any, path: list[str]) -> list[tuple[str, Any]]:
