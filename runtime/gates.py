@@ -219,7 +219,58 @@ def evaluate(build: Path) -> list[Gate]:
     render_html(
         "reports/gates.html.j2", ctx.path("reports/gates.html"), gates=gates, system=ctx.section("register")["name"]
     )
+    write_system_page(ctx, gates)
     return gates
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    title: str
+    href: str  # relative to reports/
+    what: str
+    present: bool
+    missing: str  # what makes it appear
+
+
+REPORTS = (
+    ("ML spec", "../ml_spec.md", "the problem: target, metric and why, error costs, SLA", "ml_spec.md", "compile"),
+    ("Gates", "gates.html", "the seed's acceptance table, row by row", "reports/gates.html", "mlwright gates"),
+    ("Validation", "validation.html", "schema, distribution and target expectations", "reports/validation.html", "run"),
+    ("Model card", "model_card.md", "metrics, baselines, slices, leakage checks", "reports/model_card.md", "run"),
+    ("Metrics", "metrics.json", "every number the model card shows", "reports/metrics.json", "run"),
+    ("Registration", "register.json", "the reproduced re-run and its differences", "reports/register.json", "run"),
+    (
+        "Drift",
+        "drift.html",
+        "covariate and concept drift per window and slice",
+        "reports/drift.html",
+        "mlwright monitor",
+    ),
+)
+
+
+def write_system_page(ctx: StageContext, gates: list[Gate]) -> None:
+    """reports/index.html: the gates' verdict and a link to every report, present or not."""
+    from .reports import render_html
+
+    links = [
+        ReportLink(title, href, what, ctx.path(rel).is_file(), f"not yet ({how})")
+        for title, href, what, rel, how in REPORTS
+    ]
+    register = _json(ctx, "reports/register.json") or {}
+    uri = ctx.section("register")["tracking"]["uri"]
+    run = register.get("train_run_id")
+    off = "tracking off" if uri == "none" else "not published yet"
+    tracking = f"MLflow run {run} in {uri}" if run else f"no tracked run ({off})"
+    render_html(
+        "reports/index.html.j2",
+        ctx.path("reports/index.html"),
+        system=ctx.section("register")["name"],
+        model_version=ctx.section("register")["model_version"],
+        gates=gates,
+        links=links,
+        tracking=tracking,
+    )
 
 
 def table(gates: list[Gate]) -> str:

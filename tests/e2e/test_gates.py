@@ -55,6 +55,11 @@ def test_a_clean_run_is_green_or_honestly_not_measured(project: Path, tmp_path: 
     dom = chromium_screenshot(build / "reports" / "gates.html", tmp_path / "gates.png")
     assert "acceptance gates" in dom and dom.count("<tr>") == 8
     assert (tmp_path / "gates.png").stat().st_size > 10_000
+    page = chromium_screenshot(build / "reports" / "index.html", tmp_path / "index.png")
+    assert 'href="gates.html"' in page and 'href="validation.html"' in page and 'href="model_card.md"' in page
+    assert "not yet (mlwright monitor)" in page  # drift: not run yet, and the page says how to get it
+    for href in ("gates.html", "validation.html", "model_card.md", "metrics.json", "register.json", "../ml_spec.md"):
+        assert (build / "reports" / href).resolve().is_file(), href
 
 
 def test_a_timed_rebuild_fills_the_data_row(project: Path, tmp_path: Path) -> None:
