@@ -468,6 +468,57 @@ def judge_window(
     }
 
 
+def folded_windows(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The concept table's rows: consecutive windows with too few labels folded into
+    one row ("91 windows, 2024-01-01 … 2024-03-31"), every judged window kept."""
+    rows: list[dict[str, Any]] = []
+    for w in windows:
+        last = rows[-1] if rows else None
+        if w["status"] == "insufficient" and last is not None and last.get("folded"):
+            last.update(last_window=w["window"], count=last["count"] + 1, labels=last["labels"] + w["labels"])
+        elif w["status"] == "insufficient":
+            rows.append({**w, "folded": True, "first_window": w["window"], "last_window": w["window"], "count": 1})
+        else:
+            rows.append(w)
+    return rows
+
+
+def concept_chart(concept: dict[str, Any]) -> dict[str, Any] | None:
+    """Coordinates of the concept metric over judged windows, with the alert line and
+    the baseline, on a scale fitted to the values (an error metric is not in 0..1)."""
+    judged = [w for w in concept["windows"] if w["value"] is not None]
+    if not judged or concept["baseline"] is None:
+        return None
+    values = [w["value"] for w in judged] + [concept["alert_line"], concept["baseline"]]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 0.1
+    lo, hi = lo - pad, hi + pad
+
+    def y(v: float) -> float:
+        return round(170 - 150 * (v - lo) / (hi - lo), 1)
+
+    n = len(judged)
+    points = [
+        {
+            "x": round(50 + 630 * (i + 0.5) / n, 1),
+            "y": y(w["value"]),
+            "window": w["window"],
+            "value": w["value"],
+            "alert": w["alert"],
+        }
+        for i, w in enumerate(judged)
+    ]
+    return {
+        "points": points,
+        "line": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "alert_y": y(concept["alert_line"]),
+        "baseline_y": y(concept["baseline"]),
+        "ticks": [{"y": y(v), "label": f"{v:.3g}"} for v in (lo + pad, (lo + hi) / 2, hi - pad)],
+        "first": judged[0]["window"],
+        "last": judged[-1]["window"],
+    }
+
+
 Z_97_5 = 1.959964
 
 
@@ -615,6 +666,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "slices": {},
         "relative_drop": None,
     }
+    concept["min_labels"] = mon["concept"]["min_labels"]  # below it a window is "insufficient"
     concept["alert_line"] = (
         concept["baseline"] * (1 - mon["concept"]["max_relative_drop"]) if concept["baseline"] is not None else 0.0
     )
@@ -734,7 +786,13 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     }
     write_json(root / "reports" / "drift.json", report)
     if mon["dashboard"] == "html":
-        render_html("reports/drift.html.j2", root / "reports" / "drift.html", r=report)
+        render_html(
+            "reports/drift.html.j2",
+            root / "reports" / "drift.html",
+            r=report,
+            concept_rows=folded_windows(report["concept"]["windows"]),
+            chart=concept_chart(report["concept"]),
+        )
     return report
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,3 +102,21 @@ def test_weekly_windows_start_on_mondays_and_daily_ones_at_midnight() -> None:
     ts = np.array([1704369600, 1704675600]) * 1_000_000
     assert list(windows_of(ts, 2, 7 * 86400)) == ["2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"]
     assert list(windows_of(ts, 2, 86400)) == ["2024-01-04T00:00:00Z", "2024-01-08T00:00:00Z"]
+
+
+def test_windows_with_too_few_labels_fold_into_one_row_and_the_chart_fits_the_values() -> None:
+    from mlwright.runtime.monitor import concept_chart, folded_windows
+
+    def w(name: str, value: float | None, labels: int) -> dict[str, Any]:
+        status = "insufficient" if value is None else "ok"
+        return {"window": name, "value": value, "labels": labels, "status": status, "alert": False}
+
+    windows = [w("d1", None, 3), w("d2", None, 4), w("d3", 0.8, 90), w("d4", None, 1), w("d5", 12.5, 80)]
+    rows = folded_windows(windows)
+    assert [r.get("count") for r in rows] == [2, None, 1, None]
+    assert rows[0]["first_window"] == "d1" and rows[0]["last_window"] == "d2" and rows[0]["labels"] == 7
+    chart = concept_chart({"windows": windows, "baseline": 10.0, "alert_line": 10.5})
+    assert chart is not None and [p["window"] for p in chart["points"]] == ["d3", "d5"]
+    ys = [p["y"] for p in chart["points"]] + [chart["alert_y"], chart["baseline_y"]]
+    assert all(20 <= y <= 170 for y in ys), "an error metric (12.5) stays on the chart"
+    assert concept_chart({"windows": [w("d1", None, 0)], "baseline": 1.0, "alert_line": 0.9}) is None
