@@ -15,6 +15,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entities", type=int, default=100_000)
     ap.add_argument("--reads", type=int, default=20_000)
+    ap.add_argument("--dynamodb", action="store_true", help="also DynamoDB, through a local moto server")
+    ap.add_argument("--dynamodb-entities", type=int, default=5_000)
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     ids = [f"e{i:07d}" for i in range(a.entities)]
@@ -114,15 +117,73 @@ def main() -> None:
                 results[name] = (pct(s1, 50), pct(s1, 99), pct(sb, 50), pct(sb, 99))
         finally:
             proc.terminate()
+    if a.dynamodb:
+        bench_dynamodb(rows[: a.dynamodb_entities], picks, batches, a, results)
     print(f"\n{'store':20s} {'1 entity p50':>13s} {'p99':>9s} {'100 p50':>10s} {'p99':>9s}   (microseconds)")
     for name, (a1, a99, b50, b99) in results.items():
         print(f"{name:20s} {a1:13.1f} {a99:9.1f} {b50:10.1f} {b99:9.1f}")
-    for ours, floor in (("mlwright sqlite", "raw sqlite3"), ("mlwright redis", "raw redis-py MGET")):
+    for ours, floor in (
+        ("mlwright sqlite", "raw sqlite3"),
+        ("mlwright redis", "raw redis-py MGET"),
+        ("mlwright dynamodb", "raw boto3 BatchGet"),
+    ):
         if ours in results:
             print(
                 f"{ours} / {floor}: single {results[ours][0] / results[floor][0]:.2f}x, 100 {results[ours][2] / results[floor][2]:.2f}x"
             )
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_dynamodb(
+    rows: list[tuple[str, int, dict[str, float]]],
+    picks: list[str],
+    batches: list[list[str]],
+    a: argparse.Namespace,
+    results: dict[str, tuple[float, float, float, float]],
+) -> None:
+    """mlwright's DynamoDB store against raw boto3 BatchGetItem on the same table shape,
+    both through moto's server on 127.0.0.1 (an emulator: this compares client code
+    paths, not AWS latency)."""
+    import os
+
+    import boto3
+
+    from mlwright.runtime.online_store import DynamoOnlineStore
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(2.0)
+        url = f"http://127.0.0.1:{port}"
+        cfg = {"table": "bench", "region": "us-east-1", "endpoint": url, "ttl_seconds": 86400, "timeout_ms": 5000}
+        store = DynamoOnlineStore(cfg, "bench", create=True)
+        t = time.perf_counter()
+        store.write(rows)
+        print(f"mlwright dynamodb (moto): materialised {len(rows)} in {time.perf_counter() - t:.2f}s")
+        client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+        known = [e for e, _, _ in rows]
+        one_ids = iter([known[hash(p) % len(known)] for p in picks] * 5)
+        many_ids = iter([[known[hash(e) % len(known)] for e in b] for b in batches] * 5)
+
+        def raw(ids: list[str]) -> object:
+            keys = [{"entity": {"S": f"bench:{e}"}} for e in dict.fromkeys(ids)]
+            out = client.batch_get_item(RequestItems={"bench": {"Keys": keys}})
+            return [orjson.loads(i["payload"]["S"]) for i in out["Responses"]["bench"]]
+
+        n = min(a.reads, 1000)
+        for name, one, many in (
+            ("raw boto3 BatchGet", lambda: raw([next(one_ids)]), lambda: raw(next(many_ids))),
+            ("mlwright dynamodb", lambda: store.get([next(one_ids)]), lambda: store.get(next(many_ids))),
+        ):
+            s1, sb = timed(one, n), timed(many, n // 10)
+            results[name] = (pct(s1, 50), pct(s1, 99), pct(sb, 50), pct(sb, 99))
+    finally:
+        proc.terminate()
 
 
 if __name__ == "__main__":

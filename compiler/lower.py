@@ -312,6 +312,9 @@ def _params(
                 "url": store.online.url,
                 "ttl_seconds": int(duration_seconds(store.online.ttl)),
                 "timeout_ms": store.online.timeout_ms,
+                "table": store.online.table or f"mlwright-{spec.name}",
+                "region": store.online.region,
+                "endpoint": store.online.endpoint,
             },
         },
         "train": {

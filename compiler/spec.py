@@ -234,11 +234,16 @@ class OfflineStoreSpec(Strict):
 
 
 class OnlineStoreSpec(Strict):
-    backend: Literal["sqlite", "redis"] = "sqlite"
-    path: Text = "features/online.sqlite"
-    url: Text = "${oc.env:MLWRIGHT_REDIS_URL,redis://127.0.0.1:6379/0}"
+    backend: Literal["sqlite", "redis", "dynamodb"] = "sqlite"
+    path: Text = "features/online.sqlite"  # sqlite
+    url: Text = "${oc.env:MLWRIGHT_REDIS_URL,redis://127.0.0.1:6379/0}"  # redis
     ttl: Duration = "30d"
     timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 500
+    # dynamodb: the table (default mlwright-<system>), its region, and an endpoint for a
+    # local DynamoDB (none: AWS, or AWS_ENDPOINT_URL); credentials come from the environment
+    table: Annotated[Text, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")] | None = None
+    region: Text = "${oc.env:AWS_DEFAULT_REGION,us-east-1}"
+    endpoint: Text | None = None
 
 
 class FeatureStoreSpec(Strict):

@@ -1,7 +1,8 @@
 """The online feature store: latest feature values per entity, behind one interface.
 
 `sqlite` (embedded default: one row per entity holding all its features, a
-primary-key lookup) and `redis` (one string key per entity, MGET for batches).
+primary-key lookup), `redis` (one string key per entity, MGET for batches) and
+`dynamodb` (one item per entity, BatchGetItem for batches).
 Both keep the event time with each row so materialisation is idempotent: an
 older or identical row never overwrites, so a second run writes 0 rows and a run
 killed half way converges when re-run. TTL counts from materialisation.
@@ -187,6 +188,163 @@ class RedisOnlineStore:
         self.r.close()
 
 
+class DynamoOnlineStore:
+    """One item per entity: `entity` (partition key), `ts`, `payload` (JSON text) and
+    `expires` (epoch seconds, the table's TTL attribute; DynamoDB deletes lazily, so
+    reads filter expired items too). Writes compare with what is stored first (a
+    BatchGetItem per 100 entities) and send only newer or changed rows with
+    BatchWriteItem, so a second materialisation writes nothing; throttled or
+    unprocessed items are retried with backoff. Reads are BatchGetItem."""
+
+    GET_BATCH, WRITE_BATCH, RETRIES = 100, 25, 8
+
+    def __init__(self, cfg: dict[str, Any], namespace: str, *, create: bool = False):
+        import boto3
+        from botocore.config import Config
+
+        endpoint = resolve_env(cfg.get("endpoint")) or None
+        timeout = int(cfg["timeout_ms"]) / 1000.0
+        self.table = str(cfg["table"])
+        self.ttl = max(1, int(cfg["ttl_seconds"]))
+        self.namespace = namespace
+        self.client = boto3.client(
+            "dynamodb",
+            region_name=str(resolve_env(cfg["region"])),
+            endpoint_url=endpoint,
+            config=Config(
+                connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"}
+            ),
+        )
+        import botocore.exceptions as bx
+
+        self.errors: tuple[type[BaseException], ...] = (bx.BotoCoreError, bx.ClientError)
+        where = f"dynamodb table {self.table}" + (f" at {endpoint}" if endpoint else "")
+        self.where = where
+        try:
+            self.client.describe_table(TableName=self.table)
+        except self.errors as exc:
+            missing = getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException"
+            if not (missing and create):
+                raise UserError(f"{where} is unreachable or missing ({type(exc).__name__}: {exc})") from None
+            self._create()
+
+    def _create(self) -> None:
+        self.client.create_table(
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.client.get_waiter("table_exists").wait(TableName=self.table)
+        self.client.update_time_to_live(
+            TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
+        )
+
+    def _key(self, entity: str) -> str:
+        return f"{self.namespace}:{entity}"
+
+    def _fetch(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Items by key, unprocessed keys retried with backoff."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), self.GET_BATCH):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": [{"entity": {"S": k}} for k in keys[start : start + self.GET_BATCH]]}
+            }
+            for attempt in range(self.RETRIES):
+                out = self.client.batch_get_item(RequestItems=pending)
+                for item in out.get("Responses", {}).get(self.table, []):
+                    found[item["entity"]["S"]] = item
+                pending = out.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            if pending:
+                raise StoreUnavailable(f"{self.where}: reads kept being throttled")
+        return found
+
+    def write(self, rows: Iterable[tuple[str, int, Payload]]) -> int:
+        now = int(time.time())
+        changed = 0
+        chunk: list[tuple[str, int, Payload]] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= self.GET_BATCH:
+                changed += self._write_chunk(chunk, now)
+                chunk = []
+        return changed + (self._write_chunk(chunk, now) if chunk else 0)
+
+    def _write_chunk(self, chunk: list[tuple[str, int, Payload]], now: int) -> int:
+        latest: dict[str, tuple[int, bytes]] = {}
+        for entity, ts, payload in chunk:  # the newest row per entity within the chunk
+            body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+            if entity not in latest or ts >= latest[entity][0]:
+                latest[entity] = (ts, body)
+        stored = self._fetch([self._key(e) for e in latest])
+        puts = []
+        for entity, (ts, body) in latest.items():
+            old = stored.get(self._key(entity))
+            if old is not None:
+                old_ts, old_body = int(old["ts"]["N"]), old["payload"]["S"].encode()
+                if ts < old_ts or (ts == old_ts and body == old_body):
+                    continue  # older or identical: materialisation is idempotent
+            item = {
+                "entity": {"S": self._key(entity)},
+                "ts": {"N": str(ts)},
+                "payload": {"S": body.decode()},
+                "expires": {"N": str(now + self.ttl)},
+            }
+            puts.append({"PutRequest": {"Item": item}})
+        for start in range(0, len(puts), self.WRITE_BATCH):
+            pending: dict[str, Any] = {self.table: puts[start : start + self.WRITE_BATCH]}
+            for attempt in range(self.RETRIES):
+                out = self.client.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off, retry what was not written
+            if pending:
+                raise UserError(f"{self.where}: writes kept being throttled; retry featurize")
+        return len(puts)
+
+    def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
+        try:
+            found = self._fetch([self._key(e) for e in dict.fromkeys(entity_ids)])
+        except self.errors as exc:
+            raise StoreUnavailable(f"{self.where}: {type(exc).__name__}") from None
+        now = int(time.time())
+        out: list[Payload | None] = []
+        for e in entity_ids:
+            item = found.get(self._key(e))
+            fresh = item is not None and int(item["expires"]["N"]) > now
+            out.append(orjson.loads(item["payload"]["S"]) if fresh and item is not None else None)
+        return out
+
+    def reachable(self) -> bool:
+        try:
+            self.client.describe_table(TableName=self.table)
+            return True
+        except self.errors:
+            return False
+
+    def count(self) -> int:
+        total = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Select": "COUNT",
+            "FilterExpression": "begins_with(entity, :p)",
+            "ExpressionAttributeValues": {":p": {"S": f"{self.namespace}:"}},
+        }
+        while True:
+            out = self.client.scan(**kwargs)
+            total += int(out["Count"])
+            if "LastEvaluatedKey" not in out:
+                return total
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class CorruptStore(UserError):
     pass
 
@@ -212,4 +370,6 @@ def open_store(cfg: dict[str, Any], root: Path, namespace: str, *, readonly: boo
     if backend == "redis":
         url = str(resolve_env(cfg["url"]))
         return RedisOnlineStore(url, namespace, int(cfg["ttl_seconds"]), int(cfg["timeout_ms"]))
+    if backend == "dynamodb":
+        return DynamoOnlineStore(cfg, namespace, create=not readonly)
     raise UserError(f"unknown online store backend '{backend}'")

@@ -1,4 +1,5 @@
-"""One conformance suite over every online store backend (SQLite embedded, real Redis)."""
+"""One conformance suite over every online store backend (SQLite embedded, real Redis,
+DynamoDB through a real moto server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,26 @@ from pathlib import Path
 import pytest
 
 from mlwright.errors import UserError
-from mlwright.runtime.online_store import OnlineStore, RedisOnlineStore, SqliteOnlineStore
+from mlwright.runtime.online_store import DynamoOnlineStore, OnlineStore, RedisOnlineStore, SqliteOnlineStore
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+def dynamo_cfg(endpoint: str, ttl_seconds: int = 3600) -> dict[str, object]:
+    return {
+        "table": f"conformance-{time.time_ns()}",
+        "region": "us-east-1",
+        "endpoint": endpoint,
+        "ttl_seconds": ttl_seconds,
+        "timeout_ms": 2000,
+    }
+
+
+@pytest.fixture(params=["sqlite", "redis", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
     if request.param == "sqlite":
         s: OnlineStore = SqliteOnlineStore(tmp_path / "online.sqlite", ttl_seconds=3600)
+    elif request.param == "dynamodb":
+        request.getfixturevalue("aws_env")
+        s = DynamoOnlineStore(dynamo_cfg(request.getfixturevalue("moto_url")), "conformance", create=True)
     else:
         url = request.getfixturevalue("redis_url")
         s = RedisOnlineStore(url, f"conformance{time.time_ns()}", ttl_seconds=3600, timeout_ms=500)
@@ -69,3 +83,21 @@ def test_corrupt_sqlite_store_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(UserError, match="re-run `featurize`"):
         SqliteOnlineStore(path, 60)
+
+
+def test_dynamodb_expired_items_are_not_served_and_a_missing_table_is_named(moto_url: str, aws_env: None) -> None:
+    s = DynamoOnlineStore(dynamo_cfg(moto_url, ttl_seconds=1), "ttl", create=True)
+    s.write(rows(3))
+    assert s.get(["e1"]) == [{"spend": 1.0, "plan": "basic", "count": 1}]
+    time.sleep(2.1)  # DynamoDB deletes expired items lazily: reads filter them
+    assert s.get(["e1", "e2"]) == [None, None]
+    with pytest.raises(UserError, match=r"dynamodb table nope-table at http://127.0.0.1:\d+ is unreachable or missing"):
+        DynamoOnlineStore({**dynamo_cfg(moto_url), "table": "nope-table"}, "x")  # serving never creates one
+
+
+def test_dynamodb_batches_many_entities_both_ways(moto_url: str, aws_env: None) -> None:
+    s = DynamoOnlineStore(dynamo_cfg(moto_url), "many", create=True)
+    assert s.write(rows(730)) == 730  # 8 read batches of 100, 30 write batches of 25
+    got = s.get([f"e{i}" for i in range(729, -1, -1)] + ["e5"])  # order kept, a repeat answered twice
+    assert [g["count"] for g in got if g] == [*range(729, -1, -1), 5]
+    assert s.count() == 730 and s.reachable()
