@@ -46,15 +46,22 @@ def _fail(text: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"mlwright {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        # eager: answered before a command is required (`mlwright --version` alone)
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
-    if version:
-        print(f"mlwright {__version__}")
-        raise typer.Exit(0)
 
 
 def _compile(spec: Path, overrides: list[str] | None, out: Path | None) -> Any:
@@ -582,11 +589,24 @@ def canary_analyze_cmd(
         raise typer.Exit(1)
 
 
+def _plain_flags(command: Any) -> None:
+    """On/off flags show no `<bool>` value placeholder in help: they take no value."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+
+
 def main() -> None:
     """Console entry point: user errors never show a traceback unless --debug."""
     debug = "--debug" in sys.argv
     try:
-        app()
+        from typer.main import get_command
+
+        command = get_command(app)
+        _plain_flags(command)
+        command()
     except SystemExit:
         raise
     except KeyboardInterrupt:

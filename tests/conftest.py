@@ -32,6 +32,15 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
+# A churn-sized pipeline in seconds: two trials, three folds, no tracker, fewer trees.
+FAST = [
+    "training.hpo.trials=2",
+    "training.cv.folds=3",
+    "training.tracking.uri=none",
+    "training.params.n_estimators=100",
+]
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -197,37 +206,25 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    pytest.importorskip("moto")
+def s3_server(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
+    """The session's moto server as S3, with an empty bucket `mlwright-test` for this test."""
     pytest.importorskip("dvc_s3")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     for var, value in {
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ENDPOINT_URL_S3": url,
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_S3": moto_url,
     }.items():
         monkeypatch.setenv(var, value)
     import boto3
-    import httpx
 
-    for _ in range(100):
-        try:
-            httpx.get(url, timeout=0.5)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="mlwright-test")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    s3 = boto3.resource("s3", endpoint_url=moto_url)
+    bucket = s3.Bucket("mlwright-test")
+    if bucket.creation_date is None:
+        bucket.create()
+    bucket.objects.all().delete()  # what an earlier test left is not this test's
+    return moto_url
 
 
 def identifier(column: str) -> str:

@@ -27,15 +27,9 @@ from mlwright.compiler.diff import changed_stages, rerun_stages
 from mlwright.compiler.explain import leaf_type, other_values
 from mlwright.compiler.write import current_tree, write_tree
 
-from ..conftest import generate, make_project, run_cli
+from ..conftest import FAST, generate, make_project, run_cli
 
 pytestmark = pytest.mark.slow
-FAST = [
-    "training.hpo.trials=2",
-    "training.cv.folds=3",
-    "training.tracking.uri=none",
-    "training.params.n_estimators=100",
-]
 SAMPLE = 28  # leaves per `make test` run, spread over the sorted list
 MUST = ("monitoring.covariate.bins", "monitoring.concept.metric", "features.store.online.ttl")  # the cases
 

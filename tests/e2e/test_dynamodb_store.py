@@ -13,15 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import free_port, generate, make_project, run_cli, wait_http
+from ..conftest import FAST, free_port, generate, make_project, run_cli, wait_http
 
 pytestmark = pytest.mark.slow
-FAST = [
-    "training.hpo.trials=2",
-    "training.cv.folds=3",
-    "training.tracking.uri=none",
-    "training.params.n_estimators=100",
-]
 ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
 

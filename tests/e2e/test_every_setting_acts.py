@@ -21,15 +21,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from ..conftest import generate, make_project, run_cli
+from ..conftest import FAST, generate, make_project, run_cli
 
 pytestmark = pytest.mark.slow
-FAST = [
-    "training.hpo.trials=2",
-    "training.cv.folds=3",
-    "training.tracking.uri=none",
-    "training.params.n_estimators=100",
-]
 # Not a setting but where the build folder finds the spec's folder: every stage resolves
 # source files by it, and it changes only when the build folder moves.
 LAYOUT = {"ingest.source_root"}

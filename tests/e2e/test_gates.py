@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import chromium_screenshot, generate, make_project, run_cli
+from ..conftest import FAST, chromium_screenshot, generate, make_project, run_cli
 
 pytestmark = pytest.mark.slow
-FAST = [
-    "training.hpo.trials=2",
-    "training.cv.folds=3",
-    "training.tracking.uri=none",
-    "training.params.n_estimators=100",
-]
 
 
 def rows(build: Path) -> dict[int, dict[str, str]]:

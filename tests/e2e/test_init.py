@@ -18,15 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from ..conftest import run_cli
+from ..conftest import FAST, run_cli
 
 pytestmark = pytest.mark.slow
-FAST = [
-    "training.hpo.trials=2",
-    "training.cv.folds=3",
-    "training.tracking.uri=none",
-    "training.params.n_estimators=100",
-]
 
 
 def sklearn_table(loader: str, target: str) -> pd.DataFrame:
