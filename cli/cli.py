@@ -591,7 +591,10 @@ def canary_analyze_cmd(
 
 def _plain_flags(command: Any) -> None:
     """On/off flags show no `<bool>` value placeholder in help: they take no value."""
-    for param in command.params:
+    import click
+
+    helper = command.get_help_option(click.Context(command))  # made once and cached by click
+    for param in [*command.params, *([helper] if helper is not None else [])]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
     for sub in getattr(command, "commands", {}).values():

@@ -17,6 +17,6 @@ def test_flags_show_no_bool_placeholder(tmp_path: Path) -> None:
     out = run_cli("run", "--help", cwd=tmp_path, env={"COLUMNS": "120"})
     assert out.returncode == 0
     lines = {line.split()[1]: line for line in out.stdout.splitlines() if line.strip().startswith("│ --")}
-    for flag in ("--force", "--new-data", "--quiet"):
+    for flag in ("--force", "--new-data", "--quiet", "--help"):
         assert "<bool>" not in lines[flag], lines[flag]
     assert "<str>" in lines["--stage"], "an option that takes a value still says which"
