@@ -415,6 +415,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if unmatched:
         raise UserError(f"expectations.overrides: {', '.join(unmatched)}: matches no expectation of this pipeline")
     report = make_report(ctx, cfg, version, reference, outcomes, plots)
+    report["profile"] = column_summary(tables, cfg)
     write_json(ctx.path("reports/validation.json"), report)
     render_html("reports/validation.html.j2", ctx.path("reports/validation.html"), r=report)
     failed = [o for o in outcomes if o.status == "failed"]
@@ -443,6 +444,26 @@ def _accept(ctx: StageContext, version: str, profile: dict[str, Any]) -> None:
     write_json(accepted, history)
 
 
+def column_summary(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows, nulls, range and distinct values of every declared column: what a first
+    version (with no reference to compare against) is shown instead of drift."""
+    out = []
+    for source, columns in sorted(cfg["schema"].items()):
+        table = tables.get(source)
+        for column in sorted(columns):
+            if table is None or column not in table.column_names:
+                continue
+            col = table.column(column)
+            row: dict[str, Any] = {"column": f"{source}.{column}", "rows": len(col), "nulls": col.null_count}
+            if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_timestamp(col.type):
+                mm = pc.min_max(col)
+                row["min"], row["max"] = str(mm["min"].as_py()), str(mm["max"].as_py())
+            else:
+                row["distinct"] = int(pc.count_distinct(col).as_py())
+            out.append(row)
+    return out
+
+
 def make_report(
     ctx: StageContext,
     cfg: dict[str, Any],
@@ -455,7 +476,7 @@ def make_report(
     order = {"failed": 0, "overridden": 1, "passed": 2, "skipped": 3}
     return {
         "report_version": REPORT_VERSION,
-        "system": ctx.params["register"]["name"],
+        "system": cfg["name"],
         "dataset_version": version,
         "reference_version": reference["version"] if reference else None,
         "verdict": "failed" if summary["failed"] else "passed",

@@ -32,6 +32,13 @@ def test_clean_data_passes_and_first_version_skips_layers_b_c(tmp_path: Path) ->
     assert report["summary"]["failed"] == 0 and report["verdict"] == "passed"
     skipped = {e["id"] for e in report["expectations"] if e["status"] == "skipped"}
     assert "target" in skipped and "distribution.events.monthly_fee" in skipped
+    # the first version is profiled instead: rows, nulls, range, distinct values
+    profile = {c["column"]: c for c in report["profile"]}
+    fee = profile["events.monthly_fee"]
+    assert fee["rows"] == 1500 and fee["nulls"] == 0 and float(fee["min"]) >= 0 and float(fee["max"]) <= 1000
+    assert profile["events.plan"]["distinct"] == 3
+    html = (ctx.root / "reports" / "validation.html").read_text()
+    assert "Profile of this version (the first: nothing to compare against yet)" in html
 
 
 def test_hundred_planted_violations_are_reported_as_hundred(tmp_path: Path) -> None:
