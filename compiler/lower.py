@@ -272,6 +272,7 @@ def _params(
             "rebuild_sla_seconds": int(duration_seconds(spec.data.versioning.rebuild_sla)),
         },
         "validate": {
+            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
             **{k: v for k, v in problem.items() if k != "task"},
             "label_source": label_source,
             "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
@@ -281,6 +282,7 @@ def _params(
             "overrides": [o.model_dump(mode="json") for o in e.overrides],
         },
         "featurize": {
+            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
             **problem,
             "label_source": label_source,
             "sql": "features.sql",
@@ -318,6 +320,7 @@ def _params(
             },
         },
         "train": {
+            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
             **problem,
             "backend": t.backend,
             "seed": t.seed,

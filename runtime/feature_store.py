@@ -17,7 +17,7 @@ class FeatureStore:
         self.store: OnlineStore = open_store(
             ctx.section("featurize")["online"],
             ctx.root,
-            ctx.params["register"]["name"],
+            ctx.section("featurize")["name"],
             readonly=ctx.section("featurize")["online"]["backend"] == "sqlite",
         )
 

@@ -216,7 +216,7 @@ def _plain(v: Any) -> Any:
 
 def materialize(ctx: StageContext, table: pa.Table) -> int:
     cfg = ctx.section("featurize")
-    name = ctx.params["register"]["name"]
+    name = ctx.section("featurize")["name"]
     rows = online_rows(table, cfg)
     try:
         store = open_store(cfg["online"], ctx.root, name)

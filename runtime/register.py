@@ -235,7 +235,10 @@ def write_registered_card(ctx: StageContext, bundle: Path) -> None:
         return
     how = "its metrics reproduced on a re-run" if ctx.section("register")["reproduce"] else "without a re-run"
     status = f"Status: registered, {how}; reports/register.json has the registry version."
-    write_text(bundle / "model_card.md", card.read_text().replace(CANDIDATE_STATUS, status))
+    text = card.read_text().replace(CANDIDATE_STATUS, status)
+    head, _, rest = text.partition("\n")
+    reg = ctx.section("register")
+    write_text(bundle / "model_card.md", f"{head} {reg['model_version']}\n{rest}")  # the version it is registered as
 
 
 if __name__ == "__main__":

@@ -202,6 +202,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def same_version(stable: Predictor, candidate: Predictor) -> None:
+    """Refuse a canary between two models that report one version: responses, the log,
+    /metrics and the canary's own verdict all tell the two apart by model_version."""
+    if stable.model_version == candidate.model_version:
+        version = stable.model_version
+        candidate.close()
+        stable.close()
+        raise UserError(
+            f"a new model was registered as {version}, the version already being served: clients, the log and "
+            f"/metrics could not tell the two apart; bump `version` in the spec, recompile and run again "
+            f"(or deploy only the new model: delete {STABLE_DIR} in the build folder)"
+        )
+
+
 class Deployment:
     """The stable model, an optional candidate, and the canary between them."""
 
@@ -218,6 +232,7 @@ class Deployment:
         self.state_mtime = 0.0
         if self.root is not None and fingerprint(registered) != fingerprint(stable_dir):
             self.candidate = Predictor(registered, self.root)
+            same_version(self.stable, self.candidate)
             if self.canary.state.candidate != fingerprint(registered) or self.canary.state.status == "idle":
                 self.canary.start(fingerprint(stable_dir), fingerprint(registered), time.time())
             if self.canary.state.status == "promoted":

@@ -578,7 +578,7 @@ def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     split = ctx.section("train")["split"]
     leak_score = LEAK_SCORES[ctx.section("train")["task"]]
     lines = [
-        f"# Model card: {ctx.params['register']['name']} {ctx.params['register']['model_version']}",
+        f"# Model card: {ctx.section('train')['name']}",  # register adds the version it registers under
         "",
         f"{CANDIDATE_STATUS}",
         "",

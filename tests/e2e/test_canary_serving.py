@@ -55,6 +55,13 @@ def test_canary_routes_promotes_and_rolls_back(tmp_path: Path) -> None:
     assert _send(port, 20, "warm") == {"v1.0.0": 20}
     first.terminate()
     first.wait(timeout=20)
+    # retrained under the same version: clients could not tell the two apart, so no canary
+    seed = ["training.seed=5"]
+    assert run_cli("compile", "pipelines/churn/system.yaml", *common, *seed, cwd=project).returncode == 0
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0
+    same = run_cli("serve", "build/churn", "--port", str(port), cwd=project, timeout=120)
+    assert same.returncode == 2 and "registered as v1.0.0, the version already being served" in same.stderr
+    assert "bump `version` in the spec" in same.stderr and "Traceback" not in same.stderr
     # a new version is trained and registered while v1.0.0 is deployed
     assert (
         run_cli(
