@@ -229,189 +229,247 @@ def _params(
     windows: tuple[WindowFeaturePlan, ...],
     label_source: str,
 ) -> dict[str, Any]:
-    p = spec.spec
-    t = spec.training
-    s = spec.serving
-    m = spec.monitoring
-    e = spec.expectations
-    store = spec.features.store
-    categorical_inputs = sorted(
-        f.name for f in spec.features.definitions if f.name in p.inputs and f.encoding != "none"
-    )
-    image = None
-    if spec.features.image is not None:
-        img = spec.features.image
-        image = {
-            "source": img.source,
-            "center": img.window.center,
-            "width": img.window.width,
-            "size": list(img.size),
-            "normalize": img.normalize,
-        }
-    problem = {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
+    """params.yaml: one section per stage (and per command), each built by its own function."""
     return {
-        "ingest": {
-            "source_root": root,
-            "sources": [
-                {
-                    "name": src.name,
-                    "format": src.format,
-                    "uri": src.uri,
-                    "columns": dict(src.columns),
-                    **dict(src.options),
-                }
-                for src in sources
-            ],
-            "manifest": spec.data.versioning.manifest,
+        "ingest": _ingest_params(spec, root, sources),
+        "gates": _gates_params(spec),
+        "versioning": _versioning_params(spec),
+        "validate": _validate_params(spec, label_source),
+        "featurize": _featurize_params(spec, rows, windows, label_source),
+        "train": _train_params(spec),
+        "register": _register_params(spec),
+        "package": _package_params(spec),
+        "serve": _serve_params(spec, root),
+        "monitor": _monitor_params(spec, root),
+    }
+
+
+def _problem(spec: SystemSpec) -> dict[str, Any]:
+    p = spec.spec
+    return {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
+
+
+def _categorical_inputs(spec: SystemSpec) -> list[str]:
+    inputs = spec.spec.inputs
+    return sorted(f.name for f in spec.features.definitions if f.name in inputs and f.encoding != "none")
+
+
+def _image(spec: SystemSpec) -> dict[str, Any] | None:
+    img = spec.features.image
+    if img is None:
+        return None
+    return {
+        "source": img.source,
+        "center": img.window.center,
+        "width": img.window.width,
+        "size": list(img.size),
+        "normalize": img.normalize,
+    }
+
+
+def _ingest_params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...]) -> dict[str, Any]:
+    return {
+        "source_root": root,
+        "sources": [
+            {
+                "name": src.name,
+                "format": src.format,
+                "uri": src.uri,
+                "columns": dict(src.columns),
+                **dict(src.options),
+            }
+            for src in sources
+        ],
+        "manifest": spec.data.versioning.manifest,
+    }
+
+
+def _gates_params(spec: SystemSpec) -> dict[str, Any]:
+    # read by `mlwright gates` only (the acceptance table), never by a stage
+    store = spec.features.store
+    return {"retrieval_p99_ms": store.retrieval_p99_ms}
+
+
+def _versioning_params(spec: SystemSpec) -> dict[str, Any]:
+    # read by push, pull, rebuild and verify, never by a stage: a new remote re-runs nothing
+    return {
+        "remote": spec.data.versioning.remote,
+        "rebuild_sla_seconds": int(duration_seconds(spec.data.versioning.rebuild_sla)),
+    }
+
+
+def _validate_params(spec: SystemSpec, label_source: str) -> dict[str, Any]:
+    e = spec.expectations
+    problem = _problem(spec)
+    return {
+        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
+        **{k: v for k, v in problem.items() if k != "task"},
+        "label_source": label_source,
+        "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
+        "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
+        "distribution": e.distribution.model_dump(mode="json"),
+        "target_proportion": e.target.model_dump(mode="json"),
+        "overrides": [o.model_dump(mode="json") for o in e.overrides],
+    }
+
+
+def _featurize_params(
+    spec: SystemSpec, rows: tuple[RowFeaturePlan, ...], windows: tuple[WindowFeaturePlan, ...], label_source: str
+) -> dict[str, Any]:
+    store = spec.features.store
+    problem = _problem(spec)
+    image = _image(spec)
+    return {
+        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
+        **problem,
+        "label_source": label_source,
+        "sql": "features.sql",
+        "row_features": [
+            {"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)}
+            for f in rows
+        ],
+        "window_features": [
+            {
+                "name": f.name,
+                "source": f.source,
+                "sql": f.sql,
+                "window_seconds": f.window_seconds,
+                "time_column": f.time_column,
+                "counts": f.counts,
+            }
+            for f in windows
+        ],
+        "image": image,
+        # joined without a time column: one row per entity, checked on the data
+        "dimension_sources": sorted(
+            {f.source for f in rows if f.source != label_source}
+            - {src.name for src in spec.data.sources if src.time_column is not None}
+        ),
+        "offline_path": store.offline.path,
+        "online": {
+            "backend": store.online.backend,
+            "path": store.online.path,
+            "url": store.online.url,
+            "ttl_seconds": int(duration_seconds(store.online.ttl)),
+            "timeout_ms": store.online.timeout_ms,
+            "table": store.online.table or f"mlwright-{spec.name}",
+            "region": store.online.region,
+            "endpoint": store.online.endpoint,
         },
-        # read by `mlwright gates` only (the acceptance table), never by a stage
-        "gates": {"retrieval_p99_ms": store.retrieval_p99_ms},
-        # read by push, pull, rebuild and verify, never by a stage: a new remote re-runs nothing
-        "versioning": {
-            "remote": spec.data.versioning.remote,
-            "rebuild_sla_seconds": int(duration_seconds(spec.data.versioning.rebuild_sla)),
+    }
+
+
+def _train_params(spec: SystemSpec) -> dict[str, Any]:
+    p, t = spec.spec, spec.training
+    problem = _problem(spec)
+    categorical_inputs = _categorical_inputs(spec)
+    return {
+        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
+        **problem,
+        "backend": t.backend,
+        "seed": t.seed,
+        "missing_target": t.missing_target,
+        "metric": p.metric.model_dump(mode="json"),
+        "costs": p.costs.model_dump(mode="json"),
+        "split": {
+            "strategy": t.split.strategy,
+            "validation": t.split.validation,
+            "test": t.split.test,
+            "gap_seconds": int(duration_seconds(t.split.gap)),
         },
-        "validate": {
-            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-            **{k: v for k, v in problem.items() if k != "task"},
-            "label_source": label_source,
-            "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
-            "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
-            "distribution": e.distribution.model_dump(mode="json"),
-            "target_proportion": e.target.model_dump(mode="json"),
-            "overrides": [o.model_dump(mode="json") for o in e.overrides],
+        "cv": t.cv.model_dump(mode="json"),
+        "hpo": {
+            "trials": t.hpo.trials,
+            "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
+            "sampler": t.hpo.sampler,
+            "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
         },
-        "featurize": {
-            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-            **problem,
-            "label_source": label_source,
-            "sql": "features.sql",
-            "row_features": [
-                {"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)}
-                for f in rows
-            ],
-            "window_features": [
-                {
-                    "name": f.name,
-                    "source": f.source,
-                    "sql": f.sql,
-                    "window_seconds": f.window_seconds,
-                    "time_column": f.time_column,
-                    "counts": f.counts,
-                }
-                for f in windows
-            ],
-            "image": image,
-            # joined without a time column: one row per entity, checked on the data
-            "dimension_sources": sorted(
-                {f.source for f in rows if f.source != label_source}
-                - {src.name for src in spec.data.sources if src.time_column is not None}
-            ),
-            "offline_path": store.offline.path,
-            "online": {
-                "backend": store.online.backend,
-                "path": store.online.path,
-                "url": store.online.url,
-                "ttl_seconds": int(duration_seconds(store.online.ttl)),
-                "timeout_ms": store.online.timeout_ms,
-                "table": store.online.table or f"mlwright-{spec.name}",
-                "region": store.online.region,
-                "endpoint": store.online.endpoint,
-            },
+        "params": dict(sorted(t.params.items())),
+        "slices": categorical_inputs,
+        "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+    }
+
+
+def _register_params(spec: SystemSpec) -> dict[str, Any]:
+    t, m = spec.training, spec.monitoring
+    return {
+        "name": spec.name,
+        "model_version": f"v{spec.version}",
+        "reproduce": t.register_.reproduce,
+        "tolerance": t.register_.tolerance,
+        "min_metric": register_floor(spec),
+        "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        # what the bundle's monitoring reference is built with (monitor reads it from the bundle)
+        "reference_bins": m.covariate.bins,
+        "concept_metric": m.concept.metric,
+    }
+
+
+def _package_params(spec: SystemSpec) -> dict[str, Any]:
+    s = spec.serving
+    return {
+        "name": spec.name,
+        "model_version": f"v{spec.version}",
+        "base_image": s.image.base,
+        "max_size_bytes": size_bytes(s.image.max_size),
+    }
+
+
+def _serve_params(spec: SystemSpec, root: str) -> dict[str, Any]:
+    p, s = spec.spec, spec.serving
+    return {
+        "name": spec.name,
+        "entity": p.entity,
+        "inputs": _input_types(spec),
+        "input_constraints": _input_constraints(spec),
+        "rename": _input_renames(spec),
+        "host": s.host,
+        "port": s.port,
+        "workers": s.workers,
+        "request_limit_bytes": s.request_limit_kb * 1024,
+        "timeout_ms": s.timeout_ms,
+        "max_concurrency": s.max_concurrency,
+        "api_key_env": s.auth.api_key_env,
+        "api_key_header": s.auth.header,
+        "log_path": s.logging.path,
+        "sla": p.sla.model_dump(mode="json"),
+        "canary": {
+            "traffic": share(s.canary.traffic),
+            "duration_seconds": int(duration_seconds(s.canary.duration)),
+            "success_rate": s.canary.success_rate,
+            "steps": [share(x) for x in s.canary.steps],
+            "min_requests": s.canary.min_requests,
         },
-        "train": {
-            "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-            **problem,
-            "backend": t.backend,
-            "seed": t.seed,
-            "missing_target": t.missing_target,
-            "metric": p.metric.model_dump(mode="json"),
-            "costs": p.costs.model_dump(mode="json"),
-            "split": {
-                "strategy": t.split.strategy,
-                "validation": t.split.validation,
-                "test": t.split.test,
-                "gap_seconds": int(duration_seconds(t.split.gap)),
-            },
-            "cv": t.cv.model_dump(mode="json"),
-            "hpo": {
-                "trials": t.hpo.trials,
-                "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
-                "sampler": t.hpo.sampler,
-                "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
-            },
-            "params": dict(sorted(t.params.items())),
-            "slices": categorical_inputs,
-            "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        "batch": {
+            "input": _join(root, s.batch.input) if s.batch.input and not is_remote(s.batch.input) else s.batch.input,
+            "output": s.batch.output,
+            "chunk_rows": s.batch.chunk_rows,
+            "pass_through": list(s.batch.pass_through),
+            "out_of_contract": s.batch.out_of_contract,
         },
-        "register": {
-            "name": spec.name,
-            "model_version": f"v{spec.version}",
-            "reproduce": t.register_.reproduce,
-            "tolerance": t.register_.tolerance,
-            "min_metric": register_floor(spec),
-            "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
-            # what the bundle's monitoring reference is built with (monitor reads it from the bundle)
-            "reference_bins": m.covariate.bins,
-            "concept_metric": m.concept.metric,
+        "mode": s.mode,
+    }
+
+
+def _monitor_params(spec: SystemSpec, root: str) -> dict[str, Any]:
+    p, s, m = spec.spec, spec.serving, spec.monitoring
+    categorical_inputs = _categorical_inputs(spec)
+    return {
+        "entity": p.entity,
+        "timestamp": p.timestamp,
+        "task": p.task,
+        "covariate": m.covariate.model_dump(mode="json"),
+        "concept": {
+            **m.concept.model_dump(mode="json"),
+            "labels": _join(root, m.concept.labels)
+            if m.concept.labels and not is_remote(m.concept.labels)
+            else m.concept.labels,
         },
-        "package": {
-            "name": spec.name,
-            "model_version": f"v{spec.version}",
-            "base_image": s.image.base,
-            "max_size_bytes": size_bytes(s.image.max_size),
-        },
-        "serve": {
-            "name": spec.name,
-            "entity": p.entity,
-            "inputs": _input_types(spec),
-            "input_constraints": _input_constraints(spec),
-            "rename": _input_renames(spec),
-            "host": s.host,
-            "port": s.port,
-            "workers": s.workers,
-            "request_limit_bytes": s.request_limit_kb * 1024,
-            "timeout_ms": s.timeout_ms,
-            "max_concurrency": s.max_concurrency,
-            "api_key_env": s.auth.api_key_env,
-            "api_key_header": s.auth.header,
-            "log_path": s.logging.path,
-            "sla": p.sla.model_dump(mode="json"),
-            "canary": {
-                "traffic": share(s.canary.traffic),
-                "duration_seconds": int(duration_seconds(s.canary.duration)),
-                "success_rate": s.canary.success_rate,
-                "steps": [share(x) for x in s.canary.steps],
-                "min_requests": s.canary.min_requests,
-            },
-            "batch": {
-                "input": _join(root, s.batch.input)
-                if s.batch.input and not is_remote(s.batch.input)
-                else s.batch.input,
-                "output": s.batch.output,
-                "chunk_rows": s.batch.chunk_rows,
-                "pass_through": list(s.batch.pass_through),
-                "out_of_contract": s.batch.out_of_contract,
-            },
-            "mode": s.mode,
-        },
-        "monitor": {
-            "entity": p.entity,
-            "timestamp": p.timestamp,
-            "task": p.task,
-            "covariate": m.covariate.model_dump(mode="json"),
-            "concept": {
-                **m.concept.model_dump(mode="json"),
-                "labels": _join(root, m.concept.labels)
-                if m.concept.labels and not is_remote(m.concept.labels)
-                else m.concept.labels,
-            },
-            "window_seconds": int(duration_seconds(m.window)),
-            "alerts": [a.model_dump(mode="json") for a in m.alerts],
-            "dashboard": m.dashboard,
-            "slices": categorical_inputs,
-            "log_path": s.logging.path,
-        },
+        "window_seconds": int(duration_seconds(m.window)),
+        "alerts": [a.model_dump(mode="json") for a in m.alerts],
+        "dashboard": m.dashboard,
+        "slices": categorical_inputs,
+        "log_path": s.logging.path,
     }
 
 
