@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from .predictor import BadInput
 
@@ -32,7 +32,9 @@ def _base_field(kind: str, rules: dict[str, Any]) -> Any:
             return Literal[tuple(rules["values"])]
         return Annotated[str, Field(min_length=1, max_length=256, strict=True)]
     if kind == "int":
-        return Annotated[int, Field(strict=True, ge=max(lo, -(2**53)), le=min(hi, 2**53))]
+        # 3.0 is an integer to JSON Schema (and to the OpenAPI document clients read): accepted
+        # as 3; 3.5, "3" and true are still refused
+        return Annotated[int, Field(strict=True, ge=max(lo, -(2**53)), le=min(hi, 2**53)), BeforeValidator(_whole)]
     if kind == "float":
         return Annotated[float, Field(strict=True, allow_inf_nan=False, ge=lo, le=hi)]
     if kind == "bool":
@@ -40,6 +42,10 @@ def _base_field(kind: str, rules: dict[str, Any]) -> Any:
     if kind == "timestamp":
         return datetime
     return Annotated[str, Field(min_length=1, strict=True)]  # image: base64 text
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53 else value
 
 
 def request_adapter(inputs: dict[str, str], constraints: dict[str, dict[str, Any]] | None = None) -> TypeAdapter[Any]:

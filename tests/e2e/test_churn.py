@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ..conftest import chromium_screenshot, free_port, generate, make_project, run_cli, wait_http
+from ..conftest import chromium_screenshot, free_port, generate, make_project, run_cli, venv_tool, wait_http
 
 pytestmark = pytest.mark.slow
 API_KEY = "e2e-secret-key"
@@ -165,6 +165,35 @@ def _request(row: pd.Series) -> dict:
         "support_tickets": int(row.support_tickets),
         "country": row.country,
     }
+
+
+def test_schemathesis_finds_no_failure_in_the_served_contract(server: str, tmp_path: Path) -> None:
+    """Every check schemathesis has, over the OpenAPI document the endpoint serves: a
+    request valid by the document is accepted, an invalid one gets a 4xx, every
+    response matches its declared schema, no 5xx."""
+    exe = venv_tool("schemathesis")
+    assert exe, "schemathesis is a dev dependency"
+    out = subprocess.run(
+        [
+            exe,
+            "run",
+            f"{server}/openapi.json",
+            "--checks",
+            "all",
+            "-n",
+            "80",
+            "-H",
+            f"X-API-Key: {API_KEY}",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+    assert "No issues found" in out.stdout
 
 
 def test_endpoint_contract(server: str, project: Path) -> None:

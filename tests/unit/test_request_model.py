@@ -81,3 +81,18 @@ expectations:
         "age": {"min": 0.0, "nullable": True},
         "fare": {"min": 0.0},
     }  # the entity never takes null: the online store is looked up by it
+
+
+def test_a_whole_float_is_an_integer_as_json_schema_says() -> None:
+    """3.0 is an integer to JSON Schema and to the OpenAPI document clients read (a
+    schemathesis finding); 3.5, "3" and true are still refused, and bounds still hold."""
+    from mlwright.runtime.predictor import BadInput
+    from mlwright.runtime.request_model import request_adapter, validate_request
+
+    adapter = request_adapter({"n": "int"}, {"n": {"min": 0, "max": 10}})
+    assert validate_request(adapter, {"n": 3.0}) == {"n": 3}
+    for bad in (3.5, "3", True, -1.0, 11):
+        with pytest.raises(BadInput):
+            validate_request(adapter, {"n": bad})
+    schema = adapter.json_schema()["properties"]["n"]
+    assert schema["type"] == "integer" and schema["minimum"] == 0 and schema["maximum"] == 10
