@@ -24,7 +24,7 @@ def test_a_setting_from_a_profile_names_that_file_and_line(tmp_path: Path) -> No
     profile = ROOT / "pipelines" / "churn" / "profile" / "prod.yaml"
     assert e.value == "redis"
     assert e.origin.endswith(f"profile/prod.yaml:{line_of(profile, 'backend: redis')}:16"), e.origin
-    assert e.allowed == "'sqlite' | 'redis'"
+    assert e.allowed == "'sqlite' | 'redis' | 'dynamodb'"
     assert e.changed == ("featurize", "register", "package")
 
 

@@ -35,7 +35,7 @@ def test_a_spec_value_a_profile_replaces_is_still_checked(churn: Path) -> None:
     line = line_of(churn, "backend: sqlit3")
     assert info.value.render().splitlines() == [
         f"churn/system.yaml:{line}:16: error: features.store.online.backend: 'sqlit3' is not one of: "
-        "sqlite, redis (did you mean 'sqlite'?)"
+        "sqlite, redis, dynamodb (did you mean 'sqlite'?)"
     ]
 
 
