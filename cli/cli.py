@@ -27,7 +27,9 @@ app = typer.Typer(
 canary_app = typer.Typer(no_args_is_help=True, help="Canary operations: status, promote, rollback, analyze.")
 features_app = typer.Typer(no_args_is_help=True, help="Feature store operations.")
 app.add_typer(canary_app, name="canary")
+export_app = typer.Typer(no_args_is_help=True, help="Write the spec's rules for other tools.")
 app.add_typer(features_app, name="features")
+app.add_typer(export_app, name="export")
 
 STATE: dict[str, bool] = {"debug": False}
 
@@ -143,6 +145,31 @@ def compile_cmd(
     print(
         f"compiled {compiled.plan.name} {compiled.plan.model_version} -> {compiled.out_dir} ({len(compiled.files)} files, {len(changed)} changed)"
     )
+
+
+class SuiteFormat(StrEnum):
+    pandera = "pandera"
+    great_expectations = "great-expectations"
+
+
+@export_app.command("expectations")
+def export_expectations_cmd(
+    target: Dir,
+    to: Annotated[SuiteFormat, typer.Option("--to", help="pandera (a Python module) or great-expectations (JSON)")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout)")] = None,
+) -> None:
+    """The spec's layer-A schema as a pandera module or Great Expectations suites."""
+    from mlwright.runtime.context import load_context
+    from mlwright.runtime.expectations_export import export
+
+    text = _user_errors(lambda: export(load_context(target), to.value))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from mlwright.runtime.atomic import write_text
+
+    write_text(out, text)
+    print(f"wrote {out}")
 
 
 @app.command("explain")
