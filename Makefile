@@ -22,8 +22,8 @@ $(PYTHON):
 install: venv  ## mlwright itself: compile, run, serve (LightGBM)
 	$(INSTALL) -e .
 
-install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3) and the dev tools
-	$(INSTALL) -e ".[dev,redis,torch,s3]"
+install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3, GCS) and the dev tools
+	$(INSTALL) -e ".[dev,redis,torch,s3,gcs]"
 
 system-deps:  ## Debian packages the tests start for real: Redis, Chromium, promtool, a container engine
 	@missing=""; \

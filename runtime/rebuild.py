@@ -24,13 +24,22 @@ from .source_paths import S3_CACHE
 
 
 def _fs(url: str) -> tuple[Any, str]:
+    import logging
+
     import fsspec
 
+    logging.getLogger("gcsfs").setLevel(logging.ERROR)  # its "could not determine bucket type" notes are not ours
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        raise UserError(f"remote {url}: {exc} (for s3:// install mlwright[s3])") from None
+        raise UserError(f"remote {url}: {exc} (s3:// needs mlwright[s3], gs:// needs mlwright[gcs])") from None
     return fs, path.rstrip("/")
+
+
+def _object_store(fs: Any) -> bool:
+    """S3, GCS, Azure (not a local folder, where a rename makes a write atomic)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return not {"file", "local"} & set(protocols)
 
 
 def _remote(ctx: StageContext) -> str:
@@ -55,8 +64,11 @@ def push_sources(ctx: StageContext) -> dict[str, int]:
             if sha256_file(str(local)) != r.sha256:
                 raise GateFailed(f"{r.path} changed since the manifest; re-run ingest before pushing")
             fs.makedirs(obj.rsplit("/", 1)[0], exist_ok=True)
-            fs.put_file(str(local), obj + ".tmp")
-            fs.mv(obj + ".tmp", obj)
+            if _object_store(fs):  # one PUT is atomic there: no half-written object is ever visible
+                fs.put_file(str(local), obj)
+            else:
+                fs.put_file(str(local), obj + ".tmp")
+                fs.mv(obj + ".tmp", obj)
             uploaded += 1
     vid = version_id(rows)
     fs.makedirs(f"{base}/mlwright/versions", exist_ok=True)

@@ -194,6 +194,39 @@ def moto_url() -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """A real GCS emulator (PyPI gcp-storage-emulator) on 127.0.0.1, for the whole session."""
+    exe = venv_tool("gcp-storage-emulator")
+    if exe is None:
+        pytest.skip("gcp-storage-emulator is not installed (the gcs extra)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url, timeout=30)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty bucket `mlwright-test` in the emulator; gcsfs (and DVC through it) find
+    the emulator by STORAGE_EMULATOR_HOST."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    import fsspec
+
+    fs = fsspec.filesystem("gs", skip_instance_cache=True)
+    if fs.exists("mlwright-test"):
+        fs.rm("mlwright-test", recursive=True)
+    fs.mkdir("mlwright-test")
+    return "gs://mlwright-test"
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials a local AWS emulator accepts (never real ones)."""
