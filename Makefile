@@ -22,10 +22,10 @@ $(PYTHON):
 install: venv  ## mlwright itself: compile, run, serve (LightGBM)
 	$(INSTALL) -e .
 
-install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3, GCS) and the dev tools
-	$(INSTALL) -e ".[dev,redis,torch,s3,gcs]"
+install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3, GCS, Azure) and the dev tools
+	$(INSTALL) -e ".[dev,redis,torch,s3,gcs,azure]"
 
-system-deps:  ## Debian packages the tests start for real: Redis, Chromium, promtool, a container engine
+system-deps:  ## what the tests start for real: Redis, Chromium, promtool, a container engine (Debian), Azurite (npm)
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
@@ -33,10 +33,12 @@ system-deps:  ## Debian packages the tests start for real: Redis, Chromium, prom
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	fi; \
+	command -v azurite-blob >/dev/null || { echo "installing: azurite (npm)"; npm install -g --silent azurite@3 >/dev/null; }
 
 demo: install  ## generate churn data, compile, run, serve, score, monitor
 	$(PYTHON) pipelines/demo.py churn

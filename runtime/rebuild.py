@@ -29,10 +29,12 @@ def _fs(url: str) -> tuple[Any, str]:
     import fsspec
 
     logging.getLogger("gcsfs").setLevel(logging.ERROR)  # its "could not determine bucket type" notes are not ours
+    if url.startswith("azure://"):  # DVC's name for Azure Blob; fsspec's (adlfs) is az://
+        url = "az://" + url[len("azure://") :]
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        raise UserError(f"remote {url}: {exc} (s3:// needs mlwright[s3], gs:// needs mlwright[gcs])") from None
+        raise UserError(f"remote {url}: {exc} (s3:// needs mlwright[s3], gs:// mlwright[gcs], azure:// mlwright[azure])") from None
     return fs, path.rstrip("/")
 
 

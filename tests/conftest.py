@@ -227,6 +227,53 @@ def gcs_bucket(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return "gs://mlwright-test"
 
 
+# Azurite's documented development account (public, for emulators only)
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """A real Azure Blob emulator (npm azurite) on 127.0.0.1; its connection string."""
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        pytest.skip("azurite is not installed (npm install -g azurite; `make system-deps` does)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--loose",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://127.0.0.1:{port}/devstoreaccount1?comp=list", timeout=30)
+    yield (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def azure_container(azurite: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty container `mlwright-test`; adlfs and DVC read AZURE_STORAGE_CONNECTION_STRING."""
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    import fsspec
+
+    fs = fsspec.filesystem("az", connection_string=azurite, skip_instance_cache=True)
+    if fs.exists("mlwright-test"):
+        fs.rm("mlwright-test", recursive=True)
+    fs.mkdir("mlwright-test")
+    return "azure://mlwright-test"
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials a local AWS emulator accepts (never real ones)."""

@@ -75,23 +75,28 @@ def test_push_pull_rebuild_through_s3(tmp_path: Path, s3_server: str, monkeypatc
     assert os.environ["MLWRIGHT_REMOTE"].startswith("s3://")
 
 
-def test_push_pull_rebuild_through_gcs(tmp_path: Path, gcs_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A gs:// remote, against a real GCS emulator: DVC pushes the pipeline's outputs and
-    mlwright the sources; a rebuild from it is verified; a tampered object is named."""
+@pytest.mark.parametrize("store", ["gcs_bucket", "azure_container"])
+def test_push_pull_rebuild_through_gcs_and_azure(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gs:// and azure:// remotes against real emulators (gcp-storage-emulator, Azurite):
+    DVC pushes the pipeline's outputs and mlwright the sources; a rebuild from the
+    remote is verified; a tampered object is named."""
     import fsspec
 
-    monkeypatch.setenv("MLWRIGHT_REMOTE", f"{gcs_bucket}/churn")
+    remote = request.getfixturevalue(store)
+    monkeypatch.setenv("MLWRIGHT_REMOTE", f"{remote}/churn")
     ctx = _ingested(tmp_path)
     version = ingest.version_id(ingest.read_manifest(ctx.path("data/manifest.csv")))
     out = push(ctx.root)
     assert "sources: 4 files (4 new)" in out and "files pushed" in out, out
-    fs = fsspec.filesystem("gs", skip_instance_cache=True)
+    fs = fsspec.filesystem("gs" if remote.startswith("gs://") else "az", skip_instance_cache=True)
     keys = fs.find("mlwright-test/churn")
     assert any("/mlwright/versions/" in k for k in keys) and any("/files/md5/" in k for k in keys)
     shutil.rmtree(ctx.path("data/snapshots"))
     pull(ctx.root)
     assert (ctx.path("data/snapshots") / "events.parquet").is_file()
-    report = rebuild(ctx.root, None, tmp_path / "from-gcs")
+    report = rebuild(ctx.root, None, tmp_path / "from-remote")
     assert report["files"] == 4 and report["version_id"] == version
     obj = max(fs.find("mlwright-test/churn/mlwright/objects"), key=lambda k: fs.size(k))
     body = fs.cat(obj)
