@@ -123,7 +123,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         below = test_value < reg["min_metric"] if HIGHER_IS_BETTER[name] else test_value > reg["min_metric"]
     report = {
         "model_version": reg["model_version"],
-        "reproduced": not diffs,
+        "reproduced": (not diffs) if reg["reproduce"] else None,  # None: not re-run, so not known
         "differences": diffs,
         "tolerance": reg["tolerance"],
         "test_metric": {name: test_value},

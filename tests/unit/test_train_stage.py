@@ -46,6 +46,10 @@ def test_train_twice_gives_identical_metrics_and_model_bytes(tmp_path: Path) -> 
         "spend_90d",
         "payments_90d",
     }
+    card = ctx.path("models/registered/model_card.md").read_text().splitlines()[0]
+    assert card == "# Model card: churn v1.0.0", card  # the version it is registered under
+    unchecked = register.run(recompile(ctx, "training.register.reproduce=false"))
+    assert unchecked["registered"] and unchecked["reproduced"] is None  # not re-run: not claimed
 
 
 def test_planted_label_leak_fails_the_stage(tmp_path: Path) -> None:
