@@ -50,6 +50,11 @@ demo-ct: venv  ## the same for brain_ct (PyTorch), including the scanner upgrade
 test: install-dev system-deps  ## the whole suite, as CI runs it
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
+soak: install-dev system-deps  ## the long reliability run: 20,000 fuzzed specs, every diff leaf, 2,000 schemathesis cases per operation
+	MLWRIGHT_FUZZ_EXAMPLES=20000 MLWRIGHT_DIFF_ALL=1 MLWRIGHT_SCHEMATHESIS_EXAMPLES=2000 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/unit/test_spec_fuzz.py tests/e2e/test_diff_property.py \
+	  tests/e2e/test_churn.py::test_schemathesis_finds_no_failure_in_the_served_contract tests/e2e/test_store_faults.py
+
 check: install-dev  ## format, lint, types, layering, then the tests
 	$(PYTHON) -m ruff format --check cli compiler runtime tests benchmarks pipelines
 	$(PYTHON) -m ruff check cli compiler runtime tests benchmarks pipelines

@@ -11,6 +11,7 @@ in CI is the same run as on a laptop.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -120,9 +121,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(
-    max_examples=1000,
+    max_examples=int(os.environ.get("MLWRIGHT_FUZZ_EXAMPLES", "1000")),  # `make soak`: many more
     deadline=None,
-    derandomize=True,
+    derandomize=not os.environ.get("MLWRIGHT_FUZZ_EXAMPLES"),  # soak runs explore new specs each time
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
