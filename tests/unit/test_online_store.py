@@ -101,3 +101,34 @@ def test_dynamodb_batches_many_entities_both_ways(moto_url: str, aws_env: None) 
     got = s.get([f"e{i}" for i in range(729, -1, -1)] + ["e5"])  # order kept, a repeat answered twice
     assert [g["count"] for g in got if g] == [*range(729, -1, -1), 5]
     assert s.count() == 730 and s.reachable()
+
+
+def test_dynamodb_down_is_store_unavailable_within_its_timeout(aws_env: None) -> None:
+    """Its own moto server, stopped under it: a read is a StoreUnavailable (the endpoint's
+    503) within a few timeouts, and `reachable()` says no (the endpoint's /ready)."""
+    import subprocess
+    import sys
+
+    from mlwright.runtime.online_store import StoreUnavailable
+
+    from ..conftest import free_port, wait_http
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}", timeout=30)
+        s = DynamoOnlineStore({**dynamo_cfg(f"http://127.0.0.1:{port}"), "timeout_ms": 500}, "down", create=True)
+        s.write(rows(3))
+        assert s.get(["e1"])[0] is not None and s.reachable()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable, match="dynamodb table conformance-"):
+        s.get(["e1"])
+    assert time.perf_counter() - started < 5.0
+    assert not s.reachable()
