@@ -107,8 +107,12 @@ def init_cmd(
     draft.write_text(text, encoding="utf-8")
     try:
         compiled = compile_system(draft, [], spec_dir / "build" / ".init-check")
-    except SpecError as exc:  # a spec init cannot write is init's bug: say so, write nothing
-        _fail(f"internal error: the inferred spec does not compile (please report it):\n{exc.render()}", 3)
+    except SpecError as exc:  # e.g. data outside the project, or two headers that read as one name: write nothing
+        _fail(
+            f"{out}: not written: the spec inferred from these files does not compile:\n{exc.render()}\n"
+            "(data must be inside the project that holds the spec; if it is, please report this)",
+            2,
+        )
     finally:
         draft.unlink(missing_ok=True)
     os.replace(_written(out, text), out)

@@ -136,3 +136,13 @@ def test_what_cannot_be_inferred_is_refused_with_the_fix(tmp_path: Path) -> None
     out = run_cli("init", "stocks.csv", "--target", "close", cwd=tmp_path)
     assert out.returncode == 2 and "'close' is in none of the files" in out.stderr
     assert not (tmp_path / "system.yaml").exists(), "nothing written on a refusal"
+
+
+def test_data_outside_the_project_is_refused_with_the_reason(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    diabetes(tmp_path)  # the file lands beside the project, not in it
+    out = run_cli("init", "../diabetes.csv", "--target", "progression", cwd=project)
+    assert out.returncode == 2 and "not written" in out.stderr and "inside the project" in out.stderr, out.stderr
+    assert not (project / "system.yaml").exists()
