@@ -22,6 +22,7 @@ from mlwright.errors import StageCrashed
 
 from .context import GateFailed, StageContext, UserError, load_context
 from .lifetime import die_with_parent
+from .remote import remote_url
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
 _SKIP = re.compile(r"Stage '([^']+)' didn't change, skipping")
@@ -273,16 +274,6 @@ def status(build: Path) -> dict[str, list[str]]:
         if stale_up and name not in reasons:
             reasons[name] = [f"upstream stage '{stale_up[0]}' will re-run"]
     return {n: reasons[n] for n in order if n in reasons}
-
-
-def remote_url(build: Path) -> str:
-    from .context import resolve_env
-
-    ctx = load_context(build)
-    url = str(resolve_env(ctx.section("versioning")["remote"]))
-    if "://" in url:
-        return url
-    return str((build / url).resolve())
 
 
 def configure_remote(build: Path) -> Path:

@@ -20,34 +20,8 @@ from typing import Any
 from .context import GateFailed, StageContext, UserError, load_context
 from .hashing import sha256_file
 from .ingest import MANIFEST, VERSION, read_manifest, version_id
+from .remote import object_store, remote_fs, remote_url
 from .source_paths import S3_CACHE
-
-
-def _fs(url: str) -> tuple[Any, str]:
-    import logging
-
-    import fsspec
-
-    logging.getLogger("gcsfs").setLevel(logging.ERROR)  # its "could not determine bucket type" notes are not ours
-    if url.startswith("azure://"):  # DVC's name for Azure Blob; fsspec's (adlfs) is az://
-        url = "az://" + url[len("azure://") :]
-    try:
-        fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise UserError(f"remote {url}: {exc} (s3:// needs mlwright[s3], gs:// mlwright[gcs], azure:// mlwright[azure])") from None
-    return fs, path.rstrip("/")
-
-
-def _object_store(fs: Any) -> bool:
-    """S3, GCS, Azure (not a local folder, where a rename makes a write atomic)."""
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return not {"file", "local"} & set(protocols)
-
-
-def _remote(ctx: StageContext) -> str:
-    from .pipeline import remote_url
-
-    return remote_url(ctx.root)
 
 
 def push_sources(ctx: StageContext) -> dict[str, int]:
@@ -56,7 +30,7 @@ def push_sources(ctx: StageContext) -> dict[str, int]:
     if not manifest.is_file():
         raise UserError(f"{manifest}: nothing to push yet; run the pipeline first")
     rows = read_manifest(manifest)
-    fs, base = _fs(_remote(ctx))
+    fs, base = remote_fs(remote_url(ctx.root))
     root = ctx.source_root()
     uploaded = 0
     for r in rows:
@@ -66,7 +40,7 @@ def push_sources(ctx: StageContext) -> dict[str, int]:
             if sha256_file(str(local)) != r.sha256:
                 raise GateFailed(f"{r.path} changed since the manifest; re-run ingest before pushing")
             fs.makedirs(obj.rsplit("/", 1)[0], exist_ok=True)
-            if _object_store(fs):  # one PUT is atomic there: no half-written object is ever visible
+            if object_store(fs):  # one PUT is atomic there: no half-written object is ever visible
                 fs.put_file(str(local), obj)
             else:
                 fs.put_file(str(local), obj + ".tmp")
@@ -86,7 +60,7 @@ def rebuild(target: Path, version: str | None, into: Path | None) -> dict[str, A
         except OSError:
             raise UserError(f"{target}: no current version; pass --version ID") from None
     assert version is not None
-    fs, base = _fs(_remote(ctx))
+    fs, base = remote_fs(remote_url(ctx.root))
     started = time.perf_counter()
     matches = [p for p in fs.glob(f"{base}/mlwright/versions/{version}*.csv")]
     if len(matches) != 1:
