@@ -50,6 +50,10 @@ def test_pipeline_outputs(project: Path) -> None:
     )
     profile = json.loads((built / "models" / "registered" / "reference" / "profile.json").read_text())
     assert {"image_mean", "image_std", "patient_age", "scanner_model"} <= set(profile)
+    gates = {g["stage"]: g for g in json.loads((built / "reports" / "gates.json").read_text())["gates"]}
+    assert sorted(gates) == [1, 2, 3, 4, 5, 6, 7]  # the acceptance table, written at the end of the run
+    assert gates[3]["verdict"] == "passed" and gates[4]["verdict"] == "passed", gates
+    assert all(g["verdict"] in ("passed", "failed", "not measured") for g in gates.values())
 
 
 def wait_ready(url: str, timeout: float = 120.0) -> None:
@@ -132,6 +136,8 @@ def test_scanner_upgrade_is_refused_by_validation_and_alerts_in_monitoring(proje
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "ALERT covariate: image_mean" in out.stdout
+    table = run_cli("gates", "build/brain_ct", "--fail", cwd=project)
+    assert table.returncode == 1 and "7 observability failed" in table.stdout, table.stdout  # the alert turns row 7 red
     # and a training batch from it stops the pipeline at validation, naming pixel_mean
     data = project / "pipelines" / "brain_ct" / "data" / "brain_ct"
     shutil.rmtree(data / "slices")
@@ -145,6 +151,8 @@ def test_scanner_upgrade_is_refused_by_validation_and_alerts_in_monitoring(proje
     report = json.loads((project / "build" / "brain_ct" / "reports" / "validation.json").read_text())
     pixel = next(e for e in report["expectations"] if e["id"] == "distribution.slices.pixel_mean")
     assert pixel["status"] == "failed" and 1.5 < pixel["observed"]["mean_shift_sd"] < 2.2
+    gates = run_cli("gates", "build/brain_ct", cwd=project)
+    assert gates.returncode == 0 and "3 validation    failed" in gates.stdout, gates.stdout  # and row 3 now
     assert os.path.exists(
         project / "build" / "brain_ct" / "models" / "registered" / "bundle.json"
     )  # the old model still serves
