@@ -53,7 +53,9 @@ def compose(spec_path: Path, display: str, overrides: list[str]) -> Document:
             _merge(result, Document(body, main.values, main.keys), ())
         else:
             _merge(result, _load_group(spec_path, display, entry), ())
-    result.data["defaults"] = main.data.get("defaults", [])
+    # the defaults list as it was applied (a `profile=` override included): what the
+    # system was compiled with, e.g. the overlay deploy/k8s/ names after its profile
+    result.data["defaults"] = [e if e == "_self_" else {e.group: e.option} for e in entries]
     _copy_positions(main, result, ("defaults",))
     for ov in parsed:
         if ov.key not in groups:

@@ -281,7 +281,7 @@ def emit_monitoring(plan: SystemPlan) -> FileMap:
 def emit_kubernetes(plan: SystemPlan) -> FileMap:
     """deploy/k8s/ when the spec has `serving.kubernetes`; refuses to write a tree whose
     manifests do not reference each other consistently (a compiler bug, not a user's)."""
-    from .k8s import cross_references, kustomization, manifests
+    from .k8s import cross_references, kustomization, manifests, overlay
 
     if plan.deploy is None:
         return {}
@@ -290,8 +290,9 @@ def emit_kubernetes(plan: SystemPlan) -> FileMap:
     problems = cross_references(docs)
     assert not problems, f"deploy/k8s/ does not hang together: {problems}"
     header = _header(plan)
-    files = {f"deploy/k8s/{name}": dump_yaml(doc, header) for name, doc in docs.items()}
-    files["deploy/k8s/kustomization.yaml"] = dump_yaml(kustomization(plan.deploy, list(docs)), header)
+    files = {f"deploy/k8s/base/{name}": dump_yaml(doc, header) for name, doc in docs.items()}
+    files["deploy/k8s/base/kustomization.yaml"] = dump_yaml(kustomization(list(docs)), header)
+    files[f"deploy/k8s/overlays/{plan.deploy.overlay}/kustomization.yaml"] = dump_yaml(overlay(plan.deploy), header)
     return files
 
 

@@ -335,13 +335,20 @@ def manifests(d: DeployPlan, batch: dict[str, Any], labels_pattern: str | None) 
     return out
 
 
-def kustomization(d: DeployPlan, files: list[str]) -> Manifest:
+def kustomization(files: list[str]) -> Manifest:
+    """base/: every manifest, environment-free."""
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": sorted(files)}
+
+
+def overlay(d: DeployPlan) -> Manifest:
+    """overlays/<profile>/: where and which image, for the profile this build was compiled with."""
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": d.namespace,
-        "resources": sorted(files),
+        "resources": ["../../base"],
         "images": [{"name": d.image, "newTag": d.model_version}],
+        "labels": [{"pairs": {"mlwright.io/profile": d.overlay}, "includeSelectors": False}],
     }
 
 

@@ -114,6 +114,7 @@ def deploy_plan(spec: SystemSpec) -> DeployPlan | None:
         min_requests=spec.serving.canary.min_requests,
         latency_p99_ms=spec.spec.sla.latency_p99_ms,
         online=spec.serving.mode == "online",
+        overlay=next((str(d["profile"]) for d in spec.defaults if isinstance(d, dict) and "profile" in d), "default"),
         schedules=tuple(
             (cmd, cron) for cmd, cron in (("predict", k.schedules.predict), ("monitor", k.schedules.monitor)) if cron
         ),

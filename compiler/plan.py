@@ -91,6 +91,7 @@ class DeployPlan:
     latency_p99_ms: float
     schedules: tuple[tuple[str, str], ...]  # (command, cron), for predict and monitor
     online: bool = True  # serving.mode: online deploys the endpoint; batch only the jobs
+    overlay: str = "default"  # the profile compiled with: deploy/k8s/overlays/<overlay>/
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ CRDS = {
 def tree(tmp_path: Path, *overrides: str) -> dict[str, dict[str, Any]]:
     compiled = compile_system(ROOT / "pipelines/churn/system.yaml", ["profile=k8s", *overrides], tmp_path / "build")
     return {
-        rel.removeprefix("deploy/k8s/"): yaml.safe_load(body)
+        rel.removeprefix("deploy/k8s/base/"): yaml.safe_load(body)
         for rel, body in compiled.files.items()
-        if rel.startswith("deploy/k8s/")
+        if rel.startswith("deploy/k8s/base/")
     }
 
 
@@ -83,8 +83,18 @@ def test_the_tree_has_every_object_the_deployment_needs(docs: dict[str, dict[str
     )
     kustomization = docs["kustomization.yaml"]
     assert sorted(kustomization["resources"]) == sorted(k for k in docs if k != "kustomization.yaml")
-    assert kustomization["namespace"] == "churn"
-    assert kustomization["images"] == [{"name": "registry.example.com/ml/churn", "newTag": "v1.0.0"}]
+
+
+def test_the_overlay_is_named_after_the_profile_and_places_the_base(tmp_path: Path) -> None:
+    """base/ holds the manifests; overlays/<profile>/ the namespace and the image tag, for
+    the profile the build was compiled with (a `profile=` override included)."""
+    compiled = compile_system(ROOT / "pipelines/churn/system.yaml", ["profile=k8s"], tmp_path / "b")
+    overlays = [rel for rel in compiled.files if rel.startswith("deploy/k8s/overlays/")]
+    assert overlays == ["deploy/k8s/overlays/k8s/kustomization.yaml"]
+    overlay = yaml.safe_load(compiled.files[overlays[0]])
+    assert overlay["resources"] == ["../../base"] and overlay["namespace"] == "churn"
+    assert overlay["images"] == [{"name": "registry.example.com/ml/churn", "newTag": "v1.0.0"}]
+    assert overlay["labels"][0]["pairs"] == {"mlwright.io/profile": "k8s"}
 
 
 def test_every_manifest_passes_its_schema_and_the_tree_hangs_together(docs: dict[str, dict[str, Any]]) -> None:
