@@ -390,6 +390,11 @@ def join_labels(cur: Current, labels: dict[str, Any], pattern: str = "") -> np.n
     """Label per current row (NaN where none arrived): by request id, (entity, time), or
     entity, whichever both sides carry; the key must be unique among the labels."""
     y = np.full(cur.rows, np.nan)
+    if labels.get("key") is not None and cur.keys is None:  # declared, but the current rows lack it: no guessing
+        raise UserError(
+            "monitoring.concept.key: the current data does not carry the declared label key; "
+            "log it as a request input, or score a batch that has it"
+        )
     if labels.get("key") is not None and cur.keys is not None:  # declared: monitoring.concept.key
         lookup = unique_lookup(labels["key"], labels["y"], "declared (monitoring.concept.key)", pattern)
         keys: list[Any] = cur.keys

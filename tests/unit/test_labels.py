@@ -105,11 +105,16 @@ def test_a_declared_label_key_joins_rows_that_share_entity_and_time(tmp_path: Pa
     y = join_labels(cur, lab, "labels.csv")
     assert y[:2].tolist() == [0.0, 1.0] and math.isnan(y[2]), "flight 8 got its own label, 9 none yet"
     with pytest.raises(UserError, match="the join would be ambiguous"):  # without the key: refused, not guessed
-        join_labels(Current({}, np.array([0, 0, 0]), ["JFK"] * 3, [None] * 3, None, None, 3), lab | {"ts": [0, 0]})
+        join_labels(
+            Current({}, np.array([0, 0, 0]), ["JFK"] * 3, [None] * 3, None, None, 3), lab | {"ts": [0, 0], "key": None}
+        )
     (tmp_path / "labels.csv").write_text("origin,flight_id,delayed\nJFK,7,1\nJFK,7,0\n")
     twice = read_labels(str(tmp_path / "labels.csv"), "origin", None, "delayed", key=["flight_id"])
     assert twice is not None
     with pytest.raises(UserError, match=r"1 declared \(monitoring.concept.key\) key\(s\) name more than one label"):
         join_labels(cur, twice, "labels.csv")
+    no_key = Current({}, None, ["JFK"] * 3, ["r1", "r2", "r3"], np.zeros(3), np.zeros(3), 3)  # a log without the key
+    with pytest.raises(UserError, match="does not carry the declared label key"):
+        join_labels(no_key, lab, "labels.csv")
     with pytest.raises(UserError, match=r"lacks the label key column\(s\) tail_number"):
         read_labels(str(tmp_path / "labels.csv"), "origin", None, "delayed", key=["tail_number"])
