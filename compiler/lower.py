@@ -242,6 +242,23 @@ def _params(
         "package": _package_params(spec),
         "serve": _serve_params(spec, root),
         "monitor": _monitor_params(spec, root),
+        "compute": _compute_params(spec),
+    }
+
+
+def _compute_params(spec: SystemSpec) -> dict[str, Any]:
+    # Where the work runs, not what it computes: no stage declares these to DVC, because
+    # the outputs are the same bytes on any engine, scheduler and bucket count (tested).
+    c = spec.compute
+    return {
+        "engine": c.engine,
+        "scheduler": c.scheduler,  # an ${oc.env:...} reference stays one, resolved when a stage starts
+        "workers": c.workers,
+        "threads_per_worker": c.threads_per_worker,
+        "memory_limit": c.memory_limit if c.memory_limit == "auto" else size_bytes(c.memory_limit),
+        "partition_by": c.partitions.by,
+        "buckets": c.partitions.buckets,
+        "distributed_fit_rows": c.distributed_fit_rows,
     }
 
 

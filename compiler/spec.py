@@ -579,6 +579,32 @@ class MonitoringSpec(Strict):
     dashboard: Literal["html", "none"] = "html"
 
 
+# --- Where the heavy stages run ---------------------------------------------------
+# A Dask scheduler address, `local` (a LocalCluster started for the stage), or an
+# environment reference: the address is resolved when a stage starts, so pointing the
+# same build at a cluster re-runs nothing (the outputs are identical by test).
+SCHEDULER_PATTERN = r"^(local|(tcp|tls|ws|wss|inproc)://\S+|\$\{oc\.env:[A-Za-z_][A-Za-z0-9_]*(,[^}]*)?\})$"
+
+
+class PartitionSpec(Strict):
+    by: Literal["entity"] = "entity"  # every join of features.sql is by entity: buckets never share a row
+    buckets: Annotated[int, Field(ge=1, le=4096)] = 1
+
+
+class ComputeSpec(Strict):
+    """`compute:`: the engine for featurize, training's CV and search, batch scoring and
+    the monitor. Absent: one process (`local`, one bucket), as before this section."""
+
+    engine: Literal["local", "dask"] = "local"
+    scheduler: Annotated[Text, Field(pattern=SCHEDULER_PATTERN, max_length=512)] = "local"
+    workers: Annotated[int, Field(ge=1, le=1024)] = 2  # for `scheduler: local` (a LocalCluster)
+    threads_per_worker: Annotated[int, Field(ge=1, le=256)] = 1
+    memory_limit: Size | Literal["auto"] = "auto"  # per LocalCluster worker
+    partitions: PartitionSpec = PartitionSpec()
+    # above this many training rows the final fit runs in lightgbm.dask across the workers
+    distributed_fit_rows: Annotated[int, Field(ge=1)] = 5_000_000
+
+
 # --- The system ------------------------------------------------------------------
 class SystemSpec(Strict):
     """One production ML system: the seven stages in one file."""
@@ -593,6 +619,7 @@ class SystemSpec(Strict):
     training: TrainingSpec = LightGBMTrainingSpec(backend="lightgbm")
     serving: ServingSpec = ServingSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    compute: ComputeSpec = ComputeSpec()
 
     @model_validator(mode="before")
     @classmethod

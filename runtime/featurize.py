@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .atomic import replace_dir, staging_dir, write_json
+from .compute import Engine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .hashing import sha256_file
-from .ingest import VERSION, read_snapshot
+from .ingest import VERSION, read_snapshot, verified_snapshot_path
 from .online_store import CorruptStore, open_store
 
 PART_ROWS = 250_000
@@ -33,34 +35,127 @@ IMAGE_COLUMN = "__image_path"
 SKEW_SAMPLE = 2000
 
 
-def training_table(ctx: StageContext) -> pa.Table:
-    """features.sql over the snapshots: one row per label row, never more."""
+@dataclass(frozen=True)
+class BucketJob:
+    """features.sql over one entity bucket of every snapshot: a self-contained task
+    (plain values only), so a Dask worker runs it as this process would."""
+
+    sql: str
+    sources: tuple[tuple[str, str, bool], ...]  # (name, snapshot path, has the entity column)
+    label_source: str
+    entity: str
+    timestamp: str | None
+    features: tuple[str, ...]
+    bucket: int
+    buckets: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class BucketResult:
+    table: pa.Table  # this bucket's training rows, "__ordinal" kept for the merge
+    labels: int  # rows of the label source in this bucket
+    latest: list[tuple[str, int, dict[str, Any]]]  # its entities' latest rows, for the online store
+
+
+@dataclass(frozen=True)
+class TrainingTable:
+    table: pa.Table
+    latest: list[tuple[str, int, dict[str, Any]]]
+
+
+def bucket_predicate(entity: str, bucket: int, buckets: int) -> str:
+    """The pinned partitioning: md5 of the entity's text, modulo the bucket count. md5
+    is the same on every DuckDB version and machine, unlike `hash()`; a missing entity
+    goes to bucket 0. Every join of features.sql is on the entity, so no training row
+    needs a source row from another bucket."""
+    return f'COALESCE(md5_number(CAST("{entity}" AS VARCHAR)) % {buckets}, 0) = {bucket}'
+
+
+def bucket_features(job: BucketJob) -> BucketResult:
+    """features.sql over one bucket, on one connection with `job.threads` threads."""
     import duckdb
 
-    cfg = ctx.section("featurize")
-    sql = ctx.path(cfg["sql"]).read_text(encoding="utf-8")
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": job.threads})
     con.execute("SET TimeZone='UTC'")
-    for s in ctx.section("ingest")["sources"]:
-        snapshot = with_ordinal(read_snapshot(ctx, s["name"]))
-        con.register(s["name"], snapshot)
-        if s["name"] == cfg["label_source"]:
-            con.register(SPINE, snapshot)  # training: one feature row per label row
     try:
-        check_dimension_sources(con, cfg)
-        table = con.sql(sql).to_arrow_table()
-        labels = con.execute(f'SELECT count(*) FROM "{cfg["label_source"]}"').fetchone()
+        for name, path, has_entity in job.sources:
+            where = (
+                f" WHERE {bucket_predicate(job.entity, job.bucket, job.buckets)}"
+                if job.buckets > 1 and has_entity
+                else ""
+            )
+            select = (
+                f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORDINAL} "
+                f"FROM read_parquet('{_sql_text(path)}', file_row_number=true){where}"
+            )
+            con.execute(f'CREATE VIEW "{name}" AS {select}')
+            if name == job.label_source:
+                con.execute(f'CREATE VIEW "{SPINE}" AS {select}')  # training: one feature row per label row
+        table = con.sql(job.sql).to_arrow_table()
+        labels = con.execute(f'SELECT count(*) FROM "{job.label_source}"').fetchone()
     except duckdb.Error as exc:
         raise UserError(f"features.sql failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+    cfg = {"entity": job.entity, "timestamp": job.timestamp}
+    latest = online_rows(table, cfg, list(job.features))
+    return BucketResult(table, labels[0] if labels else 0, latest)
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def merged(tables: list[pa.Table], cfg: dict[str, Any]) -> pa.Table:
+    """Bucket outputs in the order features.sql gives one run: (time, entity, ordinal),
+    missing values last, as DuckDB sorts. One bucket is already in that order."""
+    if len(tables) == 1:
+        return tables[0]
+    table = pa.concat_tables(tables)
+    names = [cfg["timestamp"] or "__ts", cfg["entity"], ORDINAL]
+    if int(pa.__version__.split(".")[0]) >= 25:  # null placement per key; the global option is deprecated
+        order = pc.sort_indices(table, sort_keys=[(n, "ascending", "at_end") for n in names])
+    else:
+        order = pc.sort_indices(table, sort_keys=[(n, "ascending") for n in names], null_placement="at_end")
+    return table.take(order)
+
+
+def training_table(ctx: StageContext, engine: Engine) -> TrainingTable:
+    """features.sql over the snapshots, bucket by bucket: one row per label row, never more."""
+    import pyarrow.parquet as pq
+
+    cfg = ctx.section("featurize")
+    buckets = compute_of(ctx).buckets
+    sources = []
+    for s in ctx.section("ingest")["sources"]:
+        path = verified_snapshot_path(ctx, s["name"])
+        sources.append((s["name"], str(path.resolve()), cfg["entity"] in pq.read_schema(path).names))
+    check_dimension_sources(sources, cfg)
+    jobs = [
+        BucketJob(
+            sql=ctx.path(cfg["sql"]).read_text(encoding="utf-8"),
+            sources=tuple(sources),
+            label_source=cfg["label_source"],
+            entity=cfg["entity"],
+            timestamp=cfg["timestamp"],
+            features=tuple(feature_names(cfg)),
+            bucket=b,
+            buckets=buckets,
+            threads=engine.threads,
+        )
+        for b in range(buckets)
+    ]
+    results = engine.map(bucket_features, jobs, "bucket")
+    table = merged([r.table for r in results], cfg)
     table = table.drop_columns([ORDINAL]) if ORDINAL in table.column_names else table
-    if labels is None or table.num_rows != labels[0]:
+    labels = sum(r.labels for r in results)
+    if table.num_rows != labels:
         raise GateFailed(
-            f"the training table has {table.num_rows} rows for {labels[0] if labels else '?'} rows of "
+            f"the training table has {table.num_rows} rows for {labels} rows of "
             f"'{cfg['label_source']}': a join fanned out or dropped rows"
         )
-    return table
+    return TrainingTable(table, sorted((row for r in results for row in r.latest), key=lambda row: row[0]))
 
 
 ORDINAL = "__ordinal"
@@ -72,26 +167,35 @@ def with_ordinal(table: pa.Table) -> pa.Table:
     return table.append_column(ORDINAL, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
-def check_dimension_sources(con: Any, cfg: dict[str, Any]) -> None:
+def check_dimension_sources(sources: list[tuple[str, str, bool]], cfg: dict[str, Any]) -> None:
     """A source joined without a time column must hold one row per entity: with more,
-    each training row would take every one of them, future rows included."""
+    each training row would take every one of them, future rows included. Checked on
+    the whole snapshot (a streaming count), before any bucket runs."""
+    import duckdb
+
     entity = cfg["entity"]
-    for source in cfg.get("dimension_sources", []):
-        dupes = con.execute(
-            f'SELECT CAST("{entity}" AS VARCHAR) AS e, count(*) AS n FROM "{source}" '
-            "GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, e LIMIT 3"
-        ).fetchall()
-        if not dupes:
-            continue
-        total = con.execute(
-            f'SELECT count(*) FROM (SELECT "{entity}" FROM "{source}" GROUP BY 1 HAVING count(*) > 1)'
-        ).fetchone()
-        shown = ", ".join(f"{e!r} ({n} rows)" for e, n in dupes)
-        raise GateFailed(
-            f"source '{source}' has {total[0] if total else '?'} entities with more than one row (e.g. {shown}); "
-            "without a time column it must hold one row per entity. Declare its event time as "
-            f"data.sources[{source}].time_column, so each training row takes the value as of its own time"
-        )
+    paths = {name: path for name, path, _ in sources}
+    con = duckdb.connect()
+    try:
+        for source in cfg.get("dimension_sources", []):
+            scan = f"read_parquet('{_sql_text(paths[source])}')"
+            dupes = con.execute(
+                f'SELECT CAST("{entity}" AS VARCHAR) AS e, count(*) AS n FROM {scan} '
+                "GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, e LIMIT 3"
+            ).fetchall()
+            if not dupes:
+                continue
+            total = con.execute(
+                f'SELECT count(*) FROM (SELECT "{entity}" FROM {scan} GROUP BY 1 HAVING count(*) > 1)'
+            ).fetchone()
+            shown = ", ".join(f"{e!r} ({n} rows)" for e, n in dupes)
+            raise GateFailed(
+                f"source '{source}' has {total[0] if total else '?'} entities with more than one row (e.g. {shown}); "
+                "without a time column it must hold one row per entity. Declare its event time as "
+                f"data.sources[{source}].time_column, so each training row takes the value as of its own time"
+            )
+    finally:
+        con.close()
 
 
 def feature_names(cfg: dict[str, Any]) -> list[str]:
@@ -191,15 +295,19 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.nda
     return np.stack(images), np.asarray(stats)
 
 
-def online_rows(table: pa.Table, cfg: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
+def online_rows(
+    table: pa.Table, cfg: dict[str, Any], names: list[str] | None = None
+) -> list[tuple[str, int, dict[str, Any]]]:
     """The latest row per entity: (entity, event_time_us, {feature: value})."""
-    names = feature_names(cfg)
+    names = feature_names(cfg) if names is None else names
     ts_col = cfg["timestamp"] or "__ts"
     entities = table.column(cfg["entity"]).to_pylist()
     ts = pc.cast(table.column(ts_col), pa.int64()).to_pylist() if cfg["timestamp"] else [0] * table.num_rows
     cols = {n: table.column(n).to_pylist() for n in names}
     latest: dict[str, int] = {}
     for i, (e, t) in enumerate(zip(entities, ts, strict=True)):
+        if e is None:
+            continue  # a row without an id cannot be looked up by one
         j = latest.get(e)
         if j is None or (t or 0) >= (ts[j] or 0):
             latest[e] = i
@@ -214,10 +322,9 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def materialize(ctx: StageContext, table: pa.Table) -> int:
+def materialize(ctx: StageContext, rows: list[tuple[str, int, dict[str, Any]]]) -> int:
     cfg = ctx.section("featurize")
     name = ctx.section("featurize")["name"]
-    rows = online_rows(table, cfg)
     try:
         store = open_store(cfg["online"], ctx.root, name)
     except CorruptStore:
@@ -282,13 +389,15 @@ def _same(a: Any, b: Any) -> bool:
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.section("featurize")
     version = json.loads(ctx.path(VERSION).read_text())["version_id"]
-    table = training_table(ctx)
+    with open_engine(compute_of(ctx), "featurize") as engine:
+        features = training_table(ctx, engine)
+    table = features.table
     problems = skew_check(ctx, cfg)
     if problems:
         raise GateFailed("training/serving skew: " + "; ".join(problems))
     images = image_tensor(ctx, table)
     meta = write_offline(ctx, table, images, version)
-    written = materialize(ctx, table)
+    written = materialize(ctx, features.latest)
     say(f"featurize: {meta['rows']} rows x {len(meta['features'])} features; online store: {written} entities written")
     return meta
 

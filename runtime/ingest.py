@@ -167,6 +167,27 @@ def snapshot_changes(ctx: StageContext) -> list[Change]:
     return changes
 
 
+def verified_snapshot_path(ctx: StageContext, name: str) -> Path:
+    """A source's snapshot file, checked against the sha256 ingest recorded (read in
+    chunks: a task may then read it in pieces, one entity bucket at a time)."""
+    from .hashing import sha256_file
+
+    path = snapshot_path(ctx, name)
+    if not path.is_file():
+        raise UserError(f"{path}: missing snapshot; run ingest")
+    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {})
+    if name not in recorded:
+        raise GateFailed(
+            f"{path}: no recorded hash for this snapshot; re-create it: mlwright run --stage ingest --force"
+        )
+    if sha256_file(str(path)) != recorded[name]:
+        raise GateFailed(
+            f"{path}: changed after ingest wrote it (sha256 differs from data/version.json); "
+            "re-create it from the verified sources: mlwright run --stage ingest --force"
+        )
+    return path
+
+
 def read_snapshot(ctx: StageContext, name: str) -> Any:
     """A source's snapshot, only if its bytes are the ones ingest wrote."""
     import pyarrow.parquet as pq

@@ -59,9 +59,9 @@ def test_materialisation_is_idempotent_and_matches_latest_offline(tmp_path: Path
     ingest.run(ctx)
     featurize.run(ctx)
     table, _ = load_offline(ctx.root, "features/offline")
-    assert featurize.materialize(ctx, table) == 0
     cfg = ctx.section("featurize")
     latest = online_rows(table, cfg)
+    assert featurize.materialize(ctx, latest) == 0
     store = open_store(cfg["online"], ctx.root, "churn")
     got = store.get([e for e, _, _ in latest])
     store.close()

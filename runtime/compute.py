@@ -1,0 +1,161 @@
+"""Where a stage's independent pieces of work run: in this process, or on a Dask cluster.
+
+A stage splits its heavy work into independent tasks (one entity bucket of
+features.sql, one CV fold, one chunk of a batch) and hands them to an `Engine`
+opened from the `compute` params section. The local engine runs them here, one after
+another; the Dask engine sends them to a scheduler (`local`: a `LocalCluster`
+started for the stage; otherwise the address, resolved from the environment when the
+stage starts) and gathers the results in the order they were given. Either way the
+stage combines the results itself, so both engines give the same bytes: the tests
+hold that, and it is why the scheduler address is not a DVC parameter (pointing a
+build at a cluster re-runs nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from .context import StageContext, UserError, resolve_env, say
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CONNECT_TIMEOUT_S = 20  # an unreachable scheduler is a one-line error within this time
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The `compute` params section, typed."""
+
+    engine: str = "local"
+    scheduler: str = "local"
+    workers: int = 2
+    threads_per_worker: int = 1
+    memory_limit: str | int = "auto"  # bytes per LocalCluster worker
+    buckets: int = 1
+    distributed_fit_rows: int = 5_000_000
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any] | None) -> Compute:
+        """Absent (a build compiled before `compute:` existed): one process, one bucket."""
+        if not section:
+            return cls()
+        return cls(
+            engine=str(section["engine"]),
+            scheduler=str(resolve_env(section["scheduler"])),
+            workers=int(section["workers"]),
+            threads_per_worker=int(section["threads_per_worker"]),
+            memory_limit=section["memory_limit"],
+            buckets=int(section["buckets"]),
+            distributed_fit_rows=int(section["distributed_fit_rows"]),
+        )
+
+
+def compute_of(ctx: StageContext) -> Compute:
+    """The build's `compute` section (one process, one bucket in a build without one)."""
+    return Compute.from_params(ctx.section("compute") if "compute" in ctx.params else None)
+
+
+class Engine(Protocol):
+    """Runs `fn` over `items`; results in the order of `items`."""
+
+    name: str
+    threads: int  # threads one task may use (DuckDB, LightGBM)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]: ...
+
+
+class LocalEngine:
+    """Every task in this process, one after another, each free to use every core."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.threads = os.cpu_count() or 1
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+        return [fn(item) for item in items]
+
+
+class DaskEngine:
+    """Tasks on a Dask cluster: each is a plain function of a picklable job."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, threads: int, stage: str) -> None:
+        self.client = client
+        self.threads = threads
+        self.stage = stage
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+        from distributed import as_completed
+
+        if not items:
+            return []
+        futures = self.client.map(
+            fn, list(items), pure=False, key=[f"{self.stage}-{what}-{i}" for i in range(len(items))]
+        )
+        position = {f.key: i for i, f in enumerate(futures)}
+        results: list[Any] = [None] * len(items)
+        done = 0
+        try:
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                results[position[future.key]] = future.result()  # a task's UserError/GateFailed surfaces here
+                done += 1
+                if len(items) > 1 and (done * 10 // len(items) > (done - 1) * 10 // len(items)):
+                    say(f"{self.stage}: {what} {done}/{len(items)} done")  # about ten lines, whatever the count
+        except BaseException:
+            # a task's error (or a worker that died: KilledWorker, reported as the crash it is)
+            self.client.cancel(futures)
+            raise
+        return results
+
+
+def _client(compute: Compute) -> Any:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("compute.engine is 'dask' but Dask is not installed: pip install 'mlwright[dask]'") from None
+    if compute.scheduler == "local":
+        cluster = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=compute.workers,
+            threads_per_worker=compute.threads_per_worker,
+            memory_limit=compute.memory_limit,
+            processes=True,
+            dashboard_address=":0",
+        )
+        return Client(cluster)  # type: ignore[no-untyped-call]
+    try:
+        return Client(compute.scheduler, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError) as exc:
+        raise UserError(
+            f"compute.scheduler: cannot reach the Dask scheduler at {compute.scheduler} "
+            f"within {CONNECT_TIMEOUT_S} s ({type(exc).__name__})"
+        ) from None
+
+
+@contextlib.contextmanager
+def open_engine(compute: Compute, stage: str) -> Iterator[Engine]:
+    """The engine for one stage run; a LocalCluster it started is stopped on the way out."""
+    if compute.engine == "local":
+        yield LocalEngine()
+        return
+    client = _client(compute)
+    try:
+        workers = client.scheduler_info().get("workers", {})
+        threads = min((w.get("nthreads", 1) for w in workers.values()), default=compute.threads_per_worker)
+        link = getattr(client, "dashboard_link", None)
+        say(
+            f"{stage}: Dask scheduler {client.scheduler.address}, {len(workers)} workers"
+            + (f"; dashboard {link}" if link else "")
+        )
+        yield DaskEngine(client, max(1, int(threads)), stage)
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()

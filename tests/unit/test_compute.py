@@ -1,0 +1,151 @@
+"""`compute:` (#18): the same bytes on any engine and any bucket count.
+
+features.sql runs once per entity bucket (the local engine in this process, the Dask
+engine on a LocalCluster of worker processes); the merged table must equal one run
+over the whole snapshots with `pyarrow.Table.equals` (values, types and row order),
+on uneven and empty buckets, with rows that share an entity and a time, and with
+missing entities and times. One run over whole snapshots is computed here the way
+batch scoring registers them (Arrow tables with their ordinal), so training and
+scoring are held to the same types too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from mlwright.runtime import featurize, ingest
+from mlwright.runtime.compute import Compute, LocalEngine, open_engine
+from mlwright.runtime.context import StageContext, UserError
+from mlwright.runtime.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
+from mlwright.runtime.ingest import read_snapshot
+
+from .stage_helpers import churn_build
+
+
+def one_run(ctx: StageContext) -> pa.Table:
+    """features.sql over whole snapshots registered as Arrow tables: no buckets at all."""
+    cfg = ctx.section("featurize")
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    for s in ctx.section("ingest")["sources"]:
+        snapshot = with_ordinal(read_snapshot(ctx, s["name"]))
+        con.register(s["name"], snapshot)
+        if s["name"] == cfg["label_source"]:
+            con.register(SPINE, snapshot)
+    table = con.sql(ctx.path(cfg["sql"]).read_text()).to_arrow_table()
+    con.close()
+    return table.drop_columns([ORDINAL])
+
+
+def with_buckets(ctx: StageContext, buckets: int, engine: str = "local") -> StageContext:
+    params = dict(ctx.params)
+    params["compute"] = {
+        **params["compute"],
+        "engine": engine,
+        "buckets": buckets,
+        "workers": 2,
+        "threads_per_worker": 1,
+    }
+    return StageContext(ctx.root, params)
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    """Churn data with ties (same customer and time, different labels), a missing
+    customer id and a missing event time planted in the label source."""
+    ctx = churn_build(tmp_path_factory.mktemp("compute"), rows=900)
+    events_csv = ctx.source_root() / "data" / "events.csv"
+    events = pd.read_csv(events_csv, dtype=str, keep_default_na=False)
+    ties = events.iloc[[10, 10, 11, 11, 11]].copy()
+    ties["churned"] = ["0", "1", "1", "0", "1"]
+    gaps = events.iloc[[20, 21]].copy()
+    gaps.loc[gaps.index[0], "customer_id"] = ""
+    gaps.loc[gaps.index[1], "event_time"] = ""
+    pd.concat([events, ties, gaps]).to_csv(events_csv, index=False)
+    ingest.run(ctx)
+    return ctx
+
+
+def test_one_bucket_equals_one_run_over_whole_snapshots(tricky: StageContext) -> None:
+    got = training_table(tricky, LocalEngine()).table
+    want = one_run(tricky)
+    assert got.schema == want.schema
+    assert got.equals(want)
+    assert got.num_rows == 900 + 7
+
+
+@pytest.mark.parametrize("buckets", [3, 16, 257])
+def test_local_buckets_equal_one_run(tricky: StageContext, buckets: int) -> None:
+    want = one_run(tricky)
+    got = training_table(with_buckets(tricky, buckets), LocalEngine())
+    assert got.table.equals(want), f"{buckets} buckets"
+    reference = training_table(tricky, LocalEngine())
+    assert got.latest == reference.latest
+
+
+def test_buckets_are_uneven_and_some_empty(tricky: StageContext) -> None:
+    """What the equivalence above ran on: md5 buckets of the real ids are uneven, and
+    257 buckets for ~120 customers leave most of them empty."""
+    con = duckdb.connect()
+    ids = pa.table({"customer_id": read_snapshot(tricky, "events").column("customer_id")})
+    con.register("ids", ids)
+    sizes = Counter(
+        b
+        for b in range(16)
+        for _ in range(
+            con.execute(f"SELECT count(*) FROM ids WHERE {bucket_predicate('customer_id', b, 16)}").fetchone()[0]  # type: ignore[index]
+        )
+    )
+    assert sum(sizes.values()) == ids.num_rows
+    assert max(sizes.values()) > 1.5 * min(sizes.values())
+    used = con.execute(
+        "SELECT count(DISTINCT COALESCE(md5_number(CAST(customer_id AS VARCHAR)) % 257, 0)) FROM ids"
+    ).fetchone()
+    assert used is not None and used[0] < 200
+
+
+def test_dask_local_cluster_equals_one_run(tricky: StageContext) -> None:
+    want = one_run(tricky)
+    ctx = with_buckets(tricky, 5, engine="dask")
+    with open_engine(Compute.from_params(ctx.params["compute"]), "featurize") as engine:
+        assert engine.name == "dask"
+        got = training_table(ctx, engine)
+    assert got.table.equals(want)
+    assert got.latest == training_table(tricky, LocalEngine()).latest
+
+
+def test_two_local_featurize_runs_write_the_same_bytes(tricky: StageContext) -> None:
+    ctx = with_buckets(tricky, 4)
+    featurize.run(ctx)
+    first = {p.name: p.read_bytes() for p in sorted(ctx.path("features/offline").iterdir())}
+    featurize.run(ctx)
+    second = {p.name: p.read_bytes() for p in sorted(ctx.path("features/offline").iterdir())}
+    assert first == second
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_the_setting(tricky: StageContext) -> None:
+    compute = Compute.from_params({**tricky.params["compute"], "engine": "dask", "scheduler": "tcp://127.0.0.1:9"})
+    want = r"^compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
+    with pytest.raises(UserError, match=want), open_engine(compute, "featurize"):
+        pass
+
+
+def test_the_scheduler_is_read_from_the_environment_when_the_stage_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    section = {
+        "engine": "dask",
+        "scheduler": "${oc.env:MLWRIGHT_DASK_SCHEDULER,local}",
+        "workers": 2,
+        "threads_per_worker": 1,
+        "memory_limit": "auto",
+        "partition_by": "entity",
+        "buckets": 4,
+        "distributed_fit_rows": 10,
+    }
+    assert Compute.from_params(section).scheduler == "local"
+    monkeypatch.setenv("MLWRIGHT_DASK_SCHEDULER", "tcp://10.0.0.5:8786")
+    assert Compute.from_params(section).scheduler == "tcp://10.0.0.5:8786"
