@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -68,6 +69,10 @@ class Engine(Protocol):
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]: ...
 
+    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
+        """(position, result) as each task finishes: what a checkpointing caller records."""
+        ...
+
 
 class LocalEngine:
     """Every task in this process, one after another, each free to use every core."""
@@ -79,6 +84,10 @@ class LocalEngine:
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
         return [fn(item) for item in items]
+
+    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
+        for i, item in enumerate(items):
+            yield i, fn(item)
 
 
 class DaskEngine:
@@ -92,27 +101,32 @@ class DaskEngine:
         self.stage = stage
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+        results: list[Any] = [None] * len(items)
+        for i, result in self.completed(fn, items, what):
+            results[i] = result
+        return results
+
+    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
         from distributed import as_completed
 
         if not items:
-            return []
-        futures = self.client.map(
-            fn, list(items), pure=False, key=[f"{self.stage}-{what}-{i}" for i in range(len(items))]
-        )
+            return
+        keys = [f"{self.stage}-{what}-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(items))]
+        futures = self.client.map(fn, list(items), pure=False, key=keys)
         position = {f.key: i for i, f in enumerate(futures)}
-        results: list[Any] = [None] * len(items)
         done = 0
         try:
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
-                results[position[future.key]] = future.result()  # a task's UserError/GateFailed surfaces here
+                result = future.result()  # a task's UserError/GateFailed surfaces here
                 done += 1
                 if len(items) > 1 and (done * 10 // len(items) > (done - 1) * 10 // len(items)):
                     say(f"{self.stage}: {what} {done}/{len(items)} done")  # about ten lines, whatever the count
+                yield position[future.key], result
+                future.release()
         except BaseException:
             # a task's error (or a worker that died: KilledWorker, reported as the crash it is)
             self.client.cancel(futures)
             raise
-        return results
 
 
 def _client(compute: Compute) -> Any:

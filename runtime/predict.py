@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from .atomic import write_json, write_parquet
 from .batch_contract import PROBLEM, missing_inputs, refuse_if_any, row_problems, summary
+from .compute import Compute, compute_of, open_engine
 from .context import GateFailed, UserError, say
 from .predictor import Predictor
 from .serve import fingerprint
@@ -175,6 +176,48 @@ def checked_rows(
 
 
 @dataclass(frozen=True)
+class ChunkJob:
+    """One chunk to score: plain values, so a Dask worker scores it as this process would."""
+
+    folder: str  # the model bundle, loaded once per worker
+    store_root: str | None
+    chunk: int
+    table: pa.Table  # this chunk's rows
+    start: int  # its first row's number in the whole input
+    dicoms: list[str] | None  # every input file, for image rows
+    features: pa.Table | None  # every row's as-of features (zero-copy slices of one table)
+    problems: list[str | None]
+    pass_through: tuple[str, ...]
+
+    @property
+    def predictor_key(self) -> tuple[str, str | None]:
+        return (self.folder, self.store_root)
+
+
+# Loaded models by (bundle, store folder): a worker process loads each once, however
+# many chunks it scores; the local engine hands in the one this process already has.
+_PREDICTORS: dict[tuple[str, str | None], Predictor] = {}
+
+
+def scored_chunk(job: ChunkJob) -> tuple[int, pa.Table]:
+    predictor = _PREDICTORS.get(job.predictor_key)
+    if predictor is None:
+        predictor = Predictor(Path(job.folder), Path(job.store_root) if job.store_root else None)
+        _PREDICTORS[job.predictor_key] = predictor
+    dicoms = [Path(d) for d in job.dicoms] if job.dicoms else None
+    return job.chunk, score_chunk(predictor, job.table, job.start, dicoms, job.features, job.problems, job.pass_through)
+
+
+def batch_compute(build: Path | None) -> Compute:
+    """The build's `compute` section; a packaged app scores in its own process."""
+    if build is None or not (build / "params.yaml").is_file():
+        return Compute()
+    from .context import load_context
+
+    return compute_of(load_context(build))
+
+
+@dataclass(frozen=True)
 class BatchOptions:
     """Command-line choices that override the spec's `serving.batch` for one run."""
 
@@ -225,35 +268,43 @@ def run_batch(
         with exclusive(output):
             done = done_chunks(output, run_id)
             total = (table.num_rows + chunk_rows - 1) // chunk_rows
+            jobs = [
+                ChunkJob(
+                    str(predictor.folder),
+                    str(store_root or root) if (store_root or root) else None,
+                    c,
+                    table.slice(c * chunk_rows, chunk_rows),
+                    c * chunk_rows,
+                    [str(d) for d in dicoms] if dicoms else None,
+                    features,
+                    problems[c * chunk_rows : (c + 1) * chunk_rows],
+                    pass_through,
+                )
+                for c in range(total)
+                if c not in done
+            ]
             written = 0
-            for c in range(total):
-                if c in done:
-                    continue
-                start = c * chunk_rows
-                write_parquet(
-                    output / f"part-{c:06d}.parquet",
-                    score_chunk(
-                        predictor,
-                        table.slice(start, chunk_rows),
-                        start,
-                        dicoms,
-                        features,
-                        problems[start : start + chunk_rows],
-                        pass_through,
-                    ),
-                )
-                done.add(c)
-                written += 1
-                write_json(
-                    output / MANIFEST,
-                    {
-                        "run": run_id,
-                        "chunks": total,
-                        "rows": table.num_rows,
-                        "done": sorted(done),
-                        "complete": len(done) == total,
-                    },
-                )
+            with open_engine(batch_compute(root), "predict") as engine:
+                if engine.name == "local":
+                    _PREDICTORS[jobs[0].predictor_key if jobs else ("", None)] = predictor
+                try:
+                    # the driver alone records what is done: a chunk counts once its file is in place
+                    for _, (c, scored) in engine.completed(scored_chunk, jobs, "chunk"):
+                        write_parquet(output / f"part-{c:06d}.parquet", scored)
+                        done.add(c)
+                        written += 1
+                        write_json(
+                            output / MANIFEST,
+                            {
+                                "run": run_id,
+                                "chunks": total,
+                                "rows": table.num_rows,
+                                "done": sorted(done),
+                                "complete": len(done) == total,
+                            },
+                        )
+                finally:
+                    _PREDICTORS.clear()
             if total == 0:
                 write_json(output / MANIFEST, {"run": run_id, "chunks": 0, "rows": 0, "done": [], "complete": True})
     finally:

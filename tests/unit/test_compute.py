@@ -11,20 +11,28 @@ scoring are held to the same types too.
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from mlwright.runtime import featurize, ingest
+from mlwright.runtime import featurize, ingest, register, train, validate
 from mlwright.runtime.compute import Compute, LocalEngine, open_engine
 from mlwright.runtime.context import StageContext, UserError
 from mlwright.runtime.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
 from mlwright.runtime.ingest import read_snapshot
+from mlwright.runtime.predict import run_batch
 
-from .stage_helpers import churn_build
+from .stage_helpers import churn_build, recompile
 
 
 def one_run(ctx: StageContext) -> pa.Table:
@@ -149,3 +157,62 @@ def test_the_scheduler_is_read_from_the_environment_when_the_stage_starts(monkey
     assert Compute.from_params(section).scheduler == "local"
     monkeypatch.setenv("MLWRIGHT_DASK_SCHEDULER", "tcp://10.0.0.5:8786")
     assert Compute.from_params(section).scheduler == "tcp://10.0.0.5:8786"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    ctx = churn_build(tmp_path_factory.mktemp("trained"), rows=1200)
+    for stage in (ingest, validate, featurize, train, register):
+        stage.run(ctx)
+    return ctx
+
+
+def scored(folder: Path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("part-*.parquet"))]).reset_index(drop=True)
+
+
+def test_batch_scores_on_dask_equal_one_process(trained: StageContext, tmp_path: Path) -> None:
+    batch = trained.source_root() / "data" / "score" / "batch-000.parquet"
+    run_batch(trained.root, str(batch), tmp_path / "local", 37)
+    recompile(trained, "compute.engine=dask", "compute.partitions.buckets=3")
+    try:
+        run_batch(trained.root, str(batch), tmp_path / "dask", 37)
+    finally:
+        recompile(trained)
+    local, dask = scored(tmp_path / "local"), scored(tmp_path / "dask")
+    assert len(local) == pq.read_metadata(batch).num_rows and len(local) > 5 * 37
+    assert np.array_equal(local["probability"].to_numpy(), dask["probability"].to_numpy(), equal_nan=True)
+    pd.testing.assert_frame_equal(local, dask)
+
+
+def test_kill_9_of_a_distributed_predict_then_resume_scores_every_row_once(
+    trained: StageContext, tmp_path: Path
+) -> None:
+    score = pq.read_table(trained.source_root() / "data" / "score" / "batch-000.parquet")
+    rows = 60_000
+    big = pa.concat_tables([score] * (rows // score.num_rows + 1)).slice(0, rows)
+    big = big.set_column(0, "customer_id", pa.array([f"K{i:07d}" for i in range(rows)]))
+    pq.write_table(big, tmp_path / "big.parquet")
+    recompile(trained, "compute.engine=dask", "compute.workers=2")
+    out = tmp_path / "scored"
+    cmd = [sys.executable, "-m", "mlwright", "predict", str(trained.root), "--input", str(tmp_path / "big.parquet")]
+    try:
+        proc = subprocess.Popen(
+            [*cmd, "--output", str(out), "--chunk-rows", "2000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:  # kill once the cluster has scored some chunks, not all
+            if b"chunk" in line and b"done" in line:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = json.loads((out / "_chunks.json").read_text())
+        assert 0 < len(partial["done"]) < partial["chunks"], partial
+        resumed = subprocess.run([*cmd, "--output", str(out), "--chunk-rows", "2000"], capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    finally:
+        recompile(trained)
+    run_batch(trained.root, str(tmp_path / "big.parquet"), tmp_path / "clean", 2000)
+    got, want = scored(out), scored(tmp_path / "clean")
+    assert len(got) == rows and got["row"].is_unique and got["customer_id"].is_unique
+    pd.testing.assert_frame_equal(got, want)
