@@ -268,14 +268,15 @@ def run_batch(
         with exclusive(output):
             done = done_chunks(output, run_id)
             total = (table.num_rows + chunk_rows - 1) // chunk_rows
+            store_folder = store_root or root
             jobs = [
-                ChunkJob(
-                    str(predictor.folder),
-                    str(store_root or root) if (store_root or root) else None,
+                ChunkJob(  # absolute paths: a worker runs in its own folder
+                    str(predictor.folder.resolve()),
+                    str(store_folder.resolve()) if store_folder else None,
                     c,
                     table.slice(c * chunk_rows, chunk_rows),
                     c * chunk_rows,
-                    [str(d) for d in dicoms] if dicoms else None,
+                    [str(d.resolve()) for d in dicoms] if dicoms else None,
                     features,
                     problems[c * chunk_rows : (c + 1) * chunk_rows],
                     pass_through,
