@@ -22,7 +22,6 @@ from typing import Any, Protocol, TypeVar
 
 from .context import StageContext, UserError, resolve_env, say
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 CONNECT_TIMEOUT_S = 20  # an unreachable scheduler is a one-line error within this time
@@ -67,9 +66,17 @@ class Engine(Protocol):
     name: str
     threads: int  # threads one task may use (DuckDB, LightGBM)
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]: ...
+    def share(self, value: Any) -> Any:
+        """`value` sent to every worker once; pass the handle as a keyword of `map`."""
+        ...
 
-    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
+    def map(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> list[R]: ...
+
+    def completed(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> Iterator[tuple[int, R]]:
         """(position, result) as each task finishes: what a checkpointing caller records."""
         ...
 
@@ -82,12 +89,19 @@ class LocalEngine:
     def __init__(self) -> None:
         self.threads = os.cpu_count() or 1
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
-        return [fn(item) for item in items]
+    def share(self, value: Any) -> Any:
+        return value
 
-    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
+    def map(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> list[R]:
+        return [fn(item, **shared) for item in items]
+
+    def completed(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> Iterator[tuple[int, R]]:
         for i, item in enumerate(items):
-            yield i, fn(item)
+            yield i, fn(item, **shared)
 
 
 class DaskEngine:
@@ -100,26 +114,33 @@ class DaskEngine:
         self.threads = threads
         self.stage = stage
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+    def share(self, value: Any) -> Any:
+        return self.client.scatter(value, broadcast=True, hash=False)
+
+    def map(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> list[R]:
         results: list[Any] = [None] * len(items)
-        for i, result in self.completed(fn, items, what):
+        for i, result in self.completed(fn, items, what, progress, **shared):
             results[i] = result
         return results
 
-    def completed(self, fn: Callable[[T], R], items: Sequence[T], what: str) -> Iterator[tuple[int, R]]:
+    def completed(
+        self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
+    ) -> Iterator[tuple[int, R]]:
         from distributed import as_completed
 
         if not items:
             return
         keys = [f"{self.stage}-{what}-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(items))]
-        futures = self.client.map(fn, list(items), pure=False, key=keys)
+        futures = self.client.map(fn, list(items), pure=False, key=keys, **shared)
         position = {f.key: i for i, f in enumerate(futures)}
         done = 0
         try:
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 result = future.result()  # a task's UserError/GateFailed surfaces here
                 done += 1
-                if len(items) > 1 and (done * 10 // len(items) > (done - 1) * 10 // len(items)):
+                if progress and len(items) > 1 and (done * 10 // len(items) > (done - 1) * 10 // len(items)):
                     say(f"{self.stage}: {what} {done}/{len(items)} done")  # about ten lines, whatever the count
                 yield position[future.key], result
                 future.release()

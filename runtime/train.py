@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
+from .compute import Engine, LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
 from .metrics import (
@@ -253,18 +254,54 @@ def _threshold(cfg: dict[str, Any], y: np.ndarray, prob: np.ndarray) -> float:
     return cost_optimal_threshold(y, prob, cfg["costs"])[0]
 
 
-def cv_scores(cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trial: Any = None) -> list[float]:
-    trainer = trainer_for(cfg["backend"])
+@dataclass(frozen=True)
+class FoldJob:
+    """One CV fit and its score: plain values, so a Dask worker runs it as this process would."""
+
+    cfg: dict[str, Any]
+    params: dict[str, Any]
+    fit: np.ndarray
+    val: np.ndarray
+
+
+def fold_result(job: FoldJob, data: TrainData) -> float:
+    model = trainer_for(job.cfg["backend"]).fit(data, job.fit, job.val, job.params, job.cfg["seed"])
+    return fold_score(job.cfg, model, data, job.val)
+
+
+@dataclass(frozen=True)
+class FoldRunner:
+    """Where a trial's folds are fitted: one after another here, or all at once on the
+    cluster. Either way the scores are reported to the pruner in fold order, so a trial
+    is pruned at the same fold and the search takes the same path on every engine."""
+
+    engine: Engine
+    data: Any  # the training matrix, sent to the workers once
+
+    @classmethod
+    def local(cls, p: Prepared) -> FoldRunner:
+        return cls(LocalEngine(), p.data)
+
+
+def cv_scores(
+    cfg: dict[str, Any], p: Prepared, params: dict[str, Any], runner: FoldRunner, trial: Any = None
+) -> list[float]:
     if cfg["cv"]["strategy"] == "time_series":
         folds = expanding_folds(p.split.train, p.ts, cfg["cv"]["folds"], cfg["split"]["gap_seconds"])
     else:
         folds = kfold(p.split.train, cfg["cv"]["folds"], cfg["seed"])
+    jobs = [
+        (k, FoldJob(cfg, params, fit, val))
+        for k, (fit, val) in enumerate(folds)
+        if cfg["task"] == "regression" or len(np.unique(p.data.y[fit])) >= 2
+    ]
+    if runner.engine.name == "local":  # one at a time: a pruned trial stops early
+        results = (fold_result(job, runner.data) for _, job in jobs)
+    else:
+        results = iter(runner.engine.map(fold_result, [job for _, job in jobs], "fold", False, data=runner.data))
     scores = []
-    for k, (fit, val) in enumerate(folds):
-        if cfg["task"] != "regression" and len(np.unique(p.data.y[fit])) < 2:
-            continue
-        model = trainer.fit(p.data, fit, val, params, cfg["seed"])
-        scores.append(fold_score(cfg, model, p.data, val))
+    for (k, _), result in zip(jobs, results, strict=False):
+        scores.append(result)
         if trial is not None:
             import optuna
 
@@ -274,12 +311,15 @@ def cv_scores(cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trial: A
     return scores
 
 
-def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def search(
+    cfg: dict[str, Any], p: Prepared, trials: list[Any], runner: FoldRunner | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Optuna over `hpo.space`; returns the best params and a summary."""
     hpo = cfg["hpo"]
     higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
+    runner = runner or FoldRunner.local(p)
     if not hpo["space"]:  # fixed parameters: no search, and no Optuna import
-        scores = cv_scores(cfg, p, fixed_params(cfg))
+        scores = cv_scores(cfg, p, fixed_params(cfg), runner)
         return fixed_params(cfg), {
             "trials": 0,
             "cv_mean": float(np.mean(scores)),
@@ -302,7 +342,7 @@ def search(cfg: dict[str, Any], p: Prepared, trials: list[Any]) -> tuple[dict[st
 
     def objective(trial: Any) -> float:
         params = {**fixed_params(cfg), **suggest(trial, hpo["space"])}
-        scores = cv_scores(cfg, p, params, trial)
+        scores = cv_scores(cfg, p, params, runner, trial)
         value = float(np.mean(scores)) if scores else float("nan")
         trial.set_user_attr("cv_std", float(np.std(scores)) if scores else float("nan"))
         trial.set_user_attr("cv_scores", scores)
@@ -504,7 +544,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     p = prepare(ctx)
     leakage = leakage_checks(p, cfg)
     trials: list[Any] = []
-    best, search_summary = search(cfg, p, trials)
+    with open_engine(compute_of(ctx), "train") as engine:
+        best, search_summary = search(cfg, p, trials, FoldRunner(engine, engine.share(p.data)))
     model, metrics = final_fit(cfg, p, best)
     report = {
         "metric": cfg["metric"],

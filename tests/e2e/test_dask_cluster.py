@@ -99,6 +99,7 @@ def test_the_churn_pipeline_on_a_real_scheduler_writes_the_same_bytes(scheduler:
 
     trained = run_cli("run", "build/churn", "--stage", "train", "--force", cwd=project, env=env)
     assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert f"train: Dask scheduler {scheduler}" in trained.stdout
     again = json.loads((build / "reports" / "metrics.json").read_text())
     assert again["test"] == metrics["test"] and again["search"] == metrics["search"]
 

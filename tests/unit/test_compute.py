@@ -161,10 +161,21 @@ def test_the_scheduler_is_read_from_the_environment_when_the_stage_starts(monkey
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
-    ctx = churn_build(tmp_path_factory.mktemp("trained"), rows=1200)
+    ctx = churn_build(tmp_path_factory.mktemp("trained"), "training.hpo.trials=16", "training.cv.folds=4", rows=1200)
     for stage in (ingest, validate, featurize, train, register):
         stage.run(ctx)
     return ctx
+
+
+def test_cv_folds_on_dask_take_the_same_search_path(trained: StageContext) -> None:
+    """Folds fitted in parallel on workers, reported to the pruner in fold order: the
+    same trials pruned at the same fold, the same best parameters, the same model."""
+    local = json.loads(trained.path("reports/metrics.json").read_text())
+    train.run(with_buckets(trained, 1, engine="dask"))
+    dask = json.loads(trained.path("reports/metrics.json").read_text())
+    assert local["search"]["pruned"] > 0, "the comparison covers pruning"
+    for key in ("search", "params", "threshold", "validation", "test", "feature_importance"):
+        assert dask[key] == local[key], key
 
 
 def scored(folder: Path) -> pd.DataFrame:
