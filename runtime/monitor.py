@@ -16,7 +16,6 @@ import glob
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,9 @@ import pyarrow.compute as pc
 from .atomic import write_json
 from .bundle import load_reference
 from .context import UserError, resolve_env, say
+from .current import Current, class_code, key_text
 from .metrics import HIGHER_IS_BETTER, fbeta, macro_fbeta, score
+from .prediction_log import is_prediction_log, read_log
 from .predictor import Predictor
 from .reports import render_html
 from .sources import event_times_us
@@ -36,78 +37,11 @@ from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, p
 SENT = "state/alerts_sent.json"
 
 
-@dataclass
-class Current:
-    columns: dict[str, Any]  # feature -> numpy array (numeric) or list (categorical)
-    ts: np.ndarray | None  # event time, microseconds
-    entity: list[str | None]
-    request_id: list[str | None]
-    prediction: np.ndarray | None
-    probability: np.ndarray | None
-    rows: int
-    keys: list[tuple[str | None, ...]] | None = None  # the declared label key per row (concept.key)
-
-
 # --- inputs ---------------------------------------------------------------------
 def _column(values: list[Any], numeric: bool) -> Any:
     if numeric:
         return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], dtype=np.float64)
     return [None if v is None else ("true" if v is True else "false" if v is False else str(v)) for v in values]
-
-
-def read_log(
-    path: Path, reference: dict[str, Any], entity: str, classes: list[Any] | None = None, key: list[str] | None = None
-) -> Current:
-    recs = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            if r.get("status") == 200 and isinstance(r.get("inputs"), dict):
-                recs.append(r)
-    logged = set().union(*(r["inputs"].keys() for r in recs)) if recs else set()
-    cols = {  # a request log carries the inputs: store features are not in it
-        name: _column([r["inputs"].get(name) for r in recs], prof["kind"] == "numeric")
-        for name, prof in reference.items()
-        if name in logged
-    }
-    ts = np.array([_ts_us(r.get("timestamp")) for r in recs], dtype=np.int64) if recs else np.zeros(0, np.int64)
-    return Current(
-        cols,
-        ts,
-        [None if r["inputs"].get(entity) is None else str(r["inputs"].get(entity)) for r in recs],
-        [r.get("request_id") for r in recs],
-        np.array([class_code(r.get("prediction"), classes) for r in recs], dtype=np.float64),
-        np.array([np.nan if r.get("probability") is None else r["probability"] for r in recs], dtype=np.float64),
-        len(recs),
-        # a declared label key the requests carry; otherwise labels join by request_id
-        [tuple(key_text(r["inputs"].get(c)) for c in key) for r in recs] if key and set(key) <= logged else None,
-    )
-
-
-def is_prediction_log(path: str) -> bool:
-    """A JSONL file whose records carry `request_id` and `inputs` is a log of our endpoint;
-    any other file (or glob) is a batch of inputs."""
-    p = Path(path)
-    if p.suffix != ".jsonl" or not p.is_file():
-        return False
-    with p.open(encoding="utf-8") as fh:
-        first = fh.readline()
-    try:
-        record = json.loads(first)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and "request_id" in record and "inputs" in record
-
-
-def _ts_us(text: Any) -> int:
-    from datetime import datetime
-
-    if not text:
-        return 0
-    return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp() * 1_000_000)
 
 
 def read_batch(
@@ -166,15 +100,6 @@ def read_batch(
         len(rows),
         key_rows(table, key, f"--current {pattern}") if key else None,
     )
-
-
-def key_text(v: Any) -> str | None:
-    """A key value as text, the same from a CSV, JSON or Parquet file: 7, 7.0 and "7" agree."""
-    if v is None:
-        return None
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
 
 
 def key_rows(table: pa.Table, key: list[str], what: str) -> list[tuple[str | None, ...]]:
@@ -354,17 +279,6 @@ def _truth(v: Any, positive: str | None = None) -> float:
     if isinstance(v, str):
         return 1.0 if v.strip().lower() in ("1", "true", "yes", "t") else 0.0
     return float(v)
-
-
-def class_code(v: Any, classes: list[Any] | None) -> float:
-    """A label or a predicted label as its class index (multiclass). A label the model
-    never saw is -1: a class it cannot predict, so it counts against the metric."""
-    if v is None:
-        return float("nan")
-    if classes is None:
-        return float(v)
-    text = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip()  # 3.0 from a CSV is class 3
-    return float(next((i for i, c in enumerate(classes) if str(c) == text), -1))
 
 
 def unique_lookup(keys: list[Any], values: list[Any], what: str, pattern: str) -> dict[Any, Any]:
