@@ -529,7 +529,8 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="train",
             cmd=f"{RUNTIME}.train",
             deps=(offline,),
-            params=("train", "featurize.offline_path"),
+            # the engine and the row threshold decide whether the final fit is distributed
+            params=("train", "featurize.offline_path", "compute.engine", "compute.distributed_fit_rows"),
             outs=("models/candidate", "reports/model_card.md"),
             metrics=("reports/metrics.json",),
             upstream=("featurize",),
@@ -543,6 +544,8 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             params=(
                 "train",
                 "register",
+                "compute.engine",
+                "compute.distributed_fit_rows",
                 "featurize.image",
                 "featurize.offline_path",
                 "featurize.online",

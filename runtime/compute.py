@@ -109,9 +109,10 @@ class DaskEngine:
 
     name = "dask"
 
-    def __init__(self, client: Any, threads: int, stage: str) -> None:
+    def __init__(self, client: Any, threads: int, workers: int, stage: str) -> None:
         self.client = client
         self.threads = threads
+        self.workers = workers
         self.stage = stage
 
     def share(self, value: Any) -> Any:
@@ -151,6 +152,14 @@ class DaskEngine:
 
 
 def _client(compute: Compute) -> Any:
+    client = _connect(compute)
+    from .dask_plugins import SklearnBeforeLightGBM
+
+    client.register_plugin(SklearnBeforeLightGBM())
+    return client
+
+
+def _connect(compute: Compute) -> Any:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -188,7 +197,7 @@ def open_engine(compute: Compute, stage: str) -> Iterator[Engine]:
             f"{stage}: Dask scheduler {client.scheduler.address}, {len(workers)} workers"
             + (f"; dashboard {link}" if link else "")
         )
-        yield DaskEngine(client, max(1, int(threads)), stage)
+        yield DaskEngine(client, max(1, int(threads)), max(1, len(workers)), stage)
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ import pyarrow as pa
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
+from .compute import LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .metrics import HIGHER_IS_BETTER
 from .outbox import OUTBOX, publish_pending
 from .tracking import RunRecord, Tracker
-from .train import CANDIDATE, CANDIDATE_STATUS, final_fit, prepare
+from .train import CANDIDATE, CANDIDATE_STATUS, distributed_fit, final_fit, final_trainer, prepare
 
 COMPARED = ("validation", "test")
 
@@ -113,7 +115,10 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
     if reg["reproduce"]:
         say("register: re-running the final fit with the same seed, to check the metrics reproduce")
         started = time.perf_counter()
-        _model, reproduced = final_fit(cfg, p, model_meta["params"])
+        compute = compute_of(ctx)
+        engine = open_engine(compute, "register") if distributed_fit(cfg, compute, p) else nullcontext(LocalEngine())
+        with engine as e:
+            _model, reproduced = final_fit(cfg, p, model_meta["params"], final_trainer(cfg, compute, e, p))
         say(f"register: re-run done in {time.perf_counter() - started:.1f}s")
         diffs = metric_differences(trained, reproduced, reg["tolerance"])
     name = cfg["metric"]["name"]

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
-from .compute import Engine, LocalEngine, compute_of, open_engine
+from .compute import Compute, DaskEngine, Engine, LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
 from .metrics import (
@@ -46,7 +46,7 @@ from .outbox import stash
 from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
 from .tracking import RunRecord, Tracker, Trial
-from .trainers import Model, TrainData, trainer_for
+from .trainers import DaskLightGBMTrainer, Model, TrainData, Trainer, trainer_for
 
 CANDIDATE = "models/candidate"
 LEAK_AUC = 0.99
@@ -264,9 +264,15 @@ class FoldJob:
     val: np.ndarray
 
 
-def fold_result(job: FoldJob, data: TrainData) -> float:
+@dataclass(frozen=True)
+class FoldResult:
+    score: float
+    iterations: int | None  # boosting rounds early stopping chose (LightGBM); None for torch
+
+
+def fold_result(job: FoldJob, data: TrainData) -> FoldResult:
     model = trainer_for(job.cfg["backend"]).fit(data, job.fit, job.val, job.params, job.cfg["seed"])
-    return fold_score(job.cfg, model, data, job.val)
+    return FoldResult(fold_score(job.cfg, model, data, job.val), getattr(model, "iterations", None))
 
 
 @dataclass(frozen=True)
@@ -283,9 +289,9 @@ class FoldRunner:
         return cls(LocalEngine(), p.data)
 
 
-def cv_scores(
+def cv_results(
     cfg: dict[str, Any], p: Prepared, params: dict[str, Any], runner: FoldRunner, trial: Any = None
-) -> list[float]:
+) -> list[FoldResult]:
     if cfg["cv"]["strategy"] == "time_series":
         folds = expanding_folds(p.split.train, p.ts, cfg["cv"]["folds"], cfg["split"]["gap_seconds"])
     else:
@@ -299,16 +305,22 @@ def cv_scores(
         results = (fold_result(job, runner.data) for _, job in jobs)
     else:
         results = iter(runner.engine.map(fold_result, [job for _, job in jobs], "fold", False, data=runner.data))
-    scores = []
+    done: list[FoldResult] = []
     for (k, _), result in zip(jobs, results, strict=False):
-        scores.append(result)
+        done.append(result)
         if trial is not None:
             import optuna
 
-            trial.report(float(np.nanmean(scores)), k)
+            trial.report(float(np.nanmean([r.score for r in done])), k)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-    return scores
+    return done
+
+
+def cv_iterations(results: list[FoldResult]) -> int | None:
+    """The rounds a fit without early stopping takes: the median of the folds' choices."""
+    counts = [r.iterations for r in results if r.iterations is not None]
+    return int(np.median(counts)) if counts else None
 
 
 def search(
@@ -319,12 +331,14 @@ def search(
     higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
     runner = runner or FoldRunner.local(p)
     if not hpo["space"]:  # fixed parameters: no search, and no Optuna import
-        scores = cv_scores(cfg, p, fixed_params(cfg), runner)
+        results = cv_results(cfg, p, fixed_params(cfg), runner)
+        scores = [r.score for r in results]
         return fixed_params(cfg), {
             "trials": 0,
             "cv_mean": float(np.mean(scores)),
             "cv_std": float(np.std(scores)),
             "cv_scores": scores,
+            "cv_iterations": cv_iterations(results),
         }
     import optuna
 
@@ -342,8 +356,10 @@ def search(
 
     def objective(trial: Any) -> float:
         params = {**fixed_params(cfg), **suggest(trial, hpo["space"])}
-        scores = cv_scores(cfg, p, params, runner, trial)
+        results = cv_results(cfg, p, params, runner, trial)
+        scores = [r.score for r in results]
         value = float(np.mean(scores)) if scores else float("nan")
+        trial.set_user_attr("cv_iterations", cv_iterations(results))
         trial.set_user_attr("cv_std", float(np.std(scores)) if scores else float("nan"))
         trial.set_user_attr("cv_scores", scores)
         trials.append(Trial(f"trial-{trial.number}", params, {"cv_mean": value, "cv_std": trial.user_attrs["cv_std"]}))
@@ -367,6 +383,7 @@ def search(
         "cv_mean": float(best.value),
         "cv_std": best.user_attrs["cv_std"],
         "cv_scores": best.user_attrs["cv_scores"],
+        "cv_iterations": best.user_attrs["cv_iterations"],
     }
     return {**fixed_params(cfg), **best.params}, summary
 
@@ -385,9 +402,30 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def final_fit(cfg: dict[str, Any], p: Prepared, params: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
+def distributed_fit(cfg: dict[str, Any], compute: Compute, p: Prepared) -> bool:
+    """The final fit runs in lightgbm.dask: a Dask engine, LightGBM, and more training
+    rows than `compute.distributed_fit_rows`."""
+    return (
+        compute.engine == "dask" and cfg["backend"] == "lightgbm" and len(p.split.train) > compute.distributed_fit_rows
+    )
+
+
+def final_trainer(cfg: dict[str, Any], compute: Compute, engine: Engine, p: Prepared) -> Trainer:
+    if distributed_fit(cfg, compute, p) and isinstance(engine, DaskEngine):
+        return DaskLightGBMTrainer(engine.client)
+    return trainer_for(cfg["backend"])
+
+
+def distributed_params(best: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """No early stopping in a distributed fit (lightgbm#7009): the rounds CV chose."""
+    return {**best, "n_estimators": summary.get("cv_iterations") or best["n_estimators"], "early_stopping_rounds": 0}
+
+
+def final_fit(
+    cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trainer: Trainer | None = None
+) -> tuple[Model, dict[str, Any]]:
     """Fit on train (early stopping on validation), threshold on validation, score on test."""
-    trainer = trainer_for(cfg["backend"])
+    trainer = trainer or trainer_for(cfg["backend"])
     model = trainer.fit(p.data, p.split.train, p.split.validation, params, cfg["seed"])
     imgs = p.data.images
 
@@ -544,13 +582,21 @@ def run(ctx: StageContext) -> dict[str, Any]:
     p = prepare(ctx)
     leakage = leakage_checks(p, cfg)
     trials: list[Any] = []
-    with open_engine(compute_of(ctx), "train") as engine:
+    compute = compute_of(ctx)
+    with open_engine(compute, "train") as engine:
         best, search_summary = search(cfg, p, trials, FoldRunner(engine, engine.share(p.data)))
-    model, metrics = final_fit(cfg, p, best)
+        if distributed_fit(cfg, compute, p):
+            best = distributed_params(best, search_summary)
+            say(
+                f"train: final fit of {len(p.split.train)} rows across the Dask workers (lightgbm.dask, "
+                f"{best['n_estimators']} rounds: the CV folds' median early-stopping choice)"
+            )
+        model, metrics = final_fit(cfg, p, best, final_trainer(cfg, compute, engine, p))
     report = {
         "metric": cfg["metric"],
         "params": best,
         "search": search_summary,
+        "final_fit": "lightgbm.dask" if distributed_fit(cfg, compute, p) else "one process",
         "threshold": metrics["threshold"],
         "validation": metrics["validation"],
         "test": metrics["test"],

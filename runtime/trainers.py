@@ -75,6 +75,32 @@ def _lightgbm() -> Any:
     return lightgbm
 
 
+def sklearn_layer() -> Any:
+    """LightGBM with its scikit-learn layer, for `lightgbm.dask` (the distributed fit).
+
+    `_lightgbm` hides scikit-learn, and LightGBM decides once, at import, whether the
+    layer exists; so where LightGBM was imported that way, its `compat` and `sklearn`
+    modules are loaded again with scikit-learn visible (nothing here uses the classes
+    the first load made)."""
+    import importlib
+
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        from .context import UserError
+
+        raise UserError(
+            "compute.distributed_fit_rows: a distributed final fit needs scikit-learn: pip install 'mlwright[dask]'"
+        ) from None
+    lgb = _lightgbm()
+    if not lgb.compat.SKLEARN_INSTALLED:
+        importlib.reload(lgb.compat)
+        importlib.reload(lgb.sklearn)
+        if "lightgbm.dask" in sys.modules:  # LightGBM's __init__ imports it when Dask is installed
+            importlib.reload(sys.modules["lightgbm.dask"])
+    return lgb
+
+
 class SingleRowPredictor:
     """LightGBM's fast single-row C API (`LGBM_BoosterPredictForMatSingleRowFast`).
 
@@ -150,6 +176,11 @@ class LightGBMModel:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / "model.txt"), num_iteration=self.booster.best_iteration or None)
 
+    @property
+    def iterations(self) -> int:
+        """Boosting rounds the model uses: early stopping's best, else all it grew."""
+        return int(self.booster.best_iteration or self.booster.current_iteration())
+
     def importance(self) -> dict[str, float]:
         gain = self.booster.feature_importance(importance_type="gain")
         total = float(gain.sum()) or 1.0
@@ -188,6 +219,79 @@ class LightGBMTrainer:
         callbacks = [lgb.early_stopping(stop, verbose=False)] if stop > 0 else []
         booster = lgb.train(lgb_params, train, num_boost_round=rounds, valid_sets=[valid], callbacks=callbacks)
         return LightGBMModel(booster, data.names)
+
+
+class DaskLightGBMTrainer:
+    """The final fit across a Dask cluster (`lightgbm.dask`, data-parallel), for training
+    tables above `compute.distributed_fit_rows`.
+
+    Rows go to the workers in a seeded random order, never sorted by time or label (a
+    worker holding only one period or one class skews the shared bin boundaries:
+    lightgbm#5025). No early stopping (it can hang a distributed fit: lightgbm#7009):
+    `n_estimators` is what the cross-validation's early stopping chose. Each worker
+    fits with the threads it has (lightgbm.dask sets them; more on a busy box is slower)."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def fit(
+        self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
+    ) -> Model:
+        sklearn_layer()
+        from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
+
+        p = dict(params)
+        p.pop("early_stopping_rounds", None)
+        X, y = self._placed(data, np.random.default_rng(seed).permutation(fit_idx))
+        estimator = DaskLGBMRegressor if data.task == "regression" else DaskLGBMClassifier
+        model = estimator(
+            client=PartOrder(self.client),
+            random_state=seed,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+            min_data_per_group=20,
+            **p,
+        )
+        model.fit(X, y, categorical_feature=data.categorical or "auto")
+        return LightGBMModel(model.to_local().booster_, data.names)
+
+    def _placed(self, data: TrainData, order: np.ndarray) -> tuple[Any, Any]:
+        """One part per worker, part i on the i-th worker by address: the same rows meet
+        on one machine in every run, whatever the workers' ports are this time."""
+        import dask
+        import dask.array as da
+
+        workers = sorted(self.client.scheduler_info()["workers"])
+        xs, ys = [], []
+        for worker, rows in zip(workers, np.array_split(order, len(workers)), strict=True):
+            if not len(rows):
+                continue
+            x = self.client.scatter(data.X[rows], workers=[worker], hash=False)
+            label = self.client.scatter(data.y[rows], workers=[worker], hash=False)
+            xs.append(da.from_delayed(dask.delayed(x), shape=(len(rows), data.X.shape[1]), dtype=data.X.dtype))
+            ys.append(da.from_delayed(dask.delayed(label), shape=(len(rows),), dtype=data.y.dtype))
+        return da.concatenate(xs), da.concatenate(ys)
+
+
+class PartOrder:
+    """The Dask client, with `who_has` answered in the order of the parts asked about.
+
+    Why: `lightgbm.dask` ranks the machines in the order `who_has` lists the parts, and
+    the client builds that answer from a set of keys, whose order changes with every
+    process's string hashing. With the rank following the part order, the worker that
+    holds part 0 is rank 0 in every run, and two fits of the same rows are the same
+    model (without it, the same data gave two different models, by rank order)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def who_has(self, futures: Any = None, **kwargs: Any) -> dict[str, Any]:
+        found = self._client.who_has(futures, **kwargs)
+        return {f.key: found[f.key] for f in futures}
 
 
 # --- PyTorch --------------------------------------------------------------------

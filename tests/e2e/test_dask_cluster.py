@@ -121,6 +121,8 @@ def test_an_unreachable_scheduler_fails_the_stage_in_one_line(tmp_path: Path) ->
     started = time.monotonic()
     out = run_cli("run", "build/churn", cwd=project, env=env)
     assert out.returncode != 0
-    assert "featurize: compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:" in out.stdout + out.stderr
+    assert (
+        "featurize: compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:" in out.stdout + out.stderr
+    )
     assert "Traceback" not in out.stdout + out.stderr
     assert time.monotonic() - started < 120

@@ -31,6 +31,7 @@ from mlwright.runtime.context import StageContext, UserError
 from mlwright.runtime.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
 from mlwright.runtime.ingest import read_snapshot
 from mlwright.runtime.predict import run_batch
+from mlwright.runtime.train import final_fit, prepare
 
 from .stage_helpers import churn_build, recompile
 
@@ -227,3 +228,34 @@ def test_kill_9_of_a_distributed_predict_then_resume_scores_every_row_once(
     got, want = scored(out), scored(tmp_path / "clean")
     assert len(got) == rows and got["row"].is_unique and got["customer_id"].is_unique
     pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    """Enough rows that a worker's half of them bins each feature as the whole does."""
+    ctx = churn_build(tmp_path_factory.mktemp("larger"), rows=ROWS_FOR_DISTRIBUTED_FIT)
+    for stage in (ingest, validate, featurize):
+        stage.run(ctx)
+    return ctx
+
+
+ROWS_FOR_DISTRIBUTED_FIT = 30_000
+
+
+def test_a_final_fit_above_the_row_threshold_runs_in_lightgbm_dask(larger: StageContext) -> None:
+    """Above `compute.distributed_fit_rows` the final fit is data-parallel across the
+    workers, with the rounds CV's early stopping chose: within 0.002 ROC-AUC of one
+    process fitting the same rows with the same rounds, and register's re-run (a second
+    distributed fit, on a new LocalCluster) reproduces it, so the model is registered."""
+    ctx = with_buckets(larger, 1, engine="dask")
+    ctx.params["compute"]["distributed_fit_rows"] = 1000
+    report = train.run(ctx)
+    assert report["final_fit"] == "lightgbm.dask"
+    assert report["params"]["early_stopping_rounds"] == 0
+    assert report["params"]["n_estimators"] == report["search"]["cv_iterations"] > 0
+    p = prepare(ctx)
+    _, one_process = final_fit(ctx.section("train"), p, report["params"])
+    assert abs(report["test"]["roc_auc"] - one_process["test"]["roc_auc"]) <= 0.002
+    for _ in range(2):
+        registered = register.run(ctx)
+        assert registered["reproduced"] is True, registered["differences"]

@@ -74,11 +74,12 @@ def test_non_reproducible_training_is_not_registered(tmp_path: Path, monkeypatch
     train.run(ctx)
     real_fit = register.final_fit
 
-    def unseeded(cfg, p, params):  # type: ignore[no-untyped-def]
+    def unseeded(cfg, p, params, trainer=None):  # type: ignore[no-untyped-def]
         return real_fit(
             {**cfg, "seed": int(np.random.default_rng().integers(1, 10**6))},
             p,
             {**params, "subsample": 0.7, "subsample_freq": 1},
+            trainer,
         )
 
     monkeypatch.setattr(register, "final_fit", unseeded)
