@@ -13,6 +13,7 @@ trial and the final fit) for the experiment tracker: `register` publishes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -262,6 +263,7 @@ class FoldJob:
     params: dict[str, Any]
     fit: np.ndarray
     val: np.ndarray
+    threads: int | None = None  # on a worker: its threads (the model is the same on any count)
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ class FoldResult:
 
 
 def fold_result(job: FoldJob, data: TrainData) -> FoldResult:
-    model = trainer_for(job.cfg["backend"]).fit(data, job.fit, job.val, job.params, job.cfg["seed"])
+    model = trainer_for(job.cfg["backend"], job.threads).fit(data, job.fit, job.val, job.params, job.cfg["seed"])
     return FoldResult(fold_score(job.cfg, model, data, job.val), getattr(model, "iterations", None))
 
 
@@ -304,7 +306,8 @@ def cv_results(
     if runner.engine.name == "local":  # one at a time: a pruned trial stops early
         results = (fold_result(job, runner.data) for _, job in jobs)
     else:
-        results = iter(runner.engine.map(fold_result, [job for _, job in jobs], "fold", False, data=runner.data))
+        on_workers = [dataclasses.replace(job, threads=runner.engine.threads) for _, job in jobs]
+        results = iter(runner.engine.map(fold_result, on_workers, "fold", False, data=runner.data))
     done: list[FoldResult] = []
     for (k, _), result in zip(jobs, results, strict=False):
         done.append(result)

@@ -193,6 +193,13 @@ class LightGBMModel:
 
 
 class LightGBMTrainer:
+    """One process's fit. `threads`: OpenMP threads; in deterministic, row-wise mode the
+    model is the same on any count (tested), so a Dask worker fits with the threads it
+    has instead of spinning more OpenMP threads than its share of the cores."""
+
+    def __init__(self, threads: int = TRAIN_THREADS):
+        self.threads = threads
+
     def fit(
         self, data: TrainData, fit_idx: np.ndarray, val_idx: np.ndarray, params: dict[str, Any], seed: int
     ) -> Model:
@@ -207,7 +214,7 @@ class LightGBMTrainer:
             "seed": seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": TRAIN_THREADS,
+            "num_threads": self.threads,
             "verbose": -1,
             "min_data_per_group": 20,
             **p,
@@ -468,7 +475,10 @@ TRAINERS: dict[str, type] = {"lightgbm": LightGBMTrainer, "torch": TorchTrainer}
 MODELS: dict[str, Any] = {"lightgbm": LightGBMModel, "torch": TorchModel}
 
 
-def trainer_for(backend: str) -> Trainer:
+def trainer_for(backend: str, threads: int | None = None) -> Trainer:
+    """A trainer for `backend`; `threads` for LightGBM's OpenMP (torch fits on one)."""
+    if backend == "lightgbm" and threads is not None:
+        return LightGBMTrainer(threads)
     return TRAINERS[backend]()
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlwright.compiler.spec import DEFAULT_PARAMS
-from mlwright.runtime.trainers import TrainData, load_model, trainer_for
+from mlwright.runtime.trainers import LightGBMTrainer, TrainData, load_model, trainer_for
 
 # the spec's defaults (the trainers have none of their own), with a few written over
 PARAMS = {
@@ -127,3 +127,17 @@ print(sklearn.metrics.roc_auc_score([0, 1], [0.2, 0.9]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "1.0"]
+
+
+def test_a_lightgbm_model_is_the_same_on_any_thread_count() -> None:
+    """Why a Dask worker may fit CV folds with its own thread count (compute.py): in
+    deterministic, row-wise mode the model does not depend on it."""
+    rng = np.random.default_rng(0)
+    n = 60_000
+    X = rng.normal(size=(n, 8))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=n) > 0).astype(float)
+    data = TrainData(X, y, None, "binary_classification", [], [f"f{i}" for i in range(8)])
+    fit, val = np.arange(40_000), np.arange(40_000, n)
+    params = {"n_estimators": 80, "early_stopping_rounds": 10, "learning_rate": 0.1, "num_leaves": 63}
+    scores = [LightGBMTrainer(threads).fit(data, fit, val, params, 7).predict(X[val]) for threads in (1, 2, 3)]
+    assert np.array_equal(scores[0], scores[1]) and np.array_equal(scores[0], scores[2])
