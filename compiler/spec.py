@@ -583,7 +583,16 @@ class MonitoringSpec(Strict):
 # A Dask scheduler address, `local` (a LocalCluster started for the stage), or an
 # environment reference: the address is resolved when a stage starts, so pointing the
 # same build at a cluster re-runs nothing (the outputs are identical by test).
-SCHEDULER_PATTERN = r"^(local|(tcp|tls|ws|wss|inproc)://\S+|\$\{oc\.env:[A-Za-z_][A-Za-z0-9_]*(,[^}]*)?\})$"
+SCHEDULER_PATTERN = re.compile(r"^(local|(tcp|tls|ws|wss|inproc)://\S+|\$\{oc\.env:[A-Za-z_][A-Za-z0-9_]*(,[^}]*)?\})$")
+
+
+def _check_scheduler(value: str) -> str:
+    if not SCHEDULER_PATTERN.match(value):
+        raise ValueError(
+            f"{value!r} is not a scheduler: use local (a LocalCluster per stage), an address such as "
+            "tcp://host:8786, or ${oc.env:MLWRIGHT_DASK_SCHEDULER,local}"
+        )
+    return value
 
 
 class PartitionSpec(Strict):
@@ -596,7 +605,7 @@ class ComputeSpec(Strict):
     the monitor. Absent: one process (`local`, one bucket), as before this section."""
 
     engine: Literal["local", "dask"] = "local"
-    scheduler: Annotated[Text, Field(pattern=SCHEDULER_PATTERN, max_length=512)] = "local"
+    scheduler: Annotated[Text, Field(max_length=512), AfterValidator(_check_scheduler)] = "local"
     workers: Annotated[int, Field(ge=1, le=1024)] = 2  # for `scheduler: local` (a LocalCluster)
     threads_per_worker: Annotated[int, Field(ge=1, le=256)] = 1
     memory_limit: Size | Literal["auto"] = "auto"  # per LocalCluster worker

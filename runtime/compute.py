@@ -173,6 +173,8 @@ def _connect(compute: Compute) -> Any:
             dashboard_address=":0",
         )
         return Client(cluster)  # type: ignore[no-untyped-call]
+    if "://" not in compute.scheduler:  # an environment reference resolved to something else
+        raise UserError(f"compute.scheduler: {compute.scheduler!r} is not a scheduler address (e.g. tcp://host:8786)")
     try:
         return Client(compute.scheduler, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:

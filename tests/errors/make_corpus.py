@@ -174,6 +174,8 @@ CASES: list[tuple[str, str, str]] = [
     ),
     ("hpo_trials_without_space", "    space:\n      num_leaves: {type: int, low: 8, high: 64}\n", "    space: {}\n"),
     ("label_source_time_column", "      format: csv\n", "      format: csv\n      time_column: amount\n"),
+    ("compute_scheduler_not_an_address", "training:\n", "compute: {engine: dask, scheduler: 'scheduler:8786'}\ntraining:\n"),
+    ("compute_engine_spark", "training:\n", "compute: {engine: spark}\ntraining:\n"),
 ]
 
 

@@ -158,6 +158,10 @@ def test_the_scheduler_is_read_from_the_environment_when_the_stage_starts(monkey
     assert Compute.from_params(section).scheduler == "local"
     monkeypatch.setenv("MLWRIGHT_DASK_SCHEDULER", "tcp://10.0.0.5:8786")
     assert Compute.from_params(section).scheduler == "tcp://10.0.0.5:8786"
+    monkeypatch.setenv("MLWRIGHT_DASK_SCHEDULER", "10.0.0.5:8786")
+    refused = pytest.raises(UserError, match=r"compute.scheduler: '10.0.0.5:8786' is not a scheduler address")
+    with refused, open_engine(Compute.from_params(section), "featurize"):
+        pass
 
 
 @pytest.fixture(scope="module")
