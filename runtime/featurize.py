@@ -215,6 +215,13 @@ def feature_set_hash(ctx: StageContext) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def write_part(rows: pa.Table, path: Path) -> None:
+    """One Parquet part, as one chunk: where the writer gives up a column's dictionary
+    (and so the bytes) depends on the in-memory chunks, and a bucketed run's merged
+    table is chunked unlike one run's with the same values (found at 1M rows)."""
+    pq.write_table(rows.combine_chunks(), path, compression="zstd")
+
+
 def write_offline(
     ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str
 ) -> dict[str, Any]:
@@ -224,7 +231,7 @@ def write_offline(
     parts = []
     for i, start in enumerate(range(0, max(table.num_rows, 1), PART_ROWS)):
         name = f"part-{i:05d}.parquet"
-        pq.write_table(table.slice(start, PART_ROWS), stage / name, compression="zstd")
+        write_part(table.slice(start, PART_ROWS), stage / name)
         parts.append(name)
     if images is not None:
         np.save(stage / "images.npy", images[0])

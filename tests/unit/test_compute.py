@@ -137,6 +137,24 @@ def test_two_local_featurize_runs_write_the_same_bytes(tricky: StageContext) -> 
     assert first == second
 
 
+def test_an_offline_part_is_the_same_bytes_however_the_table_is_chunked(tmp_path: Path) -> None:
+    """250k distinct times: the writer abandons the column's dictionary part-way, at a
+    point that follows the chunks unless the part is written as one."""
+    n = 250_000
+    table = pa.table(
+        {
+            "ts": pa.array(np.arange(n, dtype=np.int64) * 1_000_003, pa.timestamp("us")),
+            "id": pa.array([f"C{i:07d}" for i in range(n)]),
+        }
+    )
+    digests = set()
+    for size in (n, 122_880, 2048):
+        chunked = pa.Table.from_batches(table.to_batches(max_chunksize=size))
+        featurize.write_part(chunked, tmp_path / f"{size}.parquet")
+        digests.add((tmp_path / f"{size}.parquet").read_bytes())
+    assert len(digests) == 1
+
+
 def test_an_unreachable_scheduler_is_one_line_naming_the_setting(tricky: StageContext) -> None:
     compute = Compute.from_params({**tricky.params["compute"], "engine": "dask", "scheduler": "tcp://127.0.0.1:9"})
     want = r"^compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
