@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ class BucketJob:
     (plain values only), so a Dask worker runs it as this process would."""
 
     sql: str
-    sources: tuple[tuple[str, str, bool], ...]  # (name, snapshot path, has the entity column)
+    # (name, snapshot path, its bucket files' folder: None = the whole snapshot)
+    sources: tuple[tuple[str, str, str | None], ...]
     label_source: str
     entity: str
     timestamp: str | None
@@ -64,12 +66,44 @@ class TrainingTable:
     latest: list[tuple[str, int, dict[str, Any]]]
 
 
-def bucket_predicate(entity: str, bucket: int, buckets: int) -> str:
+def bucket_of(entity: str, buckets: int) -> str:
     """The pinned partitioning: md5 of the entity's text, modulo the bucket count. md5
     is the same on every DuckDB version and machine, unlike `hash()`; a missing entity
     goes to bucket 0. Every join of features.sql is on the entity, so no training row
     needs a source row from another bucket."""
-    return f'COALESCE(md5_number(CAST("{entity}" AS VARCHAR)) % {buckets}, 0) = {bucket}'
+    return f'COALESCE(md5_number(CAST("{entity}" AS VARCHAR)) % {buckets}, 0)'
+
+
+def bucket_predicate(entity: str, bucket: int, buckets: int) -> str:
+    return f"{bucket_of(entity, buckets)} = {bucket}"
+
+
+def partitioned(
+    sources: list[tuple[str, str, bool]], entity: str, buckets: int, folder: Path
+) -> list[tuple[str, str, str | None]]:
+    """Each snapshot with the entity column split once into bucket files (one md5 per
+    row), each row keeping its position in the snapshot as the ordinal; a bucket task
+    then reads only its own rows. A snapshot without the column is read whole."""
+    import duckdb
+
+    out: list[tuple[str, str, str | None]] = []
+    con = duckdb.connect()
+    try:
+        for name, path, has_entity in sources:
+            if not has_entity or buckets == 1:
+                out.append((name, path, None))
+                continue
+            target = folder / name
+            con.execute(
+                f"COPY (SELECT *, {bucket_of(entity, buckets)} AS __bucket FROM "
+                f"(SELECT * EXCLUDE (file_row_number), file_row_number AS {ORDINAL} "
+                f"FROM read_parquet('{_sql_text(path)}', file_row_number=true))) "
+                f"TO '{_sql_text(str(target))}' (FORMAT parquet, PARTITION_BY (__bucket))"
+            )
+            out.append((name, path, str(target)))
+    finally:
+        con.close()
+    return out
 
 
 def bucket_features(job: BucketJob) -> BucketResult:
@@ -79,19 +113,10 @@ def bucket_features(job: BucketJob) -> BucketResult:
     con = duckdb.connect(config={"threads": job.threads})
     con.execute("SET TimeZone='UTC'")
     try:
-        for name, path, has_entity in job.sources:
-            where = (
-                f" WHERE {bucket_predicate(job.entity, job.bucket, job.buckets)}"
-                if job.buckets > 1 and has_entity
-                else ""
-            )
-            select = (
-                f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORDINAL} "
-                f"FROM read_parquet('{_sql_text(path)}', file_row_number=true){where}"
-            )
-            con.execute(f'CREATE VIEW "{name}" AS {select}')
-            if name == job.label_source:
-                con.execute(f'CREATE VIEW "{SPINE}" AS {select}')  # training: one feature row per label row
+        for name, path, folder in job.sources:
+            con.execute(f'CREATE VIEW "{name}" AS {_bucket_rows(path, folder, job.bucket)}')
+            if name == job.label_source:  # training: one feature row per label row
+                con.execute(f'CREATE VIEW "{SPINE}" AS {_bucket_rows(path, folder, job.bucket)}')
         table = con.sql(job.sql).to_arrow_table()
         labels = con.execute(f'SELECT count(*) FROM "{job.label_source}"').fetchone()
     except duckdb.Error as exc:
@@ -101,6 +126,21 @@ def bucket_features(job: BucketJob) -> BucketResult:
     cfg = {"entity": job.entity, "timestamp": job.timestamp}
     latest = online_rows(table, cfg, list(job.features))
     return BucketResult(table, labels[0] if labels else 0, latest)
+
+
+def _bucket_rows(path: str, folder: str | None, bucket: int) -> str:
+    """A source's rows for one bucket, with "__ordinal": the whole snapshot, this
+    bucket's file, or (no row of the source in this bucket) none, with its columns."""
+    whole = (
+        f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORDINAL} "
+        f"FROM read_parquet('{_sql_text(path)}', file_row_number=true)"
+    )
+    if folder is None:
+        return whole
+    files = Path(folder) / f"__bucket={bucket}"
+    if not files.is_dir():
+        return f"{whole} LIMIT 0"
+    return f"SELECT * FROM read_parquet('{_sql_text(str(files))}/*.parquet', hive_partitioning=false)"
 
 
 def _sql_text(value: str) -> str:
@@ -132,6 +172,24 @@ def training_table(ctx: StageContext, engine: Engine) -> TrainingTable:
         path = verified_snapshot_path(ctx, s["name"])
         sources.append((s["name"], str(path.resolve()), cfg["entity"] in pq.read_schema(path).names))
     check_dimension_sources(sources, cfg)
+    # inside the build folder: on a cluster, the workers see it where they see the snapshots
+    with tempfile.TemporaryDirectory(prefix=".featurize-buckets-", dir=ctx.root) as folder:
+        split = partitioned(sources, cfg["entity"], buckets, Path(folder))
+        results = _bucket_results(ctx, engine, cfg, split, buckets)
+    table = merged([r.table for r in results], cfg)
+    table = table.drop_columns([ORDINAL]) if ORDINAL in table.column_names else table
+    labels = sum(r.labels for r in results)
+    if table.num_rows != labels:
+        raise GateFailed(
+            f"the training table has {table.num_rows} rows for {labels} rows of "
+            f"'{cfg['label_source']}': a join fanned out or dropped rows"
+        )
+    return TrainingTable(table, sorted((row for r in results for row in r.latest), key=lambda row: row[0]))
+
+
+def _bucket_results(
+    ctx: StageContext, engine: Engine, cfg: dict[str, Any], sources: list[tuple[str, str, str | None]], buckets: int
+) -> list[BucketResult]:
     jobs = [
         BucketJob(
             sql=ctx.path(cfg["sql"]).read_text(encoding="utf-8"),
@@ -146,16 +204,7 @@ def training_table(ctx: StageContext, engine: Engine) -> TrainingTable:
         )
         for b in range(buckets)
     ]
-    results = engine.map(bucket_features, jobs, "bucket")
-    table = merged([r.table for r in results], cfg)
-    table = table.drop_columns([ORDINAL]) if ORDINAL in table.column_names else table
-    labels = sum(r.labels for r in results)
-    if table.num_rows != labels:
-        raise GateFailed(
-            f"the training table has {table.num_rows} rows for {labels} rows of "
-            f"'{cfg['label_source']}': a join fanned out or dropped rows"
-        )
-    return TrainingTable(table, sorted((row for r in results for row in r.latest), key=lambda row: row[0]))
+    return engine.map(bucket_features, jobs, "bucket")
 
 
 ORDINAL = "__ordinal"
