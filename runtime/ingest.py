@@ -167,46 +167,46 @@ def snapshot_changes(ctx: StageContext) -> list[Change]:
     return changes
 
 
+def recorded_snapshot_hash(ctx: StageContext, name: str) -> tuple[Path, str]:
+    """A source's snapshot file and the sha256 ingest recorded for it."""
+    path = snapshot_path(ctx, name)
+    if not path.is_file():
+        raise UserError(f"{path}: missing snapshot; run ingest")
+    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {})
+    if name not in recorded:
+        raise GateFailed(
+            f"{path}: no recorded hash for this snapshot; re-create it: mlwright run --stage ingest --force"
+        )
+    return path, str(recorded[name])
+
+
+def require_hash(path: Path, actual: str, recorded: str) -> None:
+    if actual != recorded:
+        raise GateFailed(
+            f"{path}: changed after ingest wrote it (sha256 differs from data/version.json); "
+            "re-create it from the verified sources: mlwright run --stage ingest --force"
+        )
+
+
 def verified_snapshot_path(ctx: StageContext, name: str) -> Path:
     """A source's snapshot file, checked against the sha256 ingest recorded (read in
     chunks: a task may then read it in pieces, one entity bucket at a time)."""
     from .hashing import sha256_file
 
-    path = snapshot_path(ctx, name)
-    if not path.is_file():
-        raise UserError(f"{path}: missing snapshot; run ingest")
-    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {})
-    if name not in recorded:
-        raise GateFailed(
-            f"{path}: no recorded hash for this snapshot; re-create it: mlwright run --stage ingest --force"
-        )
-    if sha256_file(str(path)) != recorded[name]:
-        raise GateFailed(
-            f"{path}: changed after ingest wrote it (sha256 differs from data/version.json); "
-            "re-create it from the verified sources: mlwright run --stage ingest --force"
-        )
+    path, recorded = recorded_snapshot_hash(ctx, name)
+    require_hash(path, sha256_file(str(path)), recorded)
     return path
 
 
 def read_snapshot(ctx: StageContext, name: str) -> Any:
-    """A source's snapshot, only if its bytes are the ones ingest wrote."""
+    """A source's snapshot, only if its bytes are the ones ingest wrote (hashed and read
+    from the same bytes in memory)."""
     import pyarrow.parquet as pq
 
-    path = snapshot_path(ctx, name)
-    if not path.is_file():
-        raise UserError(f"{path}: missing snapshot; run ingest")
-    recorded = json.loads(ctx.path(VERSION).read_text()).get("snapshots", {})
-    if name not in recorded:
-        raise GateFailed(
-            f"{path}: no recorded hash for this snapshot; re-create it: mlwright run --stage ingest --force"
-        )
+    path, recorded = recorded_snapshot_hash(ctx, name)
     with path.open("rb") as fh:
         body = fh.read()
-    if hashlib.sha256(body).hexdigest() != recorded[name]:
-        raise GateFailed(
-            f"{path}: changed after ingest wrote it (sha256 differs from data/version.json); "
-            "re-create it from the verified sources: mlwright run --stage ingest --force"
-        )
+    require_hash(path, hashlib.sha256(body).hexdigest(), recorded)
     return pq.read_table(io.BytesIO(body))
 
 
