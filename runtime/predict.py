@@ -120,7 +120,8 @@ def score_chunk(
     pass_through: tuple[str, ...] = (),
 ) -> pa.Table:
     """One chunk's output: row number, entity, the declared pass-through columns, the
-    score, and `problem` (why a row out of the input contract has no score)."""
+    score, and `problem` (why a row out of the input contract has no score). `features`
+    are the chunk's rows' features as of their times (None: the online store's)."""
     from .imaging import image_from_file
 
     rows = table.to_pylist()
@@ -129,8 +130,8 @@ def score_chunk(
         if dicoms and predictor.image
         else None
     )
-    if features is not None:  # as of each row's time, from the offline path
-        preds = predictor.predict_features(features.slice(start, len(rows)).to_pylist(), images)
+    if features is not None:  # as of each row's time, from the offline path (the chunk's rows)
+        preds = predictor.predict_features(features.to_pylist(), images)
     else:  # as of now: the online store's latest row per entity
         preds = predictor.predict_batch(rows, images)
     entity = predictor.serving["entity"]
@@ -185,7 +186,7 @@ class ChunkJob:
     table: pa.Table  # this chunk's rows
     start: int  # its first row's number in the whole input
     dicoms: list[str] | None  # every input file, for image rows
-    features: pa.Table | None  # every row's as-of features (zero-copy slices of one table)
+    features: pa.Table | None  # this chunk's rows' as-of features
     problems: list[str | None]
     pass_through: tuple[str, ...]
 
@@ -277,7 +278,7 @@ def run_batch(
                     table.slice(c * chunk_rows, chunk_rows),
                     c * chunk_rows,
                     [str(d.resolve()) for d in dicoms] if dicoms else None,
-                    features,
+                    features.slice(c * chunk_rows, chunk_rows) if features is not None else None,
                     problems[c * chunk_rows : (c + 1) * chunk_rows],
                     pass_through,
                 )
