@@ -181,6 +181,7 @@ class ChunkJob:
     """One chunk to score: plain values, so a Dask worker scores it as this process would."""
 
     folder: str  # the model bundle, loaded once per worker
+    model: str  # the bundle's content fingerprint: a long-lived worker never scores with a replaced model
     store_root: str | None
     chunk: int
     table: pa.Table  # this chunk's rows
@@ -191,13 +192,14 @@ class ChunkJob:
     pass_through: tuple[str, ...]
 
     @property
-    def predictor_key(self) -> tuple[str, str | None]:
-        return (self.folder, self.store_root)
+    def predictor_key(self) -> tuple[str, str, str | None]:
+        return (self.folder, self.model, self.store_root)
 
 
-# Loaded models by (bundle, store folder): a worker process loads each once, however
-# many chunks it scores; the local engine hands in the one this process already has.
-_PREDICTORS: dict[tuple[str, str | None], Predictor] = {}
+# Loaded models by (bundle, its fingerprint, store folder): a worker process loads each
+# once, however many chunks it scores, and again when the bundle at that path changed;
+# the local engine hands in the one this process already has.
+_PREDICTORS: dict[tuple[str, str, str | None], Predictor] = {}
 
 
 def scored_chunk(job: ChunkJob) -> tuple[int, pa.Table]:
@@ -270,9 +272,11 @@ def run_batch(
             done = done_chunks(output, run_id)
             total = (table.num_rows + chunk_rows - 1) // chunk_rows
             store_folder = store_root or root
+            model = fingerprint(predictor.folder)
             jobs = [
                 ChunkJob(  # absolute paths: a worker runs in its own folder
                     str(predictor.folder.resolve()),
+                    model,
                     str(store_folder.resolve()) if store_folder else None,
                     c,
                     table.slice(c * chunk_rows, chunk_rows),
@@ -288,7 +292,7 @@ def run_batch(
             written = 0
             with open_engine(batch_compute(root), "predict") as engine:
                 if engine.name == "local":
-                    _PREDICTORS[jobs[0].predictor_key if jobs else ("", None)] = predictor
+                    _PREDICTORS[jobs[0].predictor_key if jobs else ("", "", None)] = predictor
                 try:
                     # the driver alone records what is done: a chunk counts once its file is in place
                     for _, (c, scored) in engine.completed(scored_chunk, jobs, "chunk"):

@@ -281,3 +281,27 @@ def test_a_final_fit_above_the_row_threshold_runs_in_lightgbm_dask(larger: Stage
     for _ in range(2):
         registered = register.run(ctx)
         assert registered["reproduced"] is True, registered["differences"]
+
+
+def test_a_worker_scores_with_the_bundle_as_it_is_now_not_a_cached_older_one(trained: StageContext) -> None:
+    """A long-lived worker keeps loaded models; a bundle replaced at the same path (a new
+    registration) has another fingerprint, so the worker loads it instead of reusing."""
+    from mlwright.runtime import predict as predict_module
+    from mlwright.runtime.serve import fingerprint
+
+    folder = (trained.root / "models" / "registered").resolve()
+    batch = pq.read_table(trained.source_root() / "data" / "score" / "batch-000.parquet").slice(0, 5)
+    stale = object()  # the model an earlier registration left in the worker: scoring with it would fail
+    predict_module._PREDICTORS[(str(folder), "older-bundle", str(trained.root))] = stale  # type: ignore[assignment]
+    job = predict_module.ChunkJob(
+        str(folder), fingerprint(folder), str(trained.root), 0, batch, 0, None, None, [None] * 5, ()
+    )
+    try:
+        chunk, scored = predict_module.scored_chunk(job)
+        assert chunk == 0 and scored.num_rows == 5
+        assert predict_module._PREDICTORS[job.predictor_key] is not stale
+    finally:
+        for p in predict_module._PREDICTORS.values():
+            if p is not stale:
+                p.close()
+        predict_module._PREDICTORS.clear()
