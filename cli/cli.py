@@ -374,18 +374,24 @@ def status_cmd(target: Dir) -> None:
 
 @app.command("verify")
 def verify_cmd(target: Dir) -> None:
-    """Re-hash the sources against the manifest and the snapshots against what ingest
-    wrote (exit 1 naming each changed path)."""
+    """Re-hash the sources against the manifest, the snapshots against what ingest
+    wrote, and every stage's outputs against dvc.lock (exit 1 naming each changed path)."""
     from mlwright.runtime.context import load_context
     from mlwright.runtime.ingest import snapshot_changes, verify
+    from mlwright.runtime.lock_integrity import out_changes
 
     ctx = _user_errors(load_context, target)
     changes = [*_user_errors(verify, ctx), *_user_errors(snapshot_changes, ctx)]
+    shown = {c.path for c in changes}
+    changes += [c for c in out_changes(ctx.root) if c.path not in shown]
     if changes:
         for c in changes:
             print(f"{c.what}: {c.path}")
-        _fail(f"{target}: {len(changes)} file(s) changed since ingest", 1)
-    print(f"{target}: all sources match data/manifest.csv, and every snapshot the one ingest wrote")
+        _fail(f"{target}: {len(changes)} file(s) changed since they were recorded", 1)
+    print(
+        f"{target}: all sources match data/manifest.csv, every snapshot the one ingest wrote, "
+        "and every stage output the md5 in dvc.lock"
+    )
 
 
 @app.command("push")

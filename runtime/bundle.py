@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import write_json
-from .context import UserError
+from .context import GateFailed, UserError
+from .hashing import sha256_file
 from .stats import categorical_profile, numeric_profile
 
 REGISTERED = "models/registered"
@@ -54,12 +55,59 @@ def load_reference(folder: Path) -> dict[str, Any]:
     return meta
 
 
+# Not part of the model: a packaged online store is data, refreshed apart from it.
+UNHASHED = frozenset({BUNDLE_FILE, "online.sqlite"})
+
+
+def content_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a bundle (but `bundle.json`, which holds them): what
+    `register` wrote, so that whatever loads the bundle, in the build or in an image
+    without DVC, can refuse a file changed since."""
+    return {
+        f.relative_to(folder).as_posix(): sha256_file(str(f))
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and f.relative_to(folder).as_posix() not in UNHASHED
+    }
+
+
+def bundle_changes(folder: Path, recorded: dict[str, str]) -> list[str]:
+    """Files of the bundle that are missing or differ from what `register` recorded."""
+    changes = []
+    for rel, digest in sorted(recorded.items()):
+        path = folder / rel
+        if not path.is_file():
+            changes.append(f"{rel} missing")
+        elif sha256_file(str(path)) != digest:
+            changes.append(f"{rel} modified")
+    return changes
+
+
 def find_bundle(target: Path) -> Path:
-    """A bundle folder from a build folder or the bundle folder itself."""
+    """A bundle folder from a build folder or the bundle folder itself, checked against
+    the hashes `register` recorded in it."""
     for candidate in (target, target / REGISTERED):
         if (candidate / BUNDLE_FILE).is_file():
+            verify_bundle(candidate)
             return candidate
     raise UserError(f"{target}: no registered model (run `mlwright run {target}` first)")
+
+
+def verify_bundle(folder: Path) -> None:
+    try:
+        recorded = json.loads((folder / BUNDLE_FILE).read_text()).get("files")
+    except ValueError:
+        raise GateFailed(f"{folder / BUNDLE_FILE}: not valid JSON; re-register: mlwright run --force") from None
+    if not isinstance(recorded, dict):
+        raise GateFailed(
+            f"{folder / BUNDLE_FILE}: no file hashes (registered by an older mlwright); "
+            "re-register: mlwright run --stage register --force"
+        )
+    changes = bundle_changes(folder, recorded)
+    if changes:
+        raise GateFailed(
+            f"{folder}: model bundle changed since register wrote it (sha256 differs from bundle.json): "
+            f"{'; '.join(changes)}; re-register: mlwright run --stage register --force"
+        )
 
 
 def load_bundle(target: Path) -> tuple[Path, dict[str, Any]]:

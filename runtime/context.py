@@ -107,6 +107,9 @@ def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
     start(name)  # MLWRIGHT_TRACK_READS: which settings this stage reads, for the test that holds every one acts
     try:
         ctx = load_context()
+        from .lock_integrity import refuse_changed_inputs
+
+        refuse_changed_inputs(ctx.root, name)
         run(ctx)
     except UserError as exc:
         if os.environ.get("MLWRIGHT_DEBUG"):

@@ -11,9 +11,19 @@ import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import write_json
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file whose bytes are not the ones recorded for it (what `verify` prints)."""
+
+    path: str
+    what: str  # modified | truncated | grown | missing | added | unrecorded
+
 
 CHUNK = 1024 * 1024  # stays in L2: faster than larger reads here
 

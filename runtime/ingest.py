@@ -23,7 +23,7 @@ from typing import Any
 
 from .atomic import replace_dir, staging_dir, write_json, write_parquet, write_text
 from .context import GateFailed, StageContext, UserError, say, stage_main
-from .hashing import hash_files, hash_with_state, sha256_file
+from .hashing import Change, hash_files, hash_with_state, sha256_file
 from .source_paths import S3_CACHE, NoFiles, manifest_path
 
 MANIFEST = "data/manifest.csv"
@@ -208,12 +208,6 @@ def read_snapshot(ctx: StageContext, name: str) -> Any:
         body = fh.read()
     require_hash(path, hashlib.sha256(body).hexdigest(), recorded)
     return pq.read_table(io.BytesIO(body))
-
-
-@dataclass(frozen=True)
-class Change:
-    path: str
-    what: str  # modified | truncated | grown | missing | added
 
 
 def verify(ctx: StageContext) -> list[Change]:

@@ -276,32 +276,35 @@ def status(build: Path) -> dict[str, list[str]]:
     return {n: reasons[n] for n in order if n in reasons}
 
 
-def configure_remote(build: Path) -> Path:
+def synced(build: Path, action: str) -> str:
+    """`dvc push` or `dvc pull` of this pipeline's outputs, through the spec's remote
+    resolved now: handed to DVC in memory (`dvc_sync`), never written to its config."""
+    from .dvc_sync import URL_VARIABLE
+
     ctx = load_context(build)
     root = dvc_root(build.resolve(), ctx.source_root())
     url = remote_url(build)
     if "://" not in url:
         Path(url).mkdir(parents=True, exist_ok=True)
-    # single keys, so settings a user added to this remote (endpointurl, profile, ...) survive
-    dvc(["config", "--local", "remote.mlwright.url", url], root)
-    dvc(["config", "--local", "core.remote", "mlwright"], root)
-    return root
+    target = str((build.resolve() / "dvc.yaml").relative_to(root))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlwright.runtime.dvc_sync", action, str(root), target],
+        cwd=root,
+        env=dvc_env(**{URL_VARIABLE: url}),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise GateFailed(f"dvc {action} failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
+    return proc.stdout.strip()
 
 
 def push(build: Path) -> str:
     from .rebuild import push_sources
 
-    root = configure_remote(build)
     sources = push_sources(load_context(build))
-    proc = dvc(["push", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
-    if proc.returncode != 0:
-        raise GateFailed(f"dvc push failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
-    return f"sources: {sources['files']} files ({sources['uploaded']} new); pipeline: {(proc.stdout or proc.stderr).strip()}"
+    return f"sources: {sources['files']} files ({sources['uploaded']} new); pipeline: {synced(build, 'push')}"
 
 
 def pull(build: Path) -> str:
-    root = configure_remote(build)
-    proc = dvc(["pull", "--allow-missing", str((build.resolve() / "dvc.yaml").relative_to(root))], root, check=False)
-    if proc.returncode != 0:
-        raise GateFailed(f"dvc pull failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
-    return (proc.stdout or proc.stderr).strip()
+    return synced(build, "pull")

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
-from .bundle import BUNDLE_FILE, REGISTERED, reference_profile, save_reference
+from .bundle import BUNDLE_FILE, REGISTERED, content_hashes, reference_profile, save_reference
 from .compute import LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .metrics import HIGHER_IS_BETTER
@@ -200,8 +200,8 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
             "dicom_metadata": image_source_metadata(ctx),
         },
     }
-    write_json(stage / BUNDLE_FILE, bundle)
     write_registered_card(ctx, stage)
+    write_json(stage / BUNDLE_FILE, {**bundle, "files": content_hashes(stage)})  # last: it holds the others' hashes
     replace_dir(stage, ctx.path(REGISTERED))
     run_id = tracker.publish(
         RunRecord(

@@ -72,8 +72,43 @@ def test_a_tampered_snapshot_is_named_and_never_read(project: Path) -> None:
     assert verified.returncode == 1 and "modified: data/snapshots/events.parquet" in verified.stdout
     out = run_cli("run", "build/churn", "--stage", "featurize", "--force", cwd=project)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "events.parquet: changed after ingest wrote it" in out.stderr and "crashed" not in out.stderr
+    assert "data/snapshots/events.parquet modified" in out.stderr and "crashed" not in out.stderr
+    assert "mlwright run --stage ingest --force" in out.stderr, out.stderr
     assert run_cli("run", "build/churn", "--stage", "ingest", "--force", cwd=project).returncode == 0
+    verified = run_cli("verify", "build/churn", cwd=project)  # DVC removed featurize's outputs before it ran
+    assert verified.returncode == 1 and "missing: features/offline/_metadata.json" in verified.stdout, verified.stdout
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0
+    assert run_cli("verify", "build/churn", cwd=project).returncode == 0
+
+
+def test_a_tampered_model_is_named_and_never_registered_or_served(project: Path, tmp_path: Path) -> None:
+    """Past the snapshots: every output a later stage reads is held to the md5 DVC
+    recorded (a byte flip with its mtime restored is invisible to DVC's own check), and
+    the registered bundle to the sha256 register wrote into it (an image has no dvc.lock)."""
+    assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0
+    built = project / "build" / "churn"
+    candidate = built / "models" / "candidate" / "model.txt"
+    original = candidate.read_bytes()
+    same_size_edit(candidate, len(original) // 2)
+    verified = run_cli("verify", "build/churn", cwd=project)
+    assert verified.returncode == 1 and "modified: models/candidate/model.txt" in verified.stdout, verified.stdout
+    out = run_cli("run", "build/churn", "--stage", "register", "--force", cwd=project)
+    assert out.returncode == 1 and "crashed" not in out.stderr, out.stdout + out.stderr
+    assert "models/candidate/model.txt modified" in out.stderr and "--stage train --force" in out.stderr
+    assert (
+        run_cli("run", "build/churn", "--force", "--quiet", cwd=project).returncode == 0
+    )  # DVC removed register's outputs
+
+    registered = built / "models" / "registered" / "model.txt"
+    same_size_edit(registered, registered.stat().st_size // 3)
+    verified = run_cli("verify", "build/churn", cwd=project)
+    assert "modified: models/registered/model.txt" in verified.stdout, verified.stdout
+    batch = tmp_path / "batch.csv"
+    batch.write_text("customer_id,event_time,plan,country,monthly_fee,support_tickets\nc1,2024-01-01,basic,DE,9.5,1\n")
+    scored = run_cli("predict", "build/churn", "--input", str(batch), "--output", str(tmp_path / "out"), cwd=project)
+    assert scored.returncode == 1 and "model.txt modified" in scored.stderr, scored.stdout + scored.stderr
+    assert "Traceback" not in scored.stderr and not (tmp_path / "out").exists()
+    assert run_cli("run", "build/churn", "--stage", "register", "--force", "--quiet", cwd=project).returncode == 0
     assert run_cli("verify", "build/churn", cwd=project).returncode == 0
 
 

@@ -25,11 +25,21 @@ def _ingested(tmp: Path, *overrides: str):  # type: ignore[no-untyped-def]
     return ctx
 
 
+def _remote_written(build: Path, url_part: str) -> list[str]:
+    """DVC config files (repo, local) that hold the remote's URL."""
+    from mlwright.runtime.pipeline import existing_dvc_root
+
+    root = existing_dvc_root(build.resolve())
+    assert root is not None
+    return [p.name for p in (root / ".dvc").glob("config*") if url_part in p.read_text()]
+
+
 def test_push_pull_rebuild_through_the_local_remote(tmp_path: Path) -> None:
     ctx = _ingested(tmp_path)
     version = ingest.version_id(ingest.read_manifest(ctx.path("data/manifest.csv")))
     assert "sources: 4 files (4 new)" in push(ctx.root)
     assert "(0 new)" in push(ctx.root)  # content-addressed: nothing twice
+    assert not _remote_written(ctx.root, ".mlwright/remote")
     shutil.rmtree(ctx.path("data/snapshots"))
     pull(ctx.root)
     assert (ctx.path("data/snapshots") / "events.parquet").is_file()
@@ -90,6 +100,8 @@ def test_push_pull_rebuild_through_gcs_and_azure(
     version = ingest.version_id(ingest.read_manifest(ctx.path("data/manifest.csv")))
     out = push(ctx.root)
     assert "sources: 4 files (4 new)" in out and "files pushed" in out, out
+    # the URL came from the environment: it is handed to DVC, never written to its config
+    assert not _remote_written(ctx.root, remote.split("://")[1])
     fs = fsspec.filesystem("gs" if remote.startswith("gs://") else "az", skip_instance_cache=True)
     keys = fs.find("mlwright-test/churn")
     assert any("/mlwright/versions/" in k for k in keys) and any("/files/md5/" in k for k in keys)
