@@ -515,6 +515,22 @@ def features_get_cmd(target: Dir, ids: Annotated[list[str], typer.Argument(help=
         raise typer.Exit(1)
 
 
+@features_app.command("history")
+def features_history_cmd(target: Dir) -> None:
+    """The versions of a Delta offline store, newest first: Delta version, commit time
+    (UTC), dataset version, feature-set hash and rows; `features.store.offline.as_of`
+    takes a dataset version from here."""
+    from datetime import UTC, datetime
+
+    from mlwright.runtime.feature_store import offline_history
+
+    for v in _user_errors(offline_history, target):
+        at = datetime.fromtimestamp(v["timestamp_ms"] / 1000, UTC).isoformat(timespec="seconds")
+        print(
+            f"v{v['version']}  {at}  dataset {v['dataset_version']}  features {v['feature_set_hash'][:12]}  {v['rows']} rows"
+        )
+
+
 def _canary(target: Path) -> Any:
     from mlwright.runtime.canary_ops import controller
 

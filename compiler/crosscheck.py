@@ -450,6 +450,27 @@ def image_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[
         yield _at(doc, ("spec", "inputs"), "features.image is set, so `image` must be one of the inputs")
 
 
+def offline_store_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """Time travel is Delta's: a Parquet store holds one version, the last one written;
+    and images stay NumPy arrays beside Parquet parts, which a Delta table has no place for."""
+    offline = spec.features.store.offline
+    if offline.as_of is not None and offline.format != "delta":
+        yield _at(
+            doc,
+            ("features", "store", "offline", "as_of"),
+            f"reading as of a dataset version needs the Delta format, not {offline.format!r} "
+            "(a Parquet store keeps only the last version featurize wrote)",
+            "set features.store.offline.format: delta",
+        )
+    if offline.format == "delta" and spec.features.image is not None:
+        yield _at(
+            doc,
+            ("features", "store", "offline", "format"),
+            "image features are stored as NumPy arrays beside Parquet parts; a Delta offline store cannot hold them",
+            "use format: parquet for a system with features.image",
+        )
+
+
 def canary_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     c = spec.serving.canary
     steps = [share(s) for s in c.steps]
@@ -626,6 +647,7 @@ RULES: tuple[Rule, ...] = (
     backend_params,
     search_is_possible,
     image_rules,
+    offline_store_rules,
     canary_rules,
     kubernetes_rules,
     paths_inside,

@@ -78,7 +78,7 @@ def emit_dvc(plan: SystemPlan) -> FileMap:
         if s.deps:
             body["deps"] = list(s.deps)
         if s.outs:
-            body["outs"] = list(s.outs)
+            body["outs"] = [{o: {"persist": True}} if o in s.persist else o for o in s.outs]
         if s.metrics:
             body["metrics"] = [{m: {"cache": False}} for m in s.metrics]
         stages[s.name] = body

@@ -364,6 +364,7 @@ def _featurize_params(
             - {src.name for src in spec.data.sources if src.time_column is not None}
         ),
         "offline_path": store.offline.path,
+        "offline_format": store.offline.format,
         "online": {
             "backend": store.online.backend,
             "path": store.online.path,
@@ -405,6 +406,8 @@ def _train_params(spec: SystemSpec) -> dict[str, Any]:
         "params": dict(sorted(t.params.items())),
         "slices": categorical_inputs,
         "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        # the offline store's Delta version to train on (None: what featurize wrote last)
+        "offline_as_of": spec.features.store.offline.as_of,
     }
 
 
@@ -495,6 +498,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
     store = spec.features.store.online
     online = store.path if store.backend == "sqlite" else "features/online.json"
     offline = spec.features.store.offline.path
+    offline_kind = {"parquet": "Parquet", "delta": "Delta Lake"}[spec.features.store.offline.format]
     source_deps = tuple(sorted({s.dep for s in sources if s.dep}))
     return (
         StagePlan(
@@ -522,15 +526,22 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             deps=("data/snapshots", "features.sql", "reports/validation.json"),
             params=("featurize", "ingest.sources"),
             outs=(offline, online),
+            persist=(offline,) if spec.features.store.offline.format == "delta" else (),
             upstream=("validate",),
-            description="point-in-time features into the offline Parquet store and the online store",
+            description=f"point-in-time features into the offline {offline_kind} store and the online store",
         ),
         StagePlan(
             name="train",
             cmd=f"{RUNTIME}.train",
             deps=(offline,),
             # the engine and the row threshold decide whether the final fit is distributed
-            params=("train", "featurize.offline_path", "compute.engine", "compute.distributed_fit_rows"),
+            params=(
+                "train",
+                "featurize.offline_path",
+                "featurize.offline_format",
+                "compute.engine",
+                "compute.distributed_fit_rows",
+            ),
             outs=("models/candidate", "reports/model_card.md"),
             metrics=("reports/metrics.json",),
             upstream=("featurize",),
@@ -547,6 +558,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
                 "compute.engine",
                 "compute.distributed_fit_rows",
                 "featurize.image",
+                "featurize.offline_format",
                 "featurize.offline_path",
                 "featurize.online",
                 "featurize.row_features",

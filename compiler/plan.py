@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-IR_VERSION = 2  # 2: DeployPlan, backend defaults in training.params, batch contract settings
+IR_VERSION = 3  # 2: DeployPlan, backend defaults in training.params, batch contract settings; 3: offline format/as_of, persisted outs
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class StagePlan:
     params: tuple[str, ...]
     outs: tuple[str, ...]
     metrics: tuple[str, ...] = ()
+    # outs DVC must not delete before the stage runs (a Delta table keeps its history)
+    persist: tuple[str, ...] = ()
     upstream: tuple[str, ...] = ()
     description: str = ""
 

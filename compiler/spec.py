@@ -229,8 +229,12 @@ class ImageSpec(Strict):
 
 
 class OfflineStoreSpec(Strict):
-    format: Literal["parquet"] = "parquet"
+    # delta: a Delta Lake table, one Delta version per dataset version and feature set
+    format: Literal["parquet", "delta"] = "parquet"
     path: Text = "features/offline"
+    # delta only: train on the features of an earlier dataset version (its id, or a
+    # unique prefix of it, as `mlwright features history` lists them)
+    as_of: Annotated[Text, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
 
 
 class OnlineStoreSpec(Strict):

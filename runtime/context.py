@@ -73,7 +73,7 @@ def load_context(root: Path | None = None) -> StageContext:
 # The shape of params.yaml this runtime reads: the compiler's IR_VERSION it was written
 # with (a test holds the two equal). A build folder compiled by another version would
 # be read by string keys that moved or did not exist yet: refused, naming the fix.
-IR_VERSION = 2
+IR_VERSION = 3
 LOCK = "mlwright.lock.json"
 
 

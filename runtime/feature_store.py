@@ -34,3 +34,26 @@ def get_online(target: Path, ids: list[str]) -> dict[str, Any]:
         return dict(zip(ids, store.get_online(ids), strict=True))
     finally:
         store.close()
+
+
+def offline_history(target: Path) -> list[dict[str, Any]]:
+    """The versions a Delta offline store holds, newest first (`mlwright features
+    history`); a Parquet store holds one table and no history, which is said, not
+    shown as an empty list."""
+    from dataclasses import asdict
+
+    from .context import UserError
+    from .delta_store import history
+
+    ctx = load_context(target)
+    cfg = ctx.section("featurize")
+    folder = ctx.path(cfg["offline_path"])
+    if cfg["offline_format"] != "delta":
+        raise UserError(
+            f"{folder}: a {cfg['offline_format']} offline store keeps only its last table; "
+            "versions are kept with features.store.offline.format: delta"
+        )
+    versions = history(folder)
+    if not versions:
+        raise UserError(f"{folder}: no Delta offline store yet; run featurize first")
+    return [asdict(v) for v in versions]

@@ -3,7 +3,7 @@
 DuckDB runs the compiled `features.sql` over the ingested snapshots. The result
 goes to the offline store (Parquet parts in event-time order plus
 `_metadata.json`: feature-set hash, dataset version, row counts, feature list
-and encodings); image features are preprocessed once into `images.npy`. The
+and encodings; or a new version of a Delta table, `delta_store`); image features are preprocessed once into `images.npy`. The
 latest row per entity is materialised into the online store. Before finishing,
 the row-level expressions are re-computed by the online evaluator on real rows
 and must agree with DuckDB: training/serving skew fails here, not in production.
@@ -251,10 +251,11 @@ def feature_names(cfg: dict[str, Any]) -> list[str]:
     return [f["name"] for f in cfg["row_features"]] + [f["name"] for f in cfg["window_features"]]
 
 
-# Where the features are also served from is not what they are: an online-store
-# setting (backend, TTL, path) changes no training row, so it must not change the
+# Where the features are also served from, or the format they are kept in, is not
+# what they are: an online-store setting (backend, TTL, path) or Parquet vs Delta
+# changes no training row, so it must not change the
 # offline table's metadata and, through it, re-run training.
-NOT_FEATURE_DEFINITION = ("online",)
+NOT_FEATURE_DEFINITION = ("online", "offline_format")
 
 
 def feature_set_hash(ctx: StageContext) -> str:
@@ -271,11 +272,35 @@ def write_part(rows: pa.Table, path: Path) -> None:
     pq.write_table(rows.combine_chunks(), path, compression="zstd")
 
 
+def offline_meta(ctx: StageContext, table: pa.Table, version: str) -> dict[str, Any]:
+    """What train reads about the table besides its rows, in either format."""
+    cfg = ctx.section("featurize")
+    return {
+        "metadata_version": 1,
+        "feature_set_hash": feature_set_hash(ctx),
+        "dataset_version": version,
+        "rows": table.num_rows,
+        "entity": cfg["entity"],
+        "timestamp": cfg["timestamp"] or "__ts",
+        "target": cfg["target"],
+        "features": feature_names(cfg),
+        "encodings": {f["name"]: f["encoding"] for f in cfg["row_features"]},
+        "window_counts": [f["name"] for f in cfg["window_features"] if f["counts"]],
+        "image": cfg["image"],
+        "columns": {f.name: str(f.type) for f in table.schema},
+    }
+
+
 def write_offline(
     ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str
 ) -> dict[str, Any]:
     cfg = ctx.section("featurize")
     final = ctx.path(cfg["offline_path"])
+    meta = offline_meta(ctx, table, version)
+    if cfg["offline_format"] == "delta":  # the compiler refuses images with delta
+        from .delta_store import write_version
+
+        return write_version(final, table, meta)
     stage = staging_dir(final)
     parts = []
     for i, start in enumerate(range(0, max(table.num_rows, 1), PART_ROWS)):
@@ -285,33 +310,32 @@ def write_offline(
     if images is not None:
         np.save(stage / "images.npy", images[0])
         np.save(stage / "image_stats.npy", images[1])
-    meta = {
-        "metadata_version": 1,
-        "feature_set_hash": feature_set_hash(ctx),
-        "dataset_version": version,
-        "rows": table.num_rows,
+    meta |= {
         "parts": parts,
         "sha256": {name: sha256_file(str(stage / name)) for name in parts},
-        "entity": cfg["entity"],
-        "timestamp": cfg["timestamp"] or "__ts",
-        "target": cfg["target"],
-        "features": feature_names(cfg),
-        "encodings": {f["name"]: f["encoding"] for f in cfg["row_features"]},
-        "window_counts": [f["name"] for f in cfg["window_features"] if f["counts"]],
-        "image": cfg["image"],
         "images": "images.npy" if images is not None else None,
-        "columns": {f.name: str(f.type) for f in table.schema},
     }
     write_json(stage / "_metadata.json", meta)
     replace_dir(stage, final)
     return meta
 
 
-def load_offline(root: Path, offline_path: str) -> tuple[pa.Table, dict[str, Any]]:
+def load_offline(
+    root: Path, offline_path: str, offline_format: str = "parquet", as_of: str | None = None
+) -> tuple[pa.Table, dict[str, Any]]:
+    """The training table featurize wrote (with `as_of`, a Delta store's earlier one),
+    every file checked against the hashes recorded beside it."""
     folder = root / offline_path
+    if offline_format == "delta":
+        from .delta_store import is_delta, read_version
+
+        if (folder / "_metadata.json").is_file() and not is_delta(folder):
+            raise UserError(f"{folder}: a Parquet offline store, and the spec says delta; run featurize first")
+        return read_version(folder, as_of)
     meta_file = folder / "_metadata.json"
     if not meta_file.is_file():
-        raise UserError(f"{folder}: no offline feature store; run featurize first")
+        hint = " (a Delta table: the spec says parquet)" if (folder / "_delta_log").is_dir() else ""
+        raise UserError(f"{folder}: no offline feature store{hint}; run featurize first")
     meta = json.loads(meta_file.read_text())
     return pa.concat_tables([verified_part(folder / p, meta.get("sha256", {}).get(p)) for p in meta["parts"]]), meta
 

@@ -92,7 +92,7 @@ def retrieval_p99_ms(ctx: StageContext) -> tuple[float, int]:
     from .online_store import open_store
 
     cfg = ctx.section("featurize")
-    table, _meta = load_offline(ctx.root, cfg["offline_path"])
+    table, _meta = load_offline(ctx.root, cfg["offline_path"], cfg["offline_format"])
     ids = list(dict.fromkeys(str(v) for v in table.column(cfg["entity"]).to_pylist() if v is not None))
     rng = np.random.default_rng(0)
     sample = [ids[i] for i in rng.permutation(len(ids))[:RETRIEVAL_SAMPLE]]

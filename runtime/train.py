@@ -119,7 +119,8 @@ def labelled_rows(table: pa.Table, target: str, policy: str) -> pa.Table:
 
 def prepare(ctx: StageContext) -> Prepared:
     cfg = ctx.section("train")
-    table, meta = load_offline(ctx.root, ctx.section("featurize")["offline_path"])
+    store = ctx.section("featurize")
+    table, meta = load_offline(ctx.root, store["offline_path"], store["offline_format"], cfg["offline_as_of"])
     table = labelled_rows(table, cfg["target"], cfg.get("missing_target", "refuse"))
     if table.num_rows < 20:
         raise UserError(f"only {table.num_rows} labelled rows: too few to train")

@@ -176,6 +176,9 @@ CASES: list[tuple[str, str, str]] = [
     ("label_source_time_column", "      format: csv\n", "      format: csv\n      time_column: amount\n"),
     ("compute_scheduler_not_an_address", "training:\n", "compute: {engine: dask, scheduler: 'scheduler:8786'}\ntraining:\n"),
     ("compute_engine_spark", "training:\n", "compute: {engine: spark}\ntraining:\n"),
+    ("offline_as_of_without_delta", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {as_of: 5f2c9a01}}\n"),
+    ("offline_as_of_not_a_version", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {format: delta, as_of: latest}}\n"),
+    ("offline_format_unknown", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {format: iceberg}}\n"),
 ]
 
 

@@ -24,5 +24,6 @@ def test_an_older_build_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
     body = json.loads(lock.read_text())
     assert body["ir_version"] == RUNTIME_IR
     lock.write_text(json.dumps({**body, "ir_version": RUNTIME_IR - 1}))
-    with pytest.raises(UserError, match=r"compiled for IR version 1, and this mlwright reads version 2; recompile"):
+    expected = f"compiled for IR version {RUNTIME_IR - 1}, and this mlwright reads version {RUNTIME_IR}; recompile"
+    with pytest.raises(UserError, match=expected):
         load_context(ctx.root)

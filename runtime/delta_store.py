@@ -1,0 +1,227 @@
+"""The offline store as a Delta Lake table: one Delta version per dataset version.
+
+`features.store.offline.format: delta` keeps every training table featurize wrote
+in one Delta table (overwrite commits, so the current version is the latest table
+and the earlier ones stay readable by time travel). Each commit's metadata carries
+the dataset version id and the feature-set hash, which is what `mlwright features
+history` lists and what `features.store.offline.as_of` picks a version by.
+
+Delta stores values, not an Arrow schema, and does not promise row order across
+files; so each version also gets a sidecar, `_mlwright/v<version>.json` (Delta
+readers skip `_`-prefixed entries): the Arrow schema the table had, the feature
+metadata train reads, and the SHA-256 of every data file of that version. A read
+checks the files against it, restores the row order from a `__row` column and
+casts back to the recorded schema: the same table, value for value, as the
+Parquet store gives.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .atomic import write_json
+from .context import GateFailed, UserError
+
+ROW = "__row"
+SIDECARS = "_mlwright"
+DATASET_KEY = "mlwright.dataset_version"
+FEATURES_KEY = "mlwright.feature_set_hash"
+
+
+@dataclass(frozen=True)
+class OfflineVersion:
+    """One Delta version of the offline store, as its commit recorded it."""
+
+    version: int
+    timestamp_ms: int
+    dataset_version: str
+    feature_set_hash: str
+    rows: int
+
+
+def deltalake() -> Any:
+    try:
+        import deltalake as module
+    except ImportError:
+        raise UserError(
+            "features.store.offline.format: delta needs the deltalake package: pip install 'mlwright[delta]'"
+        ) from None
+    return module
+
+
+def is_delta(folder: Path) -> bool:
+    return (folder / "_delta_log").is_dir()
+
+
+def history(folder: Path) -> list[OfflineVersion]:
+    """Every version featurize committed, newest first (commits by other writers, with
+    no dataset version in their metadata, are not training tables and are left out)."""
+    if not is_delta(folder):
+        return []
+    out = []
+    for commit in deltalake().DeltaTable(str(folder)).history():
+        if DATASET_KEY not in commit:
+            continue
+        metrics = commit.get("operationMetrics") or {}
+        out.append(
+            OfflineVersion(
+                int(commit["version"]),
+                int(commit.get("timestamp", 0)),
+                str(commit[DATASET_KEY]),
+                str(commit.get(FEATURES_KEY, "")),
+                int(metrics.get("num_added_rows", 0)),
+            )
+        )
+    return sorted(out, key=lambda v: -v.version)
+
+
+def sidecar_path(folder: Path, version: int) -> Path:
+    return folder / SIDECARS / f"v{version:08d}.json"
+
+
+def storable(table: pa.Table) -> pa.Table:
+    """The table as Delta can hold it: dictionary columns as their values, all-null
+    columns as strings (Delta has no null type); the sidecar's schema restores them."""
+    fields = []
+    for f in table.schema:
+        kind = f.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_null(kind):
+            kind = pa.string()
+        fields.append(pa.field(f.name, kind, f.nullable))
+    body = table.cast(pa.schema(fields))
+    return body.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
+
+
+def file_digests(folder: Path, version: int) -> dict[str, str]:
+    files = deltalake().DeltaTable(str(folder), version=version).file_uris()
+    return {_relative(folder, uri): _sha256(folder / _relative(folder, uri)) for uri in files}
+
+
+def _relative(folder: Path, uri: str) -> str:
+    path = Path(uri.removeprefix("file://"))
+    return str(path.relative_to(folder.resolve()) if path.is_absolute() else path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def current(folder: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest version's sidecar when it already holds this dataset version and
+    feature set with its files intact (a forced re-run commits nothing new)."""
+    versions = history(folder)
+    if not versions:
+        return None
+    latest = versions[0]
+    if (latest.dataset_version, latest.feature_set_hash) != (meta["dataset_version"], meta["feature_set_hash"]):
+        return None
+    sidecar = sidecar_path(folder, latest.version)
+    if not sidecar.is_file():
+        return None
+    recorded: dict[str, Any] = json.loads(sidecar.read_text())
+    if recorded.get("files") != file_digests(folder, latest.version):
+        return None
+    return recorded
+
+
+def write_version(folder: Path, table: pa.Table, meta: dict[str, Any]) -> dict[str, Any]:
+    """Commit `table` as a new Delta version carrying `meta`'s ids, then its sidecar
+    (a crash between the two leaves a version without one, which no read accepts and
+    the next featurize run replaces)."""
+    dl = deltalake()
+    kept = current(folder, meta)
+    if kept is not None:
+        return kept
+    folder.mkdir(parents=True, exist_ok=True)
+    dl.write_deltalake(
+        str(folder),
+        storable(table),
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=dl.CommitProperties(
+            custom_metadata={DATASET_KEY: meta["dataset_version"], FEATURES_KEY: meta["feature_set_hash"]}
+        ),
+    )
+    version = history(folder)[0].version
+    recorded = {
+        **meta,
+        "format": "delta",
+        "delta_version": version,
+        "files": file_digests(folder, version),
+        "arrow_schema": base64.b64encode(table.schema.serialize().to_pybytes()).decode(),
+    }
+    write_json(sidecar_path(folder, version), recorded)
+    return recorded
+
+
+def chosen(folder: Path, as_of: str | None) -> OfflineVersion:
+    """The version to read: the latest, or the latest of the dataset version `as_of`
+    names (a unique prefix of its id) with the feature set the latest one has; training
+    on other features than the spec's would serve features the model never saw."""
+    versions = history(folder)
+    if not versions:
+        raise UserError(f"{folder}: no Delta offline store; run featurize first")
+    latest = versions[0]
+    if as_of is None:
+        return latest
+    ids = sorted({v.dataset_version for v in versions if v.dataset_version.startswith(as_of)})
+    listed = ", ".join(sorted({v.dataset_version[:12] for v in versions}))
+    if not ids:
+        raise UserError(
+            f"features.store.offline.as_of: no version of {folder} holds dataset version {as_of!r} "
+            f"(it holds {listed}; see `mlwright features history`)"
+        )
+    if len(ids) > 1:
+        raise UserError(
+            f"features.store.offline.as_of: {as_of!r} is a prefix of {len(ids)} dataset versions "
+            f"({', '.join(i[:16] for i in ids)}); write more of the id"
+        )
+    same = [v for v in versions if v.dataset_version == ids[0] and v.feature_set_hash == latest.feature_set_hash]
+    if not same:
+        raise UserError(
+            f"features.store.offline.as_of: dataset version {ids[0][:12]} is stored only with another feature "
+            "set than the spec's (features changed since); a model trained on it would be served features it "
+            "was not trained on. Re-ingest that data, or drop as_of"
+        )
+    return same[0]
+
+
+def read_version(folder: Path, as_of: str | None) -> tuple[pa.Table, dict[str, Any]]:
+    """The training table of the chosen version, checked against its sidecar's hashes,
+    in featurize's row order and with its Arrow types."""
+    picked = chosen(folder, as_of)
+    sidecar = sidecar_path(folder, picked.version)
+    if not sidecar.is_file():
+        raise GateFailed(
+            f"{sidecar}: missing, so Delta version {picked.version} cannot be checked; "
+            "re-create it: mlwright run --stage featurize --force"
+        )
+    meta: dict[str, Any] = json.loads(sidecar.read_text())
+    for name, digest in sorted(meta["files"].items()):
+        path = folder / name
+        if not path.is_file() or _sha256(path) != digest:
+            raise GateFailed(
+                f"{path}: changed after featurize wrote it (sha256 differs from {sidecar.name}); "
+                "re-create it: mlwright run --stage featurize --force"
+            )
+    table = deltalake().DeltaTable(str(folder), version=picked.version).to_pyarrow_table()
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["arrow_schema"])))
+    return restored(table.sort_by(ROW), schema), meta
+
+
+def restored(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Back to featurize's Arrow types (`storable` undone): dictionaries re-encoded,
+    all-null columns null-typed again."""
+    columns = [
+        pa.nulls(table.num_rows) if pa.types.is_null(f.type) else table.column(f.name).cast(f.type) for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
