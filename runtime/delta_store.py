@@ -197,7 +197,12 @@ def chosen(folder: Path, as_of: str | None) -> OfflineVersion:
 
 def read_version(folder: Path, as_of: str | None) -> tuple[pa.Table, dict[str, Any]]:
     """The training table of the chosen version, checked against its sidecar's hashes,
-    in featurize's row order and with its Arrow types."""
+    in featurize's row order and with its Arrow types.
+
+    Delta's log says which files make the version; each is read once, hashed and
+    parsed from the same bytes (a version this module wrote is whole files: no
+    partitions, no deletion vectors, and a later commit cannot change an earlier
+    version's files), so a check costs no second read."""
     picked = chosen(folder, as_of)
     sidecar = sidecar_path(folder, picked.version)
     if not sidecar.is_file():
@@ -206,22 +211,50 @@ def read_version(folder: Path, as_of: str | None) -> tuple[pa.Table, dict[str, A
             "re-create it: mlwright run --stage featurize --force"
         )
     meta: dict[str, Any] = json.loads(sidecar.read_text())
-    for name, digest in sorted(meta["files"].items()):
-        path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
-            raise GateFailed(
-                f"{path}: changed after featurize wrote it (sha256 differs from {sidecar.name}); "
-                "re-create it: mlwright run --stage featurize --force"
-            )
-    table = deltalake().DeltaTable(str(folder), version=picked.version).to_pyarrow_table()
+    listed = sorted(
+        _relative(folder, uri) for uri in deltalake().DeltaTable(str(folder), version=picked.version).file_uris()
+    )
+    if listed != sorted(meta["files"]):
+        raise GateFailed(
+            f"{folder}: Delta version {picked.version} lists other data files than {sidecar.name} recorded; "
+            "re-create it: mlwright run --stage featurize --force"
+        )
+    table = pa.concat_tables([verified_file(folder / name, meta["files"][name], sidecar.name) for name in listed])
+    if not in_order(table.column(ROW)):
+        table = table.sort_by(ROW)
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["arrow_schema"])))
-    return restored(table.sort_by(ROW), schema), meta
+    return restored(table, schema), meta
+
+
+def verified_file(path: Path, digest: str, sidecar: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    body = path.read_bytes() if path.is_file() else b""
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise GateFailed(
+            f"{path}: changed after featurize wrote it (sha256 differs from {sidecar}); "
+            "re-create it: mlwright run --stage featurize --force"
+        )
+    return pq.read_table(pa.BufferReader(body))
+
+
+def in_order(rows: pa.ChunkedArray) -> bool:
+    import numpy as np
+
+    values = rows.to_numpy()
+    return bool(np.all(values[1:] > values[:-1]))
 
 
 def restored(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Back to featurize's Arrow types (`storable` undone): dictionaries re-encoded,
+    """Back to featurize's Arrow types (`storable` undone): dictionaries re-encoded
+    (by first appearance, as `dictionary_encode` does; values are what train reads),
     all-null columns null-typed again."""
-    columns = [
-        pa.nulls(table.num_rows) if pa.types.is_null(f.type) else table.column(f.name).cast(f.type) for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays([restored_column(table, f) for f in schema], schema=schema)
+
+
+def restored_column(table: pa.Table, field: pa.Field) -> pa.Array | pa.ChunkedArray:
+    if pa.types.is_null(field.type):
+        return pa.nulls(table.num_rows)
+    if pa.types.is_dictionary(field.type):  # one dictionary for the column, not one per row group
+        return table.column(field.name).combine_chunks().cast(field.type)
+    return table.column(field.name).cast(field.type)

@@ -89,3 +89,12 @@ def test_a_changed_data_file_or_a_missing_sidecar_is_named(tmp_path: Path) -> No
     (folder / "_mlwright" / "v00000001.json").unlink()
     with pytest.raises(GateFailed, match="v00000001.json: missing"):
         read_version(folder, None)
+
+
+def test_a_dictionary_column_in_many_chunks_reads_back_as_its_values_under_one_dictionary(tmp_path: Path) -> None:
+    table = pa.concat_tables([training_table(100), training_table(100, shift=2.0)])  # two chunks, two dictionaries
+    write_version(tmp_path / "offline", table, meta("d" * 64))
+    got, _ = read_version(tmp_path / "offline", None)
+    assert got.column("plan").num_chunks == 1 and got.schema == table.schema
+    assert got.column("plan").to_pylist() == table.column("plan").to_pylist()
+    assert got.drop_columns(["plan"]).equals(table.drop_columns(["plan"]))
