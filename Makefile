@@ -22,8 +22,8 @@ $(PYTHON):
 install: venv  ## mlwright itself: compile, run, serve (LightGBM)
 	$(INSTALL) -e .
 
-install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3, GCS, Azure, Dask, Delta Lake) and the dev tools
-	$(INSTALL) -e ".[dev,redis,torch,s3,gcs,azure,dask,delta]"
+install-dev: venv  ## plus every backend the tests start (torch CPU, Redis, S3, GCS, Azure, Dask, Delta Lake, W&B) and the dev tools
+	$(INSTALL) -e ".[dev,redis,torch,s3,gcs,azure,dask,delta,wandb]"
 
 system-deps:  ## what the tests start for real: Redis, Chromium, promtool, a container engine (Debian), Azurite (npm)
 	@missing=""; \

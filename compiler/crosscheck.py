@@ -471,6 +471,30 @@ def offline_store_rules(spec: SystemSpec, doc: Document, root: Path | None) -> I
         )
 
 
+WANDB_FORBIDDEN = re.compile(r"[/\\#?%:]")
+
+
+def wandb_tracking(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
+    """W&B runs offline here (no account, no network the pipeline depends on; `wandb
+    sync` uploads later), and its project names refuse some characters."""
+    t = spec.training.tracking
+    if t.backend != "wandb":
+        return
+    if t.uri not in ("offline", "none"):
+        yield _at(
+            doc,
+            ("training", "tracking", "uri"),
+            f"{t.uri!r}: the wandb backend writes offline runs (uri: offline) or none; upload them with `wandb sync`",
+            "leave uri out for offline mode",
+        )
+    if t.experiment is not None and (WANDB_FORBIDDEN.search(t.experiment) or len(t.experiment) > 128):
+        yield _at(
+            doc,
+            ("training", "tracking", "experiment"),
+            f"{t.experiment!r} cannot name a W&B project (at most 128 characters, none of / \\ # ? % :)",
+        )
+
+
 def canary_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     c = spec.serving.canary
     steps = [share(s) for s in c.steps]
@@ -648,6 +672,7 @@ RULES: tuple[Rule, ...] = (
     search_is_possible,
     image_rules,
     offline_store_rules,
+    wandb_tracking,
     canary_rules,
     kubernetes_rules,
     paths_inside,

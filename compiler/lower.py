@@ -405,10 +405,15 @@ def _train_params(spec: SystemSpec) -> dict[str, Any]:
         },
         "params": dict(sorted(t.params.items())),
         "slices": categorical_inputs,
-        "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        "tracking": _tracking(spec),
         # the offline store's Delta version to train on (None: what featurize wrote last)
         "offline_as_of": spec.features.store.offline.as_of,
     }
+
+
+def _tracking(spec: SystemSpec) -> dict[str, Any]:
+    t = spec.training.tracking
+    return {"backend": t.backend, "uri": t.uri, "experiment": t.experiment or spec.name}
 
 
 def _register_params(spec: SystemSpec) -> dict[str, Any]:
@@ -419,7 +424,7 @@ def _register_params(spec: SystemSpec) -> dict[str, Any]:
         "reproduce": t.register_.reproduce,
         "tolerance": t.register_.tolerance,
         "min_metric": register_floor(spec),
-        "tracking": {"uri": t.tracking.uri, "experiment": t.tracking.experiment or spec.name},
+        "tracking": _tracking(spec),
         # what the bundle's monitoring reference is built with (monitor reads it from the bundle)
         "reference_bins": m.covariate.bins,
         "concept_metric": m.concept.metric,

@@ -309,8 +309,20 @@ class HpoSpec(Strict):
 
 
 class TrackingSpec(Strict):
+    # mlflow: a SQLite file under the build folder (the default), a server's URL, or none;
+    # wandb: Weights & Biases in offline mode (uri: offline, its default, or none), the
+    # runs written under the build folder for `wandb sync` to upload later
+    backend: Literal["mlflow", "wandb"] = "mlflow"
     uri: Text = "${oc.env:MLWRIGHT_TRACKING_URI,sqlite:///.mlwright/tracking.db}"
     experiment: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wandb_offline(cls, data: Any) -> Any:
+        """`backend: wandb` without a uri is W&B's offline mode, not the MLflow default."""
+        if isinstance(data, dict) and data.get("backend") == "wandb" and "uri" not in data:
+            return {**data, "uri": "offline"}
+        return data
 
 
 class RegisterSpec(Strict):

@@ -1,4 +1,5 @@
-"""Experiment tracking through MLflow (SQLite backend under the build folder by default).
+"""Experiment tracking through MLflow (SQLite backend under the build folder by default)
+or Weights & Biases in offline mode (`training.tracking.backend: wandb`).
 
 A process talks to MLflow through a worker process (`tracking_worker`): `warm_up`
 starts it early so MLflow's import and store opening (~2.5 s of CPU) overlap the
@@ -8,7 +9,8 @@ one nested run per search trial, params, metrics and artifacts. `train` does not
 start one: it stashes its run in the outbox (`outbox.py`), published by `register`
 or at the end of `mlwright run`. The tracking URI comes from the spec
 (`training.tracking.uri`, an env reference by default); `none` turns tracking off
-for throwaway runs.
+for throwaway runs. The worker speaks the same protocol for both backends; W&B's
+side is `tracking_wandb`, its offline runs under `.mlwright/wandb/` for `wandb sync`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import IO, Any
 from .context import UserError, resolve_env
 
 RECORD_TAG = "mlwright.record_id"  # a stashed run's id (see outbox): publishing it twice finds it
+WANDB_DIR = ".mlwright/wandb"  # W&B's offline runs, under the build folder
 
 
 @dataclass
@@ -47,8 +50,11 @@ class RunRecord:
 
 class Tracker:
     def __init__(self, cfg: dict[str, Any], root: Path):
+        self.backend = str(cfg["backend"])
         uri = str(resolve_env(cfg["uri"]))
-        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # relative: to the build folder
+        if (
+            self.backend == "mlflow" and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////")
+        ):  # relative: to the build folder
             uri = f"sqlite:///{(root / uri[len('sqlite:///') :]).resolve()}"
         self.uri = uri
         self.experiment = cfg["experiment"]
@@ -79,12 +85,20 @@ class Tracker:
             )
         except OSError as exc:
             raise self._unusable(f"cannot start the tracking worker: {exc}") from None
-        self._send({"uri": self.uri, "experiment": self.experiment, "artifact_location": self._artifact_location()})
+        self._send(
+            {
+                "backend": self.backend,
+                "uri": self.uri,
+                "experiment": self.experiment,
+                "artifact_location": self._artifact_location(),
+                "wandb_dir": str((self.root / WANDB_DIR).resolve()),
+            }
+        )
 
     def _artifact_location(self) -> str | None:
         """Beside a local store, under the build folder; a tracking server keeps its own
         (its clients may be on other machines, where a local path means nothing)."""
-        if self.uri.startswith(("http://", "https://", "databricks")):
+        if self.backend != "mlflow" or self.uri.startswith(("http://", "https://", "databricks")):
             return None
         return (self.root / ".mlwright" / "mlartifacts").resolve().as_uri()
 
@@ -130,7 +144,8 @@ class Tracker:
             self._stderr.seek(0)
             tail = self._stderr.read()[-300:].strip()
             why = f"{why}: {tail}" if tail else why
-        return UserError(f"experiment tracker at {self.uri} is unusable: {why}")
+        where = f"W&B ({self.uri})" if self.backend == "wandb" else self.uri
+        return UserError(f"experiment tracker at {where} is unusable: {why}")
 
     def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.warm_up()
@@ -149,10 +164,11 @@ class Tracker:
                 "op": "publish",
                 "name": record.name,
                 "tags": record.tags,
-                "params": _params(record.params),
+                "params": self._params(record.params),
                 "metrics": _finite(record.metrics),
                 "trials": [
-                    {"name": t.name, "params": _params(t.params), "metrics": _finite(t.metrics)} for t in record.trials
+                    {"name": t.name, "params": self._params(t.params), "metrics": _finite(t.metrics)}
+                    for t in record.trials
                 ],
                 "artifacts": {path: str(folder) for path, folder in record.artifacts.items()},
             }
@@ -167,7 +183,8 @@ class Tracker:
         return None if run_id is None else str(run_id)
 
     def register(self, name: str, run_id: str, path: str, version_tag: str, tags: dict[str, str]) -> str | None:
-        """Register the run's model folder; returns the registry's version number."""
+        """Register the run's model folder; returns the registry's version (MLflow's
+        number; for W&B, `<model>:<version>`, the alias the artifact carries)."""
         if not self.enabled:
             return None
         out = self._request(
@@ -181,9 +198,20 @@ class Tracker:
         )
         return str(out["version"])
 
+    def _params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """MLflow keeps params as text (500 characters at most); W&B's config keeps
+        numbers as numbers, so a sweep over `num_leaves` plots as one."""
+        if self.backend == "wandb":
+            return {k: _plain(v) for k, v in params.items()}
+        return {k: str(v)[:500] for k, v in params.items()}
 
-def _params(params: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v)[:500] for k, v in params.items()}
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "item"):  # a NumPy scalar
+        return value.item()
+    return str(value)[:500]
 
 
 def _finite(metrics: dict[str, Any]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The MLflow side of experiment tracking, in its own process.
+"""The MLflow side of experiment tracking, in its own process (W&B's: `tracking_wandb`).
 
 Importing MLflow and opening its SQLite store takes ~2.5 s of pure-Python CPU. In a
 thread of the caller that time holds the GIL against the caller's own Python work;
@@ -152,13 +152,19 @@ def main() -> None:
     # background work: training threads come first, the worker takes the idle core time
     os.nice(10)
     cfg = json.loads(sys.stdin.readline())
+    handlers: dict[str, Any] = {"publish": publish, "register": register, "find": find}
+    opener: Any = open_store
+    if cfg["backend"] == "wandb":
+        from mlwright.runtime import tracking_wandb
+
+        opener = tracking_wandb.open_store
+        handlers = {"publish": tracking_wandb.publish, "register": tracking_wandb.register, "find": tracking_wandb.find}
     try:
-        store = open_store(cfg)
+        store = opener(cfg)
     except Exception as exc:  # MLflow raises many types for an unusable store
         reply(failure(exc))
         return
     reply({"ok": True})
-    handlers = {"publish": publish, "register": register, "find": find}
     for line in sys.stdin:
         req = json.loads(line)
         try:

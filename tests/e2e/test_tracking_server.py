@@ -52,7 +52,7 @@ def test_runs_artifacts_and_registry_land_on_a_tracking_server(tmp_path: Path) -
         model = tmp_path / "build" / "candidate"
         model.mkdir(parents=True)
         (model / "model.txt").write_text("tree\n")
-        with Tracker({"uri": url, "experiment": "churn"}, tmp_path / "build") as tracker:
+        with Tracker({"backend": "mlflow", "uri": url, "experiment": "churn"}, tmp_path / "build") as tracker:
             run_id = tracker.publish(
                 RunRecord(
                     "train",

@@ -179,6 +179,8 @@ CASES: list[tuple[str, str, str]] = [
     ("offline_as_of_without_delta", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {as_of: 5f2c9a01}}\n"),
     ("offline_as_of_not_a_version", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {format: delta, as_of: latest}}\n"),
     ("offline_format_unknown", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {format: iceberg}}\n"),
+    ("wandb_with_mlflow_uri", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {backend: wandb, uri: 'sqlite:///.mlwright/tracking.db'}\n"),
+    ("wandb_project_with_slash", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {backend: wandb, experiment: team/churn}\n"),
 ]
 
 

@@ -15,6 +15,9 @@ CASES = {
     "churn": ("pipelines/churn/system.yaml", []),
     "churn_prod": ("pipelines/churn/system.yaml", ["profile=prod"]),
     "churn_k8s": ("pipelines/churn/system.yaml", ["profile=k8s"]),
+    "churn_aws": ("pipelines/churn/system.yaml", ["profile=aws"]),
+    "churn_gcp": ("pipelines/churn/system.yaml", ["profile=gcp"]),
+    "churn_azure": ("pipelines/churn/system.yaml", ["profile=azure"]),
     "brain_ct": ("pipelines/brain_ct/system.yaml", []),
 }
 

@@ -38,7 +38,9 @@ def test_run_trials_artifacts_and_registry_land_in_mlflow(tmp_path: Path) -> Non
     model_dir = tmp_path / "candidate"
     model_dir.mkdir()
     (model_dir / "model.txt").write_text("tree\n")
-    with Tracker({"uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}, tmp_path) as tracker:
+    with Tracker(
+        {"backend": "mlflow", "uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}, tmp_path
+    ) as tracker:
         tracker.warm_up()
         run_id = tracker.publish(record(model_dir))
         assert run_id
@@ -62,7 +64,7 @@ def test_the_stage_process_never_imports_mlflow(tmp_path: Path) -> None:
 import sys
 from pathlib import Path
 from mlwright.runtime.tracking import RunRecord, Tracker
-with Tracker({{"uri": "sqlite:///t.db", "experiment": "e"}}, Path({str(tmp_path)!r})) as t:
+with Tracker({{"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}}, Path({str(tmp_path)!r})) as t:
     assert t.publish(RunRecord("r", {{}}, {{"a": 1}}, {{"m": 0.5}}))
 print("mlflow" in sys.modules)
 """
@@ -77,12 +79,12 @@ def test_an_unreachable_tracking_server_is_one_line_naming_the_uri(
 ) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     unusable = pytest.raises(UserError, match=r"experiment tracker at http://127\.0\.0\.1:9 is unusable")
-    with Tracker({"uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, unusable:
+    with Tracker({"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, unusable:
         tracker.publish(RunRecord("r", {}, {}, {}))
 
 
 def test_a_worker_that_dies_is_reported_not_hung(tmp_path: Path) -> None:
-    with Tracker({"uri": "sqlite:///t.db", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker({"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}, tmp_path) as tracker:
         tracker.warm_up()
         assert tracker._worker is not None
         tracker._worker.kill()
@@ -92,7 +94,7 @@ def test_a_worker_that_dies_is_reported_not_hung(tmp_path: Path) -> None:
 
 
 def test_tracking_off_starts_no_worker(tmp_path: Path) -> None:
-    with Tracker({"uri": "none", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker({"backend": "mlflow", "uri": "none", "experiment": "e"}, tmp_path) as tracker:
         tracker.warm_up()
         assert tracker._worker is None
         assert tracker.publish(RunRecord("r", {}, {}, {})) is None
@@ -108,7 +110,7 @@ def test_a_stashed_run_is_a_snapshot_published_once(tmp_path: Path) -> None:
     record_id = stash(tmp_path, record(model_dir))
     (model_dir / "model.txt").write_text("a later train replaced it\n")  # before publishing
     assert [p.name for p in pending(tmp_path)] == [record_id]
-    cfg = {"uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}
+    cfg = {"backend": "mlflow", "uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}
     with Tracker(cfg, tmp_path) as tracker:
         published = publish_pending(tmp_path, tracker)
         assert list(published) == [record_id] and pending(tmp_path) == []
@@ -137,7 +139,7 @@ def test_publishing_a_record_again_finds_its_run_and_replaces_an_unfinished_one(
     (model_dir / "model.txt").write_text("tree\n")
     again = record(model_dir)
     again.tags["mlwright.record_id"] = "rec-1"
-    cfg = {"uri": "sqlite:///t.db", "experiment": "e"}
+    cfg = {"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}
     with Tracker(cfg, tmp_path) as tracker:
         first = tracker.publish(again)
         assert tracker.publish(again) == first  # crash between MLflow's commit and the outbox cleanup
@@ -159,10 +161,13 @@ def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
     from mlwright.runtime.outbox import pending, publish_pending, stash
 
     stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
-    with Tracker({"uri": "none", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker({"backend": "mlflow", "uri": "none", "experiment": "e"}, tmp_path) as tracker:
         assert publish_pending(tmp_path, tracker) == {}
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    with Tracker({"uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, pytest.raises(UserError):
+    with (
+        Tracker({"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker,
+        pytest.raises(UserError),
+    ):
         publish_pending(tmp_path, tracker)
     assert len(pending(tmp_path)) == 1
 
@@ -190,3 +195,80 @@ def test_a_stash_cut_off_long_ago_is_cleared_and_never_published(tmp_path: Path)
     stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
     assert not old.exists() and fresh.exists()  # another process may be writing that one
     assert len(pending(tmp_path)) == 1
+
+
+# The same contract through Weights & Biases (offline), read back from its run files.
+WANDB = {"backend": "wandb", "uri": "offline", "experiment": "churn"}
+
+
+def wandb_runs(root: Path) -> list[dict[str, object]]:
+    from ..wandb_log import records, run_files
+
+    runs = []
+    for path in run_files(root / ".mlwright" / "wandb"):
+        run: dict[str, object] = {"artifacts": {}, "steps": 0, "summary": {}}
+        for rec in records(path):
+            kind = rec.WhichOneof("record_type")
+            if kind == "run":
+                run["job_type"], run["id"] = rec.run.job_type, rec.run.run_id
+                run["config"] = {u.key: json.loads(u.value_json) for u in rec.run.config.update}
+            elif kind == "history":
+                run["steps"] = int(run["steps"]) + 1  # type: ignore[call-overload]
+            elif kind == "summary":
+                run["summary"].update({u.key: json.loads(u.value_json) for u in rec.summary.update if u.key})  # type: ignore[attr-defined]
+            elif kind == "artifact":
+                a = rec.artifact
+                run["artifacts"][a.name] = (a.type, sorted(a.aliases), sorted(c.path for c in a.manifest.contents))  # type: ignore[index]
+        runs.append(run)
+    return runs
+
+
+def test_run_trials_artifacts_and_registry_land_in_wandb_offline(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    model_dir = tmp_path / "candidate"
+    model_dir.mkdir()
+    (model_dir / "model.txt").write_text("tree\n")
+    with Tracker(WANDB, tmp_path) as tracker:
+        run_id = tracker.publish(record(model_dir))
+        assert run_id
+        version = tracker.register("churn", run_id, "model", "1.2.0", {"dataset_version": "abc123"})
+    assert version == "churn:1.2.0"
+    train, registry = wandb_runs(tmp_path)
+    assert train["job_type"] == "train" and train["id"] == run_id
+    assert train["config"] == {"num_leaves": 31, "learning_rate": 0.1, "dataset_version": "abc123", "_wandb": {}}
+    assert train["summary"]["test_roc_auc"] == 0.85 and "skipped_nan" not in train["summary"]  # type: ignore[index,operator]
+    assert train["steps"] == 3  # a step per trial, then the trials table
+    assert train["artifacts"]["churn-train-model"] == ("model", ["latest"], ["model.txt"])  # type: ignore[index]
+    assert registry["job_type"] == "registry"
+    assert registry["artifacts"]["churn"] == ("model", ["1.2.0", "champion", "latest"], ["model.txt"])  # type: ignore[index]
+
+
+def test_a_stashed_run_is_published_once_in_wandb_and_the_stage_never_imports_it(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    code = f"""
+import sys
+from pathlib import Path
+from mlwright.runtime.outbox import publish_pending, stash
+from mlwright.runtime.tracking import RunRecord, Tracker
+root = Path({str(tmp_path)!r})
+record_id = stash(root, RunRecord("train", {{"stage": "train"}}, {{"a": 1}}, {{"m": 0.5}}))
+with Tracker({WANDB!r}, root) as t:
+    published = publish_pending(root, t)
+    assert t.run_for(record_id) == published[record_id] and t.run_for("never") is None
+with Tracker({WANDB!r}, root) as t:  # a new worker: the index beside the runs remembers
+    assert t.run_for(record_id) == published[record_id]
+print("wandb" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    assert [r["job_type"] for r in wandb_runs(tmp_path)] == ["train"]
+
+
+def test_a_wandb_record_published_again_is_not_a_second_run(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    again = RunRecord("train", {"stage": "train", "mlwright.record_id": "rec-1"}, {"a": 1}, {"m": 0.5})
+    with Tracker(WANDB, tmp_path) as tracker:
+        first = tracker.publish(again)
+        assert tracker.publish(again) == first  # crash between the run's end and the outbox cleanup
+    assert len(wandb_runs(tmp_path)) == 1
