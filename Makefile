@@ -58,7 +58,7 @@ soak: install-dev system-deps  ## the long reliability run: 20,000 fuzzed specs,
 check: install-dev  ## format, lint, types, layering, then the tests
 	$(PYTHON) -m ruff format --check cli compiler runtime tests benchmarks pipelines
 	$(PYTHON) -m ruff check cli compiler runtime tests benchmarks pipelines
-	$(PYTHON) -m mypy
+	PYTHON=$(PYTHON) bash .ci/typecheck
 	$(MAKE) test
 
 format:

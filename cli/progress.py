@@ -7,6 +7,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.status import Status
 
 _RUNNING = re.compile(r"Running stage '(?:[^':]*:)?([^']+)'")
 _SKIP = re.compile(r"Stage '(?:[^':]*:)?([^']+)' didn't change, skipping")
@@ -21,7 +22,7 @@ class StageProgress:
             self.console = Console(stderr=False, highlight=False, width=100_000, soft_wrap=True)
         self.current: str | None = None
         self.started = 0.0
-        self.status = None
+        self.status: Status | None = None
 
     def __enter__(self) -> StageProgress:
         return self

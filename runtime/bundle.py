@@ -52,7 +52,8 @@ def load_reference(folder: Path) -> dict[str, Any]:
     for entry in meta.values():
         if "sample_file" in entry:
             entry["sample"] = np.load(folder / entry["sample_file"])
-    return meta
+    out: dict[str, Any] = meta
+    return out
 
 
 # Not part of the model: a packaged online store is data, refreshed apart from it.

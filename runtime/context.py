@@ -33,7 +33,8 @@ def resolve_env(value: Any) -> Any:
     if isinstance(value, str) and "${" in value:
         from omegaconf import OmegaConf
 
-        return OmegaConf.to_container(OmegaConf.create({"v": value}), resolve=True)["v"]
+        resolved: Any = OmegaConf.to_container(OmegaConf.create({"v": value}), resolve=True)
+        return resolved["v"]
     return value
 
 
@@ -56,7 +57,7 @@ class StageContext:
         from .read_tracking import READS
 
         READS.add("ingest.source_root")  # a path every stage resolves files by, recorded as a read
-        return (self.root / self.params["ingest"]["source_root"]).resolve()
+        return (self.root / str(self.params["ingest"]["source_root"])).resolve()
 
 
 def load_context(root: Path | None = None) -> StageContext:

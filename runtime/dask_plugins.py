@@ -11,7 +11,7 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 
-class SklearnBeforeLightGBM(WorkerPlugin):
+class SklearnBeforeLightGBM(WorkerPlugin):  # type: ignore[misc]  # distributed is used through Any
     """LightGBM's scikit-learn layer loaded on the worker, for `lightgbm.dask`.
 
     Why: `trainers._lightgbm` hides scikit-learn while it imports LightGBM (the layer

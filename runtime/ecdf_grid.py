@@ -36,7 +36,8 @@ def cell_of(values: np.ndarray, lo: float, scale: float) -> np.ndarray:
     np.floor(t, out=t)
     np.clip(t, -1, CELLS, out=t)
     t += 1
-    return t.astype(np.int32)
+    out: np.ndarray = t.astype(np.int32)
+    return out
 
 
 def grid_span(ref_sorted: np.ndarray) -> tuple[float, float] | None:
@@ -78,7 +79,8 @@ def ks_and_bin_counts(ref_sorted: np.ndarray, cur: np.ndarray, edges: np.ndarray
 
     def cur_at_most(y: np.ndarray) -> np.ndarray:
         cells = cell_of(y, lo, scale)
-        return c_before[cells] + np.searchsorted(picked, y, side="right") - picked_before[cells]
+        out: np.ndarray = c_before[cells] + np.searchsorted(picked, y, side="right") - picked_before[cells]
+        return out
 
     points = np.concatenate([picked, ref_sorted[resolve[ref_cell]]])
     inside = np.abs(np.searchsorted(ref_sorted, points, side="right") / n - cur_at_most(points) / m)

@@ -29,7 +29,8 @@ def _div(a: Any, b: Any) -> float:
     a, b = float(a), float(b)
     if b == 0.0:
         return math.nan if a == 0.0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
+    quotient: float = a / b
+    return quotient
 
 
 def _intdiv(a: Any, b: Any) -> Any:

@@ -463,7 +463,8 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         fa, fb = float(a), float(b)
         return (math.isnan(fa) and math.isnan(fb)) or fa == fb or abs(fa - fb) <= 1e-9 * max(1.0, abs(fa))
-    return a == b
+    out: bool = a == b
+    return out
 
 
 def run(ctx: StageContext) -> dict[str, Any]:

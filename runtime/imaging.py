@@ -37,7 +37,8 @@ def hounsfield(ds: Any, shown: str) -> np.ndarray:
         raise UserError(f"{shown}: expected one 2-D slice, got pixel data of shape {pixels.shape}")
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    return pixels * slope + intercept
+    out: np.ndarray = pixels * slope + intercept
+    return out
 
 
 def preprocess(hu: np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -49,7 +50,8 @@ def preprocess(hu: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     if params["normalize"] == "per_image":
         std = float(img.std())
         img = (img - float(img.mean())) / (std if std > 1e-6 else 1.0)
-    return img.astype(np.float32)
+    out: np.ndarray = img.astype(np.float32)
+    return out
 
 
 def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -59,7 +61,8 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = img.shape
     if (h, w) == size:
         return img
-    return zoom(img, (size[0] / h, size[1] / w), order=1, mode="nearest", grid_mode=True)
+    out: np.ndarray = zoom(img, (size[0] / h, size[1] / w), order=1, mode="nearest", grid_mode=True)
+    return out
 
 
 def image_from_file(path: Path, params: dict[str, Any]) -> np.ndarray:

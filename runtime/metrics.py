@@ -121,9 +121,9 @@ def classification_report(
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, float]:
+def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, Any]:
     """The better of two trivial rules (everyone positive / everyone negative)."""
-    best: dict[str, float] = {}
+    best: dict[str, Any] = {}
     for const in (0.0, 1.0):
         prob = np.full(len(y), const)
         rep = {

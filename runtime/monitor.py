@@ -414,7 +414,8 @@ def concept_chart(concept: dict[str, Any]) -> dict[str, Any] | None:
     lo, hi = lo - pad, hi + pad
 
     def y(v: float) -> float:
-        return round(170 - 150 * (v - lo) / (hi - lo), 1)
+        out: float = round(170 - 150 * (v - lo) / (hi - lo), 1)
+        return out
 
     n = len(judged)
     points = [
@@ -604,7 +605,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         )
     else:
         pattern, lab = "", None
-    if lab is not None and cur.prediction is not None:
+    if lab is not None and cur.prediction is not None and cur.probability is not None:  # both, or neither
         y = join_labels(cur, lab, pattern)
         beta = bundle["metric"]["beta"]
         name = concept["metric"]

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -166,11 +166,12 @@ class RedisOnlineStore:
             if n % BATCH == 0:
                 changed += sum(pipe.execute())
         changed += sum(pipe.execute())
-        return changed
+        out: int = changed
+        return out
 
     def get(self, entity_ids: Sequence[str]) -> list[Payload | None]:
-        try:
-            values = self.r.mget([self.prefix + e for e in entity_ids])
+        try:  # bytes: the client is opened without decode_responses
+            values = cast(list[bytes | None], self.r.mget([self.prefix + e for e in entity_ids]))
         except self.errors as exc:
             raise StoreUnavailable(f"redis at {_safe(self.url)}: {type(exc).__name__}") from None
         return [None if v is None else orjson.loads(v[v.index(b"|") + 1 :]) for v in values]

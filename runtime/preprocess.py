@@ -137,7 +137,8 @@ def _numeric(col: pa.ChunkedArray) -> np.ndarray:
         col = col.cast(pa.int8())
     if pa.types.is_timestamp(col.type):
         col = col.cast(pa.int64())
-    return col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    out: np.ndarray = col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    return out
 
 
 def _as_keys(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -158,7 +159,8 @@ def _codes(col: pa.ChunkedArray, categories: tuple[str, ...]) -> np.ndarray:
         import pyarrow.compute as pc
 
         found = pc.index_in(keys, value_set=pa.array(categories, pa.string()))
-        return found.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+        out: np.ndarray = found.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+        return out
     lookup = {c: i for i, c in enumerate(categories)}
     return np.array(
         [np.nan if v is None else lookup.get(_category_key(v), np.nan) for v in col.to_pylist()], np.float32

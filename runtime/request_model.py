@@ -60,7 +60,8 @@ def validate_request(adapter: TypeAdapter[Any], data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput("body", "expected a JSON object")
     try:
-        return adapter.validate_python(data).model_dump()
+        out: dict[str, Any] = adapter.validate_python(data).model_dump()
+        return out
     except ValidationError as exc:
         problems = [_problem(err) for err in exc.errors()]
         raise BadInput(problems[0][0], problems[0][1], problems) from None

@@ -19,9 +19,10 @@ import itertools
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -304,6 +305,7 @@ def cv_results(
         for k, (fit, val) in enumerate(folds)
         if cfg["task"] == "regression" or len(np.unique(p.data.y[fit])) >= 2
     ]
+    results: Iterator[FoldResult]
     if runner.engine.name == "local":  # one at a time: a pruned trial stops early
         results = (fold_result(job, runner.data) for _, job in jobs)
     else:
@@ -384,7 +386,7 @@ def search(
         "completed": len(done),
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         "best_trial": best.number,
-        "cv_mean": float(best.value),
+        "cv_mean": float(cast(float, best.value)),  # a completed trial has its value
         "cv_std": best.user_attrs["cv_std"],
         "cv_scores": best.user_attrs["cv_scores"],
         "cv_iterations": best.user_attrs["cv_iterations"],
@@ -440,7 +442,7 @@ def final_fit(
     yv, yt = p.data.y[p.split.validation], p.data.y[p.split.test]
     m = cfg["metric"]
     if cfg["task"] == "regression":
-        metrics = {
+        metrics: dict[str, Any] = {
             "threshold": None,
             "validation": {m["name"]: score(m["name"], yv, val_prob)},
             "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},

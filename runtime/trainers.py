@@ -320,7 +320,7 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
     def shape(out: Any) -> Any:
         return out.squeeze(1) if k == 1 else out
 
-    class SmallCNN(nn.Module):
+    class SmallCNN(nn.Module):  # type: ignore[misc,name-defined]  # torch.nn reached through Any
         def __init__(self) -> None:
             super().__init__()
             c = arch["channels"]
@@ -337,7 +337,7 @@ def _net(torch: Any, arch: dict[str, Any]) -> Any:
         def forward(self, x: Any, img: Any) -> Any:
             return shape(self.head(torch.cat([self.conv(img.unsqueeze(1)), x], dim=1)))
 
-    class MLP(nn.Module):
+    class MLP(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.body = nn.Sequential(
@@ -363,7 +363,8 @@ class TorchModel:
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         z = (X - self.mean) / self.std
-        return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        out: np.ndarray = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        return out
 
     def predict_one(self, X: np.ndarray, images: np.ndarray | None = None) -> float | np.ndarray:
         out = self.predict(X, images)[0]
@@ -479,8 +480,10 @@ def trainer_for(backend: str, threads: int | None = None) -> Trainer:
     """A trainer for `backend`; `threads` for LightGBM's OpenMP (torch fits on one)."""
     if backend == "lightgbm" and threads is not None:
         return LightGBMTrainer(threads)
-    return TRAINERS[backend]()
+    out: Trainer = TRAINERS[backend]()
+    return out
 
 
 def load_model(folder: Path, backend: str, names: list[str]) -> Model:
-    return MODELS[backend].load(folder, names)
+    out: Model = MODELS[backend].load(folder, names)
+    return out

@@ -271,7 +271,8 @@ def load_profile(folder: Path) -> dict[str, Any]:
     for entry in meta["columns"].values():
         if "sample_file" in entry:
             entry["sample"] = np.load(folder / entry["sample_file"])
-    return meta
+    out: dict[str, Any] = meta
+    return out
 
 
 def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Path | None:
@@ -291,7 +292,8 @@ def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Pa
         return None
     for v in reversed(history):
         if v != version and (ctx.path(REFERENCE_DIR) / v / "profile.json").is_file():
-            return ctx.path(REFERENCE_DIR) / v
+            out: Path | None = ctx.path(REFERENCE_DIR) / v
+            return out
     return None
 
 
@@ -324,16 +326,17 @@ def distribution(
             plots[name] = histogram(ref["sample"], cur["sample"])
         else:
             test = cfg["distribution"]["categorical"]
-            res = CATEGORICAL_TESTS[test](ref["counts"], cur["counts"])
-            if res is None:
+            found = CATEGORICAL_TESTS[test](ref["counts"], cur["counts"])
+            if found is None:
                 outs.append(Outcome(oid, "distribution", "skipped", "fewer than two categories", source, col))
                 continue
+            res = found
             unseen = sorted(set(cur["counts"]) - set(ref["counts"]))
             observed = {
                 "test": test,
-                "statistic": round(res.statistic, 4),
-                "p_value": float(f"{res.p_value:.6g}"),
-                "cramers_v": round(res.effect, 4),
+                "statistic": round(found.statistic, 4),
+                "p_value": float(f"{found.p_value:.6g}"),
+                "cramers_v": round(found.effect, 4),
             }
             if unseen:
                 observed["unseen"] = ",".join(unseen[:10])
