@@ -360,14 +360,15 @@ def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
     if not ref or not cur:
         return Outcome("target", "target", "skipped", "no reference version yet", cfg["label_source"], cfg["target"])
     rt, ct = sum(ref.values()), sum(cur.values())
-    worst, worst_cls = 0.0, ""
-    shares = {}
+    shares, deviations = {}, {}
     for cls in sorted(set(ref) | set(cur)):
         r, c = ref.get(cls, 0) / rt, cur.get(cls, 0) / ct
-        dev = abs(c - r) / r if r else float("inf")
+        deviations[cls] = abs(c - r) / r if r else float("inf")
         shares[cls] = round(c, 4)
-        if dev > worst:
-            worst, worst_cls = dev, cls
+    # the first class of the largest deviation: with every share unchanged, a class at 0,
+    # never an empty name (the report printed "class=," for identical proportions)
+    worst_cls = max(deviations, key=deviations.__getitem__)
+    worst = deviations[worst_cls]
     observed = {
         "max_relative_deviation": round(worst, 4),
         "class": worst_cls,
