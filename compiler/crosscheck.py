@@ -372,6 +372,15 @@ def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iter
             "a multiclass model predicts its most probable class; there is no threshold to fix",
             "remove spec.metric.threshold",
         )
+    share = ("expectations", "target", "max_class_proportion_deviation")
+    if task == "regression" and share in doc.values:
+        yield _at(
+            doc,
+            share,
+            "a regression target has no classes whose shares could move; validate tests its distribution "
+            "like any numeric column, at expectations.distribution.p_value",
+            "remove expectations.target",
+        )
 
 
 def split_rules(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:

@@ -321,7 +321,7 @@ def _validate_params(spec: SystemSpec, label_source: str) -> dict[str, Any]:
     problem = _problem(spec)
     return {
         "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-        **{k: v for k, v in problem.items() if k != "task"},
+        **problem,  # the task decides the target layer: class shares, or a regression target's distribution
         "label_source": label_source,
         "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
         "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],

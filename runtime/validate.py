@@ -212,8 +212,10 @@ def cross_field(source_tables: dict[str, pa.Table], checks: list[dict[str, Any]]
 
 # --- layer B and C: profiles ---------------------------------------------------
 def profiled_columns(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Columns compared in layer B: declared numeric and categorical columns, not keys or the target."""
-    skip = {cfg["entity"], cfg["timestamp"], cfg["target"]}
+    """Columns compared in layer B: declared numeric and categorical columns, not keys; a
+    class target is layer C's (class shares), a regression target is compared here like
+    any number (it has no classes: every distinct value would be one)."""
+    skip = {cfg["entity"], cfg["timestamp"]} | ({cfg["target"]} if cfg["task"] != "regression" else set())
     out: dict[str, dict[str, str]] = {}
     for source, cols in cfg["schema"].items():
         for col, spec in cols.items():
@@ -243,7 +245,7 @@ def build_profile(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> dict[str,
                 cols[f"{source}.{col}"] = categorical_profile(data.to_pylist())
     target = None
     label = tables.get(cfg["label_source"])
-    if label is not None and cfg["target"] in label.column_names:
+    if cfg["task"] != "regression" and label is not None and cfg["target"] in label.column_names:
         target = categorical_profile(label.column(cfg["target"]).to_pylist())["counts"]
     return {"columns": cols, "target": target}
 
@@ -354,6 +356,16 @@ def distribution(
 
 
 def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg: dict[str, Any]) -> Outcome:
+    if cfg["task"] == "regression":
+        return Outcome(
+            "target",
+            "target",
+            "skipped",
+            f"a regression target has no classes: its distribution is tested as "
+            f"distribution.{cfg['label_source']}.{cfg['target']}",
+            cfg["label_source"],
+            cfg["target"],
+        )
     limit = cfg["target_proportion"]["max_class_proportion_deviation"]
     ref = (reference or {}).get("target")
     cur = current.get("target")

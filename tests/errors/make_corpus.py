@@ -181,6 +181,14 @@ CASES: list[tuple[str, str, str]] = [
     ("offline_format_unknown", "features:\n  entity: user_id\n", "features:\n  entity: user_id\n  store: {offline: {format: iceberg}}\n"),
     ("wandb_with_mlflow_uri", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {backend: wandb, uri: 'sqlite:///.mlwright/tracking.db'}\n"),
     ("wandb_project_with_slash", "  backend: lightgbm\n", "  backend: lightgbm\n  tracking: {backend: wandb, experiment: team/churn}\n"),
+    (
+        "class_share_on_regression",
+        "",
+        BASE.replace("task: binary_classification", "task: regression")
+        .replace("metric: {name: fbeta, beta: 2.0}", "metric: {name: rmse}")
+        .replace("label: {type: bool}", "label: {type: float}")
+        .replace("expectations:\n", "expectations:\n  target: {max_class_proportion_deviation: 0.2}\n"),
+    ),
 ]
 
 

@@ -1,10 +1,19 @@
-"""The target layer names the class whose share moved most, even when none moved."""
+"""The target layer names the class whose share moved most, even when none moved; a
+regression target is compared as a distribution, never as thousands of one-row classes."""
 
 from __future__ import annotations
 
-from mlwright.runtime.validate import target_layer
+import numpy as np
+import pyarrow as pa
 
-CFG = {"target_proportion": {"max_class_proportion_deviation": 0.2}, "label_source": "events", "target": "churned"}
+from mlwright.runtime.validate import build_profile, distribution, target_layer
+
+CFG = {
+    "task": "binary_classification",
+    "target_proportion": {"max_class_proportion_deviation": 0.2},
+    "label_source": "events",
+    "target": "churned",
+}
 
 
 def test_unchanged_shares_name_a_class_at_zero_deviation() -> None:
@@ -24,3 +33,34 @@ def test_the_class_that_moved_most_is_named_and_fails_past_the_limit() -> None:
 def test_a_class_the_reference_never_had_is_an_infinite_move() -> None:
     out = target_layer({"target": {"a": 5, "b": 5, "c": 1}}, {"target": {"a": 5, "b": 5}}, CFG)
     assert out.status == "failed" and out.observed["class"] == "c"
+
+
+def test_a_regression_target_is_tested_as_a_distribution_not_as_classes() -> None:
+    cfg = {
+        **CFG,
+        "task": "regression",
+        "target": "price",
+        "entity": "symbol",
+        "timestamp": "date",
+        "label_source": "prices",
+        "schema": {
+            "prices": {"symbol": {"type": "category"}, "date": {"type": "timestamp"}, "price": {"type": "float"}}
+        },
+        "distribution": {"p_value": 0.01, "continuous": "ks", "categorical": "chi2", "reference": "previous"},
+    }
+    rng = np.random.default_rng(0)
+
+    def profile(prices: np.ndarray) -> dict[str, object]:
+        table = pa.table({"symbol": ["A"] * len(prices), "price": prices})
+        return build_profile({"prices": table}, cfg)
+
+    before = profile(np.round(rng.gamma(2.0, 50.0, 400), 2))  # nearly every price distinct
+    same = profile(np.round(rng.gamma(2.0, 50.0, 420), 2))
+    moved = profile(np.round(rng.gamma(2.0, 80.0, 420), 2))
+    assert before["target"] is None and "prices.price" in before["columns"]
+    layer = target_layer(same, before, cfg)
+    assert layer.status == "skipped" and "distribution.prices.price" in layer.message
+    [kept], _ = distribution(same, before, cfg)
+    [shifted], _ = distribution(moved, before, cfg)
+    assert (kept.id, kept.status, shifted.status) == ("distribution.prices.price", "passed", "failed")
+    assert shifted.observed["test"] == "ks"
