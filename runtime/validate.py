@@ -372,22 +372,26 @@ def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
     if not ref or not cur:
         return Outcome("target", "target", "skipped", "no reference version yet", cfg["label_source"], cfg["target"])
     rt, ct = sum(ref.values()), sum(cur.values())
-    shares, deviations = {}, {}
-    for cls in sorted(set(ref) | set(cur)):
-        r, c = ref.get(cls, 0) / rt, cur.get(cls, 0) / ct
-        deviations[cls] = abs(c - r) / r if r else float("inf")
-        shares[cls] = round(c, 4)
+    shares = {cls: round(cur.get(cls, 0) / ct, 4) for cls in sorted(set(ref) | set(cur))}
+    deviations = {cls: abs(cur.get(cls, 0) / ct - n / rt) / (n / rt) for cls, n in sorted(ref.items()) if n}
+    # a class the reference never had moved by no ratio: it is named as new (a relative
+    # move from zero is infinite, which JSON cannot hold)
+    new = [cls for cls in sorted(cur) if not ref.get(cls)]
     # the first class of the largest deviation: with every share unchanged, a class at 0,
     # never an empty name (the report printed "class=," for identical proportions)
     worst_cls = max(deviations, key=deviations.__getitem__)
     worst = deviations[worst_cls]
-    observed = {
+    observed: dict[str, Any] = {
         "max_relative_deviation": round(worst, 4),
         "class": worst_cls,
+        **({"new_classes": ",".join(new)} if new else {}),
         **{f"share_{k}": v for k, v in shares.items()},
     }
-    failed = worst > limit
-    msg = f"class '{worst_cls}' proportion moved {worst:.1%} (limit {limit:.0%})" if failed else ""
+    failed = worst > limit or bool(new)
+    msg = f"class '{worst_cls}' proportion moved {worst:.1%} (limit {limit:.0%})" if worst > limit else ""
+    if new:
+        listed = ", ".join(f"'{c}'" for c in new)
+        msg = "; ".join(filter(None, [msg, f"class {listed} absent from the reference version"]))
     return Outcome(
         "target", "target", "failed" if failed else "passed", msg, cfg["label_source"], cfg["target"], observed
     )

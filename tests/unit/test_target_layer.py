@@ -30,9 +30,11 @@ def test_the_class_that_moved_most_is_named_and_fails_past_the_limit() -> None:
     assert out.message == "class 'true' proportion moved 100.0% (limit 20%)"
 
 
-def test_a_class_the_reference_never_had_is_an_infinite_move() -> None:
+def test_a_class_the_reference_never_had_fails_named_as_new_with_finite_numbers() -> None:
     out = target_layer({"target": {"a": 5, "b": 5, "c": 1}}, {"target": {"a": 5, "b": 5}}, CFG)
-    assert out.status == "failed" and out.observed["class"] == "c"
+    assert out.status == "failed" and out.observed["new_classes"] == "c"
+    assert out.message == "class 'c' absent from the reference version"
+    assert all(v == v and abs(v) != float("inf") for v in out.observed.values() if isinstance(v, float))
 
 
 def test_a_regression_target_is_tested_as_a_distribution_not_as_classes() -> None:
