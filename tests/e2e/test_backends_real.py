@@ -5,7 +5,8 @@ a team would grow it: first the prices up to the end of 2008, then the first qua
 of 2009 appended. Each dataset version becomes a Delta version of the offline
 store, `features history` lists both, and training `as_of` the first dataset
 version reproduces the first model's numbers while featurize keeps the newest. The
-runs land in W&B offline: one train run per fit, the registered model aliased."""
+runs land in W&B offline: one train run per fit, the registered model aliased. A
+byte flipped in any version's data file is named by `verify` and stops training."""
 
 from __future__ import annotations
 
@@ -109,3 +110,14 @@ def test_dataset_versions_as_delta_versions_and_wandb_runs_on_real_prices(tmp_pa
 
     jobs = wandb_job_types(build)
     assert jobs.count("train") == 3 and jobs.count("registry") == 3
+
+    # every file of every version is held to dvc.lock, and to the version's sidecar
+    assert run_cli("verify", "build/stocks", cwd=root).returncode == 0
+    data = next((build / "features/offline").glob("*.parquet"))
+    body = bytearray(data.read_bytes())
+    body[len(body) // 2] ^= 0x01
+    data.write_bytes(bytes(body))
+    verify = run_cli("verify", "build/stocks", cwd=root)
+    assert verify.returncode == 1 and f"modified: features/offline/{data.name}" in verify.stdout
+    forced = run_cli("run", "build/stocks", "--stage", "train", "--force", "--quiet", cwd=root)
+    assert forced.returncode != 0 and data.name in forced.stdout + forced.stderr
