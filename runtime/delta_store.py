@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,10 @@ def write_version(folder: Path, table: pa.Table, meta: dict[str, Any]) -> dict[s
     kept = current(folder, meta)
     if kept is not None:
         return kept
+    if folder.exists() and not is_delta(folder):
+        # the Parquet store this spec had before `format: delta` (DVC keeps a persisted
+        # out in place): its parts are no version of this table, and DVC's cache has them
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dl.write_deltalake(
         str(folder),

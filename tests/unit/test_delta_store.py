@@ -98,3 +98,13 @@ def test_a_dictionary_column_in_many_chunks_reads_back_as_its_values_under_one_d
     assert got.column("plan").num_chunks == 1 and got.schema == table.schema
     assert got.column("plan").to_pylist() == table.column("plan").to_pylist()
     assert got.drop_columns(["plan"]).equals(table.drop_columns(["plan"]))
+
+
+def test_a_parquet_store_left_in_the_folder_is_replaced_by_the_delta_table(tmp_path: Path) -> None:
+    folder = tmp_path / "offline"
+    folder.mkdir()
+    pq.write_table(training_table(10), folder / "part-00000.parquet")  # the store before format: delta
+    (folder / "_metadata.json").write_text("{}")
+    write_version(folder, training_table(30), meta("e" * 64))
+    assert not (folder / "_metadata.json").exists() and not (folder / "part-00000.parquet").exists()
+    assert read_version(folder, None)[0].num_rows == 30
