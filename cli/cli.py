@@ -525,10 +525,8 @@ def features_history_cmd(target: Dir) -> None:
     from mlwright.runtime.feature_store import offline_history
 
     for v in _user_errors(offline_history, target):
-        at = datetime.fromtimestamp(v["timestamp_ms"] / 1000, UTC).isoformat(timespec="seconds")
-        print(
-            f"v{v['version']}  {at}  dataset {v['dataset_version']}  features {v['feature_set_hash'][:12]}  {v['rows']} rows"
-        )
+        at = datetime.fromtimestamp(v.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+        print(f"v{v.version}  {at}  dataset {v.dataset_version}  features {v.feature_set_hash[:12]}  {v.rows} rows")
 
 
 def _canary(target: Path) -> Any:

@@ -18,7 +18,6 @@ Parquet store gives.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pyarrow as pa
 
 from .atomic import write_json
 from .context import GateFailed, UserError
+from .hashing import sha256_file
 
 ROW = "__row"
 SIDECARS = "_mlwright"
@@ -103,17 +103,13 @@ def storable(table: pa.Table) -> pa.Table:
 
 
 def file_digests(folder: Path, version: int) -> dict[str, str]:
-    files = deltalake().DeltaTable(str(folder), version=version).file_uris()
-    return {_relative(folder, uri): _sha256(folder / _relative(folder, uri)) for uri in files}
+    files = [_relative(folder, uri) for uri in deltalake().DeltaTable(str(folder), version=version).file_uris()]
+    return {name: sha256_file(str(folder / name)) for name in files}
 
 
 def _relative(folder: Path, uri: str) -> str:
     path = Path(uri.removeprefix("file://"))
     return str(path.relative_to(folder.resolve()) if path.is_absolute() else path)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def current(folder: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -224,23 +220,13 @@ def read_version(folder: Path, as_of: str | None) -> tuple[pa.Table, dict[str, A
             f"{folder}: Delta version {picked.version} lists other data files than {sidecar.name} recorded; "
             "re-create it: mlwright run --stage featurize --force"
         )
-    table = pa.concat_tables([verified_file(folder / name, meta["files"][name], sidecar.name) for name in listed])
+    from .featurize import verified_part
+
+    table = pa.concat_tables([verified_part(folder / name, meta["files"][name], sidecar.name) for name in listed])
     if not in_order(table.column(ROW)):
         table = table.sort_by(ROW)
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(meta["arrow_schema"])))
     return restored(table, schema), meta
-
-
-def verified_file(path: Path, digest: str, sidecar: str) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    body = path.read_bytes() if path.is_file() else b""
-    if hashlib.sha256(body).hexdigest() != digest:
-        raise GateFailed(
-            f"{path}: changed after featurize wrote it (sha256 differs from {sidecar}); "
-            "re-create it: mlwright run --stage featurize --force"
-        )
-    return pq.read_table(pa.BufferReader(body))
 
 
 def in_order(rows: pa.ChunkedArray) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import load_context
+from .delta_store import OfflineVersion
 from .online_store import OnlineStore, open_store
 
 
@@ -36,12 +37,10 @@ def get_online(target: Path, ids: list[str]) -> dict[str, Any]:
         store.close()
 
 
-def offline_history(target: Path) -> list[dict[str, Any]]:
+def offline_history(target: Path) -> list[OfflineVersion]:
     """The versions a Delta offline store holds, newest first (`mlwright features
     history`); a Parquet store holds one table and no history, which is said, not
     shown as an empty list."""
-    from dataclasses import asdict
-
     from .context import UserError
     from .delta_store import history
 
@@ -56,4 +55,4 @@ def offline_history(target: Path) -> list[dict[str, Any]]:
     versions = history(folder)
     if not versions:
         raise UserError(f"{folder}: no Delta offline store yet; run featurize first")
-    return [asdict(v) for v in versions]
+    return versions

@@ -340,12 +340,13 @@ def load_offline(
     return pa.concat_tables([verified_part(folder / p, meta.get("sha256", {}).get(p)) for p in meta["parts"]]), meta
 
 
-def verified_part(path: Path, digest: str | None) -> pa.Table:
-    """A part of the offline store, only if its bytes are the ones featurize wrote."""
-    body = path.read_bytes()
+def verified_part(path: Path, digest: str | None, recorded_in: str = "_metadata.json") -> pa.Table:
+    """A Parquet file of the offline store (either format), only if its bytes are the
+    ones featurize wrote: read once, hashed and parsed from the same bytes."""
+    body = path.read_bytes() if path.is_file() else b""
     if digest is None or hashlib.sha256(body).hexdigest() != digest:
         raise GateFailed(
-            f"{path}: changed after featurize wrote it (sha256 differs from _metadata.json); "
+            f"{path}: changed after featurize wrote it (sha256 differs from {recorded_in}); "
             "re-create it: mlwright run --stage featurize --force"
         )
     return pq.read_table(pa.BufferReader(body))

@@ -13,6 +13,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .atomic import write_json
 
@@ -29,13 +30,21 @@ CHUNK = 1024 * 1024  # stays in L2: faster than larger reads here
 
 
 def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
+    return file_digest(path, hashlib.sha256())
+
+
+def md5_file(path: str) -> str:
+    """DVC's hash of a file (what `dvc.lock` records), not a security measure."""
+    return file_digest(path, hashlib.md5(usedforsecurity=False))
+
+
+def file_digest(path: str, h: Any) -> str:
     with open(path, "rb", buffering=0) as fh:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := fh.readinto(buf):
             h.update(view[:n])
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 def hash_files(paths: list[str], workers: int | None = None) -> dict[str, str]:

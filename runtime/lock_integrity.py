@@ -11,7 +11,6 @@ reads before it reads them, and `mlwright verify` checks them all.
 from __future__ import annotations
 
 import configparser
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .hashing import CHUNK, Change
+from .hashing import Change, md5_file
 
 LOCK = "dvc.lock"
 
@@ -31,16 +30,6 @@ class RecordedOut:
 
     path: str
     md5: str | None
-
-
-def md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with path.open("rb", buffering=0) as fh:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 def cache_dir(build: Path) -> Path | None:
@@ -103,7 +92,7 @@ def changes_of(build: Path, recorded: Iterable[RecordedOut]) -> list[Change]:
             changes.append(Change(out.path, "unrecorded (DVC's cache has no listing of this folder)"))
         elif not path.is_file():
             changes.append(Change(out.path, "missing"))
-        elif md5_file(path) != out.md5:
+        elif md5_file(str(path)) != out.md5:
             changes.append(Change(out.path, "modified"))
     return changes
 
