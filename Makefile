@@ -56,14 +56,14 @@ soak: install-dev system-deps  ## the long reliability run: 20,000 fuzzed specs,
 	  tests/e2e/test_churn.py::test_schemathesis_finds_no_failure_in_the_served_contract tests/e2e/test_store_faults.py
 
 check: install-dev  ## format, lint, types, layering, then the tests
-	$(PYTHON) -m ruff format --check cli compiler runtime tests benchmarks pipelines
-	$(PYTHON) -m ruff check cli compiler runtime tests benchmarks pipelines
+	$(PYTHON) -m ruff format --check cli contract compiler runtime tests benchmarks pipelines
+	$(PYTHON) -m ruff check cli contract compiler runtime tests benchmarks pipelines
 	PYTHON=$(PYTHON) bash .ci/typecheck
 	$(MAKE) test
 
 format:
-	$(PYTHON) -m ruff format cli compiler runtime tests benchmarks pipelines
-	$(PYTHON) -m ruff check --fix cli compiler runtime tests benchmarks pipelines
+	$(PYTHON) -m ruff format cli contract compiler runtime tests benchmarks pipelines
+	$(PYTHON) -m ruff check --fix cli contract compiler runtime tests benchmarks pipelines
 
 bench: install-dev  ## benchmarks side by side with their peers; see BENCHMARKS.md
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done

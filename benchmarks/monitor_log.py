@@ -59,6 +59,7 @@ def write_log(path: Path, lines: int, seed: int, shift: float) -> None:
 MLWRIGHT = """
 import json, resource, sys, time
 from pathlib import Path
+from mlwright.contract.monitor import Covariate
 from mlwright.runtime.monitor import drift_all
 from mlwright.runtime.prediction_log import read_log
 from mlwright.runtime.bundle import load_reference
@@ -66,7 +67,7 @@ reference = load_reference(Path(sys.argv[2]))
 t = time.perf_counter()
 cur = read_log(Path(sys.argv[1]), reference, "customer_id")
 read = time.perf_counter() - t
-drift = drift_all(reference, cur.columns, {"epsilon": 1e-4, "min_rows": 50, "bins": 10})
+drift = drift_all(reference, cur.columns, Covariate(metric="psi", threshold=0.2, bins=10, ks_p_value=0.01, epsilon=1e-4, min_rows=50))
 print(json.dumps({"seconds": time.perf_counter() - t, "read": read, "rows": cur.rows,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "psi": {k: round(v["psi"], 4) for k, v in drift.items()}}))
@@ -76,6 +77,7 @@ RECORD_BY_RECORD = """
 import json, resource, sys, time
 import numpy as np
 from pathlib import Path
+from mlwright.contract.monitor import Covariate
 from mlwright.runtime.monitor import drift_all
 from mlwright.runtime.bundle import load_reference
 reference = load_reference(Path(sys.argv[2]))
@@ -98,7 +100,7 @@ for name, prof in reference.items():
         cols[name] = [None if v is None else str(v) for v in values]
 ids = [r.get("request_id") for r in recs]
 read = time.perf_counter() - t
-drift = drift_all(reference, cols, {"epsilon": 1e-4, "min_rows": 50, "bins": 10})
+drift = drift_all(reference, cols, Covariate(metric="psi", threshold=0.2, bins=10, ks_p_value=0.01, epsilon=1e-4, min_rows=50))
 print(json.dumps({"seconds": time.perf_counter() - t, "read": read, "rows": len(recs),
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "psi": {k: round(v["psi"], 4) for k, v in drift.items()}}))

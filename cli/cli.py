@@ -573,7 +573,7 @@ def _canary_act(target: Path, action: str, kubectl: bool = False) -> None:
 
     from mlwright.runtime.rollouts import deployment, kubectl_command, run_kubectl
 
-    k8s = deployment(target)
+    k8s = _user_errors(deployment, target)
     if k8s is not None:  # the cluster's controller owns the canary: its command, printed or run
         command = _user_errors(kubectl_command, k8s, action)
         print(" ".join(command))

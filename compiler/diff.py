@@ -56,8 +56,9 @@ def changed_stages(plan: SystemPlan, disk: dict[str, bytes | None], files: FileM
     """Stages whose own declared params or emitted deps differ: what DVC finds stale."""
     old_params = _load_yaml(disk.get("params.yaml")) or {}
     touched: set[str] = set()
+    new_params = plan.params.as_yaml_data()
     for stage in plan.stages:
-        if any(_param(old_params, key) != _param(plan.params, key) for key in stage.params):
+        if any(_param(old_params, key) != _param(new_params, key) for key in stage.params):
             touched.add(stage.name)
         if any(dep in files and disk.get(dep) != files[dep] for dep in stage.deps):
             touched.add(stage.name)

@@ -86,7 +86,7 @@ def emit_dvc(plan: SystemPlan) -> FileMap:
 
 
 def emit_params(plan: SystemPlan) -> FileMap:
-    return {"params.yaml": dump_yaml(plan.params, _header(plan))}
+    return {"params.yaml": dump_yaml(plan.params.as_yaml_data(), _header(plan))}
 
 
 def emit_resolved(plan: SystemPlan) -> FileMap:
@@ -101,9 +101,9 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
     for f in plan.row_features:
         if f.source != plan.label_source:
             by_source.setdefault(f.source, []).append(f)
-    image = plan.params["featurize"]["image"]
-    if image and image["source"] != plan.label_source:
-        by_source.setdefault(image["source"], [])
+    image = plan.params.featurize.image
+    if image and image.source != plan.label_source:
+        by_source.setdefault(image.source, [])
     time_column = {s.name: s.time_column for s in plan.sources}
     joins = [
         {
@@ -111,7 +111,7 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
             "source": name,
             "features": by_source[name],
             "time_column": time_column[name] if plan.timestamp else None,
-            "image": bool(image and image["source"] == name),
+            "image": bool(image and image.source == name),
         }
         for i, name in enumerate(sorted(by_source), start=1)
     ]
@@ -180,7 +180,7 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
             task_words=plan.task.replace("_", " "),
             metric_words=_METRIC_WORDS[m["name"]].format(beta=m["beta"]),
             metric_why=_metric_why(r),
-            input_types=plan.params["serve"]["inputs"],
+            input_types=plan.params.serve.inputs,
             cost_ratio=f"{ratio:g}",
             availability=f"{r['spec']['sla']['availability'] * 100:g}%",
         )
@@ -189,7 +189,7 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
 
 
 def emit_serving(plan: SystemPlan) -> FileMap:
-    pkg = plan.params["package"]
+    pkg = plan.params.package
     torch = plan.resolved["training"]["backend"] == "torch"
     pins = serving_pins(torch)
     requirements = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
@@ -200,7 +200,7 @@ def emit_serving(plan: SystemPlan) -> FileMap:
             compiler_version=plan.compiler_version,
             name=plan.name,
             model_version=plan.model_version,
-            base_image=pkg["base_image"],
+            base_image=pkg.base_image,
             port=plan.resolved["serving"]["port"],
             torch=torch,
             mode=plan.resolved["serving"]["mode"],
@@ -223,9 +223,9 @@ def emit_serving(plan: SystemPlan) -> FileMap:
 
 
 def emit_monitoring(plan: SystemPlan) -> FileMap:
-    mon = plan.monitoring
-    cov, concept = mon["covariate"], mon["concept"]
-    sla = plan.params["serve"]["sla"]
+    mon = plan.params.monitor
+    cov, concept = mon.covariate, mon.concept
+    sla = plan.params.serve.sla
     labels = {"system": plan.name}
     rules = {
         "groups": [
@@ -234,46 +234,46 @@ def emit_monitoring(plan: SystemPlan) -> FileMap:
                 "rules": [
                     {
                         "alert": "MlwrightCovariateDrift",
-                        "expr": f'max by (feature) (mlwright_feature_psi{{system="{plan.name}"}}) > {cov["threshold"]}',
+                        "expr": f'max by (feature) (mlwright_feature_psi{{system="{plan.name}"}}) > {cov.threshold}',
                         "for": "0m",
                         "labels": {**labels, "severity": "warning"},
-                        "annotations": {"summary": f"PSI of {{{{ $labels.feature }}}} above {cov['threshold']}"},
+                        "annotations": {"summary": f"PSI of {{{{ $labels.feature }}}} above {cov.threshold}"},
                     },
                     {
                         "alert": "MlwrightConceptDrift",
-                        "expr": f'mlwright_metric_relative_drop{{system="{plan.name}"}} > {concept["max_relative_drop"]}',
+                        "expr": f'mlwright_metric_relative_drop{{system="{plan.name}"}} > {concept.max_relative_drop}',
                         "for": "0m",
                         "labels": {**labels, "severity": "critical"},
                         "annotations": {
-                            "summary": f"{concept['metric']} fell more than {concept['max_relative_drop']:.0%} below the registered baseline"
+                            "summary": f"{concept.metric} fell more than {concept.max_relative_drop:.0%} below the registered baseline"
                         },
                     },
                     {
                         "alert": "MlwrightLatencySLA",
                         "expr": (
                             "histogram_quantile(0.99, sum by (le) (rate("
-                            f'mlwright_request_latency_seconds_bucket{{system="{plan.name}"}}[5m]))) > {sla["latency_p99_ms"] / 1000:g}'
+                            f'mlwright_request_latency_seconds_bucket{{system="{plan.name}"}}[5m]))) > {sla.latency_p99_ms / 1000:g}'
                         ),
                         "for": "5m",
                         "labels": {**labels, "severity": "warning"},
-                        "annotations": {"summary": f"p99 latency above {sla['latency_p99_ms']:g} ms"},
+                        "annotations": {"summary": f"p99 latency above {sla.latency_p99_ms:g} ms"},
                     },
                     {
                         "alert": "MlwrightAvailabilitySLA",
                         "expr": (
                             f'sum(rate(mlwright_requests_total{{system="{plan.name}",status=~"5.."}}[5m])) / '
-                            f'sum(rate(mlwright_requests_total{{system="{plan.name}"}}[5m])) > {1 - sla["availability"]:.6g}'
+                            f'sum(rate(mlwright_requests_total{{system="{plan.name}"}}[5m])) > {1 - sla.availability:.6g}'
                         ),
                         "for": "5m",
                         "labels": {**labels, "severity": "critical"},
-                        "annotations": {"summary": f"success rate below {sla['availability']:g}"},
+                        "annotations": {"summary": f"success rate below {sla.availability:g}"},
                     },
                 ],
             }
         ]
     }
     return {
-        "monitoring/monitoring.yaml": dump_yaml(mon, _header(plan)),
+        "monitoring/monitoring.yaml": dump_yaml(mon.model_dump(mode="json"), _header(plan)),
         "monitoring/alerts.rules.yml": dump_yaml(rules, _header(plan)),
     }
 

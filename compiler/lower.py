@@ -14,11 +14,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlwright import __version__
+from mlwright.contract import IR_VERSION, Params
+from mlwright.contract.commands import DeployParams, GatesParams, KubernetesRollout, VersioningParams
+from mlwright.contract.compute import ComputeParams
+from mlwright.contract.featurize import FeaturizeParams, ImageTransform, OnlineStore, RowFeature, WindowFeature
+from mlwright.contract.ingest import CsvSource, DicomSource, IngestParams, JsonlSource, ParquetSource, Source
+from mlwright.contract.monitor import MonitorParams
+from mlwright.contract.register import PackageParams, RegisterParams
+from mlwright.contract.serve import Batch, Canary, InputConstraint, ServeParams, Sla
+from mlwright.contract.train import Tracking, TrainParams
+from mlwright.contract.validate import ValidateParams
 
 from .expressions import in_fixed_order, parse_expression
 from .paths import is_remote, static_prefix
 from .plan import (
-    IR_VERSION,
     CanaryStepPlan,
     DeployPlan,
     RowFeaturePlan,
@@ -27,7 +36,8 @@ from .plan import (
     SystemPlan,
     WindowFeaturePlan,
 )
-from .spec import DicomSource, SystemSpec
+from .spec import DicomSource as DicomSourceSpec
+from .spec import SystemSpec
 from .units import duration_seconds, share, size_bytes
 
 RUNTIME = "python3 -m mlwright.runtime"
@@ -42,10 +52,6 @@ def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:
     resolved = spec.model_dump(mode="json", by_alias=True, exclude={"defaults"})
     params = _params(spec, root, sources, rows, windows, label_source)
     deploy = deploy_plan(spec)
-    if deploy is not None:  # read by `mlwright canary promote|rollback` for a Kubernetes build
-        params["deploy"] = {
-            "kubernetes": {"namespace": deploy.namespace, "rollout": deploy.name, "controller": deploy.controller}
-        }
     stages = _stages(spec, sources)
     return SystemPlan(
         ir_version=IR_VERSION,
@@ -65,7 +71,6 @@ def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:
         stages=stages,
         params=params,
         resolved=resolved,
-        monitoring=params["monitor"],
         deploy=deploy,
     )
 
@@ -138,7 +143,7 @@ def _source(spec: SystemSpec, src: Any, root: str) -> SourcePlan:
         options.append(("delimiter", src.delimiter))
     if getattr(src, "rename", None):
         options.append(("rename", dict(sorted(src.rename.items()))))
-    if isinstance(src, DicomSource):
+    if isinstance(src, DicomSourceSpec):
         options.append(
             ("metadata", {k: ([v] if isinstance(v, str) else list(v)) for k, v in sorted(src.metadata.items())})
         )
@@ -198,13 +203,13 @@ def _input_types(spec: SystemSpec) -> dict[str, str]:
     return out
 
 
-def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
+def _input_constraints(spec: SystemSpec) -> dict[str, InputConstraint]:
     """Declared ranges and allowed values of request inputs that are plain columns, and
     `nullable` where the schema writes `nullable: true`. Only written: nullable is the
     column default for data, while a request must carry a value unless told otherwise."""
     columns = {name: dict(cols) for name, cols in spec.expectations.schema_.items()}
     by_name = {f.name: f for f in spec.features.definitions}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, InputConstraint] = {}
     for name in spec.spec.inputs:
         f = by_name.get(name)
         col = (
@@ -214,11 +219,16 @@ def _input_constraints(spec: SystemSpec) -> dict[str, dict[str, Any]]:
         )
         if col is None:
             continue
-        rules = {k: v for k, v in (("min", col.min), ("max", col.max), ("values", col.values)) if v is not None}
-        if col.nullable and "nullable" in col.model_fields_set and name != spec.spec.entity:
-            rules["nullable"] = True  # written out: requests may send null too (a missing value, as in training)
-        if rules:
-            out[name] = rules
+        # written out: requests may send null too (a missing value, as in training)
+        nullable = col.nullable and "nullable" in col.model_fields_set and name != spec.spec.entity
+        rule = InputConstraint(
+            min=col.min,
+            max=col.max,
+            values=tuple(col.values) if col.values is not None else None,
+            nullable=True if nullable else None,
+        )
+        if rule != InputConstraint():
+            out[name] = rule
     return out
 
 
@@ -229,37 +239,48 @@ def _params(
     rows: tuple[RowFeaturePlan, ...],
     windows: tuple[WindowFeaturePlan, ...],
     label_source: str,
-) -> dict[str, Any]:
+) -> Params:
     """params.yaml: one section per stage (and per command), each built by its own function."""
-    return {
-        "ingest": _ingest_params(spec, root, sources),
-        "gates": _gates_params(spec),
-        "versioning": _versioning_params(spec),
-        "validate": _validate_params(spec, label_source),
-        "featurize": _featurize_params(spec, rows, windows, label_source),
-        "train": _train_params(spec),
-        "register": _register_params(spec),
-        "package": _package_params(spec),
-        "serve": _serve_params(spec, root),
-        "monitor": _monitor_params(spec, root),
-        "compute": _compute_params(spec),
-    }
+    return Params(
+        ingest=_ingest_params(spec, root, sources),
+        gates=GatesParams(retrieval_p99_ms=spec.features.store.retrieval_p99_ms),  # `mlwright gates` only
+        versioning=_versioning_params(spec),
+        validate_=_validate_params(spec, label_source),
+        featurize=_featurize_params(spec, rows, windows, label_source),
+        train=_train_params(spec),
+        register_=_register_params(spec),
+        package=_package_params(spec),
+        serve=_serve_params(spec, root),
+        monitor=_monitor_params(spec, root),
+        compute=_compute_params(spec),
+        deploy=_deploy_params(spec),
+    )
 
 
-def _compute_params(spec: SystemSpec) -> dict[str, Any]:
+def _deploy_params(spec: SystemSpec) -> DeployParams | None:
+    deploy = deploy_plan(spec)
+    if deploy is None:
+        return None
+    # read by `mlwright canary promote|rollback` for a Kubernetes build
+    return DeployParams(
+        kubernetes=KubernetesRollout(namespace=deploy.namespace, rollout=deploy.name, controller=deploy.controller)
+    )
+
+
+def _compute_params(spec: SystemSpec) -> ComputeParams:
     # Where the work runs, not what it computes: no stage declares these to DVC, because
     # the outputs are the same bytes on any engine, scheduler and bucket count (tested).
     c = spec.compute
-    return {
-        "engine": c.engine,
-        "scheduler": c.scheduler,  # an ${oc.env:...} reference stays one, resolved when a stage starts
-        "workers": c.workers,
-        "threads_per_worker": c.threads_per_worker,
-        "memory_limit": c.memory_limit if c.memory_limit == "auto" else size_bytes(c.memory_limit),
-        "partition_by": c.partitions.by,
-        "buckets": c.partitions.buckets,
-        "distributed_fit_rows": c.distributed_fit_rows,
-    }
+    return ComputeParams(
+        engine=c.engine,
+        scheduler=c.scheduler,  # an ${oc.env:...} reference stays one, resolved when a stage starts
+        workers=c.workers,
+        threads_per_worker=c.threads_per_worker,
+        memory_limit="auto" if c.memory_limit == "auto" else size_bytes(c.memory_limit),
+        partition_by=c.partitions.by,
+        buckets=c.partitions.buckets,
+        distributed_fit_rows=c.distributed_fit_rows,
+    )
 
 
 def _problem(spec: SystemSpec) -> dict[str, Any]:
@@ -267,236 +288,246 @@ def _problem(spec: SystemSpec) -> dict[str, Any]:
     return {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
 
 
-def _categorical_inputs(spec: SystemSpec) -> list[str]:
+def _categorical_inputs(spec: SystemSpec) -> tuple[str, ...]:
     inputs = spec.spec.inputs
-    return sorted(f.name for f in spec.features.definitions if f.name in inputs and f.encoding != "none")
+    return tuple(sorted(f.name for f in spec.features.definitions if f.name in inputs and f.encoding != "none"))
 
 
-def _image(spec: SystemSpec) -> dict[str, Any] | None:
+def _image(spec: SystemSpec) -> ImageTransform | None:
     img = spec.features.image
     if img is None:
         return None
-    return {
-        "source": img.source,
-        "center": img.window.center,
-        "width": img.window.width,
-        "size": list(img.size),
-        "normalize": img.normalize,
-    }
+    return ImageTransform(
+        source=img.source,
+        center=img.window.center,
+        width=img.window.width,
+        size=(img.size[0], img.size[1]),
+        normalize=img.normalize,
+    )
 
 
-def _ingest_params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...]) -> dict[str, Any]:
-    return {
-        "source_root": root,
-        "sources": [
-            {
-                "name": src.name,
-                "format": src.format,
-                "uri": src.uri,
-                "columns": dict(src.columns),
-                **dict(src.options),
-            }
-            for src in sources
-        ],
-        "manifest": spec.data.versioning.manifest,
-    }
+def _ingest_source(src: SourcePlan) -> Source:
+    options = dict(src.options)
+    columns = dict(src.columns)
+    if src.format == "csv":
+        return CsvSource(
+            name=src.name,
+            format="csv",
+            uri=src.uri,
+            columns=columns,
+            delimiter=options["delimiter"],
+            rename=options.get("rename", {}),
+        )
+    if src.format == "parquet":
+        return ParquetSource(
+            name=src.name, format="parquet", uri=src.uri, columns=columns, rename=options.get("rename", {})
+        )
+    if src.format == "jsonl":
+        return JsonlSource(
+            name=src.name, format="jsonl", uri=src.uri, columns=columns, rename=options.get("rename", {})
+        )
+    metadata = {k: tuple(v) for k, v in options.get("metadata", {}).items()}
+    return DicomSource(name=src.name, format="dicom", uri=src.uri, columns=columns, metadata=metadata)
 
 
-def _gates_params(spec: SystemSpec) -> dict[str, Any]:
-    # read by `mlwright gates` only (the acceptance table), never by a stage
-    store = spec.features.store
-    return {"retrieval_p99_ms": store.retrieval_p99_ms}
+def _ingest_params(spec: SystemSpec, root: str, sources: tuple[SourcePlan, ...]) -> IngestParams:
+    return IngestParams(
+        source_root=root,
+        sources=tuple(_ingest_source(src) for src in sources),
+        manifest=spec.data.versioning.manifest,
+    )
 
 
-def _versioning_params(spec: SystemSpec) -> dict[str, Any]:
+def _versioning_params(spec: SystemSpec) -> VersioningParams:
     # read by push, pull, rebuild and verify, never by a stage: a new remote re-runs nothing
-    return {
-        "remote": spec.data.versioning.remote,
-        "rebuild_sla_seconds": int(duration_seconds(spec.data.versioning.rebuild_sla)),
-    }
+    return VersioningParams(
+        remote=spec.data.versioning.remote,
+        rebuild_sla_seconds=int(duration_seconds(spec.data.versioning.rebuild_sla)),
+    )
 
 
-def _validate_params(spec: SystemSpec, label_source: str) -> dict[str, Any]:
+def _validate_params(spec: SystemSpec, label_source: str) -> ValidateParams:
     e = spec.expectations
-    problem = _problem(spec)
-    return {
-        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-        **problem,  # the task decides the target layer: class shares, or a regression target's distribution
-        "label_source": label_source,
-        "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
-        "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
-        "distribution": e.distribution.model_dump(mode="json"),
-        "target_proportion": e.target.model_dump(mode="json"),
-        "overrides": [o.model_dump(mode="json") for o in e.overrides],
-    }
+    # the task decides the target layer: class shares, or a regression target's distribution
+    return ValidateParams.model_validate(
+        {
+            "name": spec.name,  # the system's name, in its reports
+            **_problem(spec),
+            "label_source": label_source,
+            "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
+            "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
+            "distribution": e.distribution.model_dump(mode="json"),
+            "target_proportion": e.target.model_dump(mode="json"),
+            "overrides": [o.model_dump(mode="json") for o in e.overrides],
+        }
+    )
 
 
 def _featurize_params(
     spec: SystemSpec, rows: tuple[RowFeaturePlan, ...], windows: tuple[WindowFeaturePlan, ...], label_source: str
-) -> dict[str, Any]:
+) -> FeaturizeParams:
     store = spec.features.store
-    problem = _problem(spec)
-    image = _image(spec)
-    return {
-        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-        **problem,
-        "label_source": label_source,
-        "sql": "features.sql",
-        "row_features": [
-            {"name": f.name, "source": f.source, "sql": f.sql, "encoding": f.encoding, "columns": list(f.columns)}
-            for f in rows
-        ],
-        "window_features": [
-            {
-                "name": f.name,
-                "source": f.source,
-                "sql": f.sql,
-                "window_seconds": f.window_seconds,
-                "time_column": f.time_column,
-                "counts": f.counts,
-            }
-            for f in windows
-        ],
-        "image": image,
-        # joined without a time column: one row per entity, checked on the data
-        "dimension_sources": sorted(
-            {f.source for f in rows if f.source != label_source}
-            - {src.name for src in spec.data.sources if src.time_column is not None}
+    return FeaturizeParams(
+        name=spec.name,  # the system's name, in its reports (and the online store's namespace)
+        **_problem(spec),
+        label_source=label_source,
+        sql="features.sql",
+        row_features=tuple(
+            RowFeature(name=f.name, source=f.source, sql=f.sql, encoding=f.encoding, columns=f.columns) for f in rows
         ),
-        "offline_path": store.offline.path,
-        "offline_format": store.offline.format,
-        "online": {
-            "backend": store.online.backend,
-            "path": store.online.path,
-            "url": store.online.url,
-            "ttl_seconds": int(duration_seconds(store.online.ttl)),
-            "timeout_ms": store.online.timeout_ms,
-            "table": store.online.table or f"mlwright-{spec.name}",
-            "region": store.online.region,
-            "endpoint": store.online.endpoint,
-        },
-    }
+        window_features=tuple(
+            WindowFeature(
+                name=f.name,
+                source=f.source,
+                sql=f.sql,
+                window_seconds=f.window_seconds,
+                time_column=f.time_column,
+                counts=f.counts,
+            )
+            for f in windows
+        ),
+        image=_image(spec),
+        # joined without a time column: one row per entity, checked on the data
+        dimension_sources=tuple(
+            sorted(
+                {f.source for f in rows if f.source != label_source}
+                - {src.name for src in spec.data.sources if src.time_column is not None}
+            )
+        ),
+        offline_path=store.offline.path,
+        offline_format=store.offline.format,
+        online=OnlineStore(
+            backend=store.online.backend,
+            path=store.online.path,
+            url=store.online.url,
+            ttl_seconds=int(duration_seconds(store.online.ttl)),
+            timeout_ms=store.online.timeout_ms,
+            table=store.online.table or f"mlwright-{spec.name}",
+            region=store.online.region,
+            endpoint=store.online.endpoint,
+        ),
+    )
 
 
-def _train_params(spec: SystemSpec) -> dict[str, Any]:
+def _train_params(spec: SystemSpec) -> TrainParams:
     p, t = spec.spec, spec.training
-    problem = _problem(spec)
-    categorical_inputs = _categorical_inputs(spec)
-    return {
-        "name": spec.name,  # the system's name, in its reports (and the online store's namespace)
-        **problem,
-        "backend": t.backend,
-        "seed": t.seed,
-        "missing_target": t.missing_target,
-        "metric": p.metric.model_dump(mode="json"),
-        "costs": p.costs.model_dump(mode="json"),
-        "split": {
-            "strategy": t.split.strategy,
-            "validation": t.split.validation,
-            "test": t.split.test,
-            "gap_seconds": int(duration_seconds(t.split.gap)),
-        },
-        "cv": t.cv.model_dump(mode="json"),
-        "hpo": {
-            "trials": t.hpo.trials,
-            "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
-            "sampler": t.hpo.sampler,
-            "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
-        },
-        "params": dict(sorted(t.params.items())),
-        "slices": categorical_inputs,
-        "tracking": _tracking(spec),
-        # the offline store's Delta version to train on (None: what featurize wrote last)
-        "offline_as_of": spec.features.store.offline.as_of,
-    }
+    return TrainParams.model_validate(
+        {
+            "name": spec.name,  # the system's name, in its reports
+            **_problem(spec),
+            "backend": t.backend,
+            "seed": t.seed,
+            "missing_target": t.missing_target,
+            "metric": p.metric.model_dump(mode="json"),
+            "costs": p.costs.model_dump(mode="json"),
+            "split": {
+                "strategy": t.split.strategy,
+                "validation": t.split.validation,
+                "test": t.split.test,
+                "gap_seconds": int(duration_seconds(t.split.gap)),
+            },
+            "cv": t.cv.model_dump(mode="json"),
+            "hpo": {
+                "trials": t.hpo.trials,
+                "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
+                "sampler": t.hpo.sampler,
+                "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
+            },
+            "params": dict(sorted(t.params.items())),
+            "slices": _categorical_inputs(spec),
+            "tracking": _tracking(spec),
+            # the offline store's Delta version to train on (None: what featurize wrote last)
+            "offline_as_of": spec.features.store.offline.as_of,
+        }
+    )
 
 
-def _tracking(spec: SystemSpec) -> dict[str, Any]:
+def _tracking(spec: SystemSpec) -> Tracking:
     t = spec.training.tracking
-    return {"backend": t.backend, "uri": t.uri, "experiment": t.experiment or spec.name}
+    return Tracking(backend=t.backend, uri=t.uri, experiment=t.experiment or spec.name)
 
 
-def _register_params(spec: SystemSpec) -> dict[str, Any]:
+def _register_params(spec: SystemSpec) -> RegisterParams:
     t, m = spec.training, spec.monitoring
-    return {
-        "name": spec.name,
-        "model_version": f"v{spec.version}",
-        "reproduce": t.register_.reproduce,
-        "tolerance": t.register_.tolerance,
-        "min_metric": register_floor(spec),
-        "tracking": _tracking(spec),
+    return RegisterParams(
+        name=spec.name,
+        model_version=f"v{spec.version}",
+        reproduce=t.register_.reproduce,
+        tolerance=t.register_.tolerance,
+        min_metric=register_floor(spec),
+        tracking=_tracking(spec),
         # what the bundle's monitoring reference is built with (monitor reads it from the bundle)
-        "reference_bins": m.covariate.bins,
-        "concept_metric": m.concept.metric,
-    }
+        reference_bins=m.covariate.bins,
+        concept_metric=m.concept.metric,
+    )
 
 
-def _package_params(spec: SystemSpec) -> dict[str, Any]:
+def _package_params(spec: SystemSpec) -> PackageParams:
     s = spec.serving
-    return {
-        "name": spec.name,
-        "model_version": f"v{spec.version}",
-        "base_image": s.image.base,
-        "max_size_bytes": size_bytes(s.image.max_size),
-    }
+    return PackageParams(
+        name=spec.name,
+        model_version=f"v{spec.version}",
+        base_image=s.image.base,
+        max_size_bytes=size_bytes(s.image.max_size),
+    )
 
 
-def _serve_params(spec: SystemSpec, root: str) -> dict[str, Any]:
+def _serve_params(spec: SystemSpec, root: str) -> ServeParams:
     p, s = spec.spec, spec.serving
-    return {
-        "name": spec.name,
-        "entity": p.entity,
-        "inputs": _input_types(spec),
-        "input_constraints": _input_constraints(spec),
-        "rename": _input_renames(spec),
-        "host": s.host,
-        "port": s.port,
-        "workers": s.workers,
-        "request_limit_bytes": s.request_limit_kb * 1024,
-        "timeout_ms": s.timeout_ms,
-        "max_concurrency": s.max_concurrency,
-        "api_key_env": s.auth.api_key_env,
-        "api_key_header": s.auth.header,
-        "log_path": s.logging.path,
-        "sla": p.sla.model_dump(mode="json"),
-        "canary": {
-            "traffic": share(s.canary.traffic),
-            "duration_seconds": int(duration_seconds(s.canary.duration)),
-            "success_rate": s.canary.success_rate,
-            "steps": [share(x) for x in s.canary.steps],
-            "min_requests": s.canary.min_requests,
-        },
-        "batch": {
-            "input": _join(root, s.batch.input) if s.batch.input and not is_remote(s.batch.input) else s.batch.input,
-            "output": s.batch.output,
-            "chunk_rows": s.batch.chunk_rows,
-            "pass_through": list(s.batch.pass_through),
-            "out_of_contract": s.batch.out_of_contract,
-        },
-        "mode": s.mode,
-    }
+    return ServeParams(
+        name=spec.name,
+        entity=p.entity,
+        inputs=_input_types(spec),
+        input_constraints=_input_constraints(spec),
+        rename=_input_renames(spec),
+        host=s.host,
+        port=s.port,
+        workers=s.workers,
+        request_limit_bytes=s.request_limit_kb * 1024,
+        timeout_ms=s.timeout_ms,
+        max_concurrency=s.max_concurrency,
+        api_key_env=s.auth.api_key_env,
+        api_key_header=s.auth.header,
+        log_path=s.logging.path,
+        sla=Sla(latency_p99_ms=p.sla.latency_p99_ms, availability=p.sla.availability),
+        canary=Canary(
+            traffic=share(s.canary.traffic),
+            duration_seconds=int(duration_seconds(s.canary.duration)),
+            success_rate=s.canary.success_rate,
+            steps=tuple(share(x) for x in s.canary.steps),
+            min_requests=s.canary.min_requests,
+        ),
+        batch=Batch(
+            input=_join(root, s.batch.input) if s.batch.input and not is_remote(s.batch.input) else s.batch.input,
+            output=s.batch.output,
+            chunk_rows=s.batch.chunk_rows,
+            pass_through=tuple(s.batch.pass_through),
+            out_of_contract=s.batch.out_of_contract,
+        ),
+        mode=s.mode,
+    )
 
 
-def _monitor_params(spec: SystemSpec, root: str) -> dict[str, Any]:
+def _monitor_params(spec: SystemSpec, root: str) -> MonitorParams:
     p, s, m = spec.spec, spec.serving, spec.monitoring
-    categorical_inputs = _categorical_inputs(spec)
-    return {
-        "entity": p.entity,
-        "timestamp": p.timestamp,
-        "task": p.task,
-        "covariate": m.covariate.model_dump(mode="json"),
-        "concept": {
-            **m.concept.model_dump(mode="json"),
-            "labels": _join(root, m.concept.labels)
-            if m.concept.labels and not is_remote(m.concept.labels)
-            else m.concept.labels,
-        },
-        "window_seconds": int(duration_seconds(m.window)),
-        "alerts": [a.model_dump(mode="json") for a in m.alerts],
-        "dashboard": m.dashboard,
-        "slices": categorical_inputs,
-        "log_path": s.logging.path,
-    }
+    labels = m.concept.labels
+    return MonitorParams.model_validate(
+        {
+            "entity": p.entity,
+            "timestamp": p.timestamp,
+            "task": p.task,
+            "covariate": m.covariate.model_dump(mode="json"),
+            "concept": {
+                **m.concept.model_dump(mode="json"),
+                "labels": _join(root, labels) if labels and not is_remote(labels) else labels,
+            },
+            "window_seconds": int(duration_seconds(m.window)),
+            "alerts": [a.model_dump(mode="json") for a in m.alerts],
+            "dashboard": m.dashboard,
+            "slices": _categorical_inputs(spec),
+            "log_path": s.logging.path,
+        }
+    )
 
 
 def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePlan, ...]:

@@ -8,10 +8,12 @@ deps, params sections and outs. `ir_version` changes whenever this shape does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
-IR_VERSION = 3  # 2: DeployPlan, backend defaults in training.params, batch contract settings; 3: offline format/as_of, persisted outs
+from mlwright.contract import IR_VERSION, Params
+
+__all__ = ["IR_VERSION", "SystemPlan"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class RowFeaturePlan:
     source: str
     sql: str
     columns: tuple[str, ...]
-    encoding: str
+    encoding: Literal["category", "one_hot", "none"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class DeployPlan:
     secret_name: str
     secret_key: str
     host: str | None
-    controller: str  # argo-rollouts | none
+    controller: Literal["argo-rollouts", "none"]
     traffic: str  # nginx | replicas
     prometheus: str
     interval_seconds: int
@@ -113,9 +115,8 @@ class SystemPlan:
     row_features: tuple[RowFeaturePlan, ...]
     window_features: tuple[WindowFeaturePlan, ...]
     stages: tuple[StagePlan, ...]
-    params: dict[str, Any]  # params.yaml: one section per stage, what that stage reads
+    params: Params  # the contract: params.yaml, one section per stage, what that stage reads
     resolved: dict[str, Any]  # the spec with every default explicit
-    monitoring: dict[str, Any] = field(default_factory=dict)
     deploy: DeployPlan | None = None  # serving.kubernetes; None: nothing to deploy to a cluster
 
     def stage(self, name: str) -> StagePlan:
@@ -130,4 +131,4 @@ class SystemPlan:
         return [s.name for s in self.stages if s.name in hit]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "params": self.params.as_yaml_data()}

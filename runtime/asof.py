@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.featurize import FeaturizeParams
+
 from .context import UserError, load_context
 from .featurize import ORDINAL, SPINE, with_ordinal
 from .ingest import VERSION, read_snapshot
@@ -27,20 +29,20 @@ def can_compute(build: Path, columns: list[str]) -> bool:
     """A compiled build folder with snapshots, and a batch that carries the event time."""
     if not (build / "params.yaml").is_file() or not (build / VERSION).is_file():
         return False
-    cfg = load_context(build).section("featurize")
-    return bool(cfg["timestamp"]) and cfg["timestamp"] in columns and (build / cfg["sql"]).is_file()
+    cfg = load_context(build).params.featurize
+    return bool(cfg.timestamp) and cfg.timestamp in columns and (build / cfg.sql).is_file()
 
 
 def event_time_column(build: Path) -> str:
     """The column whose value is each row's "as of" time."""
-    return str(load_context(build).section("featurize")["timestamp"])
+    return str(load_context(build).params.featurize.timestamp)
 
 
-def spine_columns(cfg: dict[str, object], label_source: str) -> set[str]:
+def spine_columns(cfg: FeaturizeParams, label_source: str) -> set[str]:
     """The label source's columns the query reads from the batch: entity, time, and
     every column of a row feature computed from the label source."""
-    rows = [f for f in cfg["row_features"] if isinstance(f, dict) and f["source"] == label_source]  # type: ignore[attr-defined]
-    return {str(cfg["entity"]), str(cfg["timestamp"])} | {c for f in rows for c in f["columns"]}
+    rows = [f for f in cfg.row_features if f.source == label_source]
+    return {cfg.entity, str(cfg.timestamp)} | {c for f in rows for c in f.columns}
 
 
 def batch_as_label_source(batch: pa.Table, snapshot: pa.Table, needed: set[str]) -> pa.Table:
@@ -68,17 +70,17 @@ def features_as_of(build: Path, batch: pa.Table) -> pa.Table:
     import duckdb
 
     ctx = load_context(build)
-    cfg = ctx.section("featurize")
-    label = cfg["label_source"]
+    cfg = ctx.params.featurize
+    label = cfg.label_source
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     try:
-        for s in ctx.section("ingest")["sources"]:
-            snapshot = read_snapshot(ctx, s["name"])
-            con.register(s["name"], with_ordinal(snapshot))  # windows and joins see the training data
-            if s["name"] == label:  # the batch takes the label rows' place as the rows to compute
+        for s in ctx.params.ingest.sources:
+            snapshot = read_snapshot(ctx, s.name)
+            con.register(s.name, with_ordinal(snapshot))  # windows and joins see the training data
+            if s.name == label:  # the batch takes the label rows' place as the rows to compute
                 con.register(SPINE, with_ordinal(batch_as_label_source(batch, snapshot, spine_columns(cfg, label))))
-        table = con.sql(ctx.path(cfg["sql"]).read_text(encoding="utf-8")).to_arrow_table()
+        table = con.sql(ctx.path(cfg.sql).read_text(encoding="utf-8")).to_arrow_table()
     except duckdb.Error as exc:
         raise UserError(f"features.sql over the batch failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:

@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.serve import InputConstraint
+
 from .context import UserError
 
 PROBLEM = "problem"
@@ -29,7 +31,7 @@ def missing_inputs(table: pa.Table, inputs: dict[str, str]) -> list[str]:
 def row_problems(
     table: pa.Table,
     inputs: dict[str, str],
-    constraints: dict[str, dict[str, Any]],
+    constraints: dict[str, InputConstraint],
     required: tuple[str, ...] = (),
 ) -> list[str | None]:
     """For each row, the first broken rule as "field: what is wrong", or None.
@@ -40,8 +42,8 @@ def row_problems(
     for name in [*required, *sorted(inputs)]:
         if name not in table.column_names or inputs.get(name) == "image":
             continue
-        rules = {} if name in required else constraints.get(name, {})
-        nullable = name not in required and bool(rules.get("nullable"))
+        rules = InputConstraint() if name in required else constraints.get(name, InputConstraint())
+        nullable = name not in required and bool(rules.nullable)
         for mask, message in _column_breaks(table.column(name), rules, nullable, name in required):
             for i in np.flatnonzero(mask):
                 if found[i] is None:
@@ -49,7 +51,7 @@ def row_problems(
     return found
 
 
-def _column_breaks(column: pa.ChunkedArray, rules: dict[str, Any], nullable: bool, is_time: bool) -> list[Any]:
+def _column_breaks(column: pa.ChunkedArray, rules: InputConstraint, nullable: bool, is_time: bool) -> list[Any]:
     """(row mask, message for row i) for each rule the column can break."""
     values = column.to_pylist() if column.num_chunks else []
     nulls = pc.is_null(column, nan_is_null=False).to_numpy(zero_copy_only=False)
@@ -67,14 +69,14 @@ def _column_breaks(column: pa.ChunkedArray, rules: dict[str, Any], nullable: boo
         out.append((bad, lambda i: f"{values[i]} is not a finite number"))
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         arr = np.where(nulls, 0.0, column.to_numpy(zero_copy_only=False).astype(float))
-        if "min" in rules:
-            lo = float(rules["min"])
+        if rules.min is not None:
+            lo = rules.min
             out.append((~nulls & (arr < lo), lambda i, lo=lo: f"{values[i]} is below the schema's min {lo:g}"))
-        if "max" in rules:
-            hi = float(rules["max"])
+        if rules.max is not None:
+            hi = rules.max
             out.append((~nulls & (arr > hi), lambda i, hi=hi: f"{values[i]} is above the schema's max {hi:g}"))
-    if rules.get("values"):
-        allowed = list(rules["values"])
+    if rules.values:
+        allowed = list(rules.values)
         inside = pc.is_in(pc.cast(column, pa.string()), value_set=pa.array([str(v) for v in allowed])).to_numpy(
             zero_copy_only=False
         )

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.contract.serve import ServeParams
+
 from .atomic import write_json
 
 STATE_FILE = "state/canary.json"
@@ -36,15 +38,15 @@ class CanaryConfig:
     latency_p99_ms: float
 
     @classmethod
-    def from_serve(cls, serve: dict[str, Any]) -> CanaryConfig:
-        c = serve["canary"]
+    def from_serve(cls, serve: ServeParams) -> CanaryConfig:
+        c = serve.canary
         return cls(
-            c["traffic"],
-            c["duration_seconds"],
-            c["success_rate"],
-            tuple(c["steps"]),
-            c["min_requests"],
-            serve["sla"]["latency_p99_ms"],
+            c.traffic,
+            c.duration_seconds,
+            c.success_rate,
+            tuple(c.steps),
+            c.min_requests,
+            serve.sla.latency_p99_ms,
         )
 
     def weights(self) -> list[float]:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from mlwright.contract.compute import ComputeParams
+
 from .context import StageContext, UserError, resolve_env, say
 
 R = TypeVar("R")
@@ -40,24 +42,22 @@ class Compute:
     distributed_fit_rows: int = 5_000_000
 
     @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> Compute:
-        """Absent (a build compiled before `compute:` existed): one process, one bucket."""
-        if not section:
-            return cls()
+    def from_params(cls, section: ComputeParams) -> Compute:
+        """The section with its scheduler address resolved (an ${oc.env:...} reference)."""
         return cls(
-            engine=str(section["engine"]),
-            scheduler=str(resolve_env(section["scheduler"])),
-            workers=int(section["workers"]),
-            threads_per_worker=int(section["threads_per_worker"]),
-            memory_limit=section["memory_limit"],
-            buckets=int(section["buckets"]),
-            distributed_fit_rows=int(section["distributed_fit_rows"]),
+            engine=section.engine,
+            scheduler=str(resolve_env(section.scheduler)),
+            workers=section.workers,
+            threads_per_worker=section.threads_per_worker,
+            memory_limit=section.memory_limit,
+            buckets=section.buckets,
+            distributed_fit_rows=section.distributed_fit_rows,
         )
 
 
 def compute_of(ctx: StageContext) -> Compute:
-    """The build's `compute` section (one process, one bucket in a build without one)."""
-    return Compute.from_params(ctx.section("compute") if "compute" in ctx.params else None)
+    """The build's `compute` section, resolved."""
+    return Compute.from_params(ctx.params.compute)
 
 
 class Engine(Protocol):

@@ -1,7 +1,9 @@
-"""What every stage gets: its build folder, its params section, and one way to fail.
+"""What every stage gets: its build folder, the typed contract, and one way to fail.
 
-A stage runs with the build folder as working directory (DVC's `wdir`), reads
-`params.yaml` (only its own section), and reports a user-facing failure by
+A stage runs with the build folder as working directory (DVC's `wdir`), parses
+`params.yaml` into the contract (`mlwright.contract.Params`) once at start, reads
+typed attributes of its own section (and the keys of others it declares to DVC),
+and reports a user-facing failure by
 raising `UserError` / `GateFailed`; `stage_main` turns those into one line on
 stderr and the exit code, never a traceback (unless MLWRIGHT_DEBUG=1).
 """
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from mlwright.contract import IR_VERSION, Params
 from mlwright.errors import GateFailed, StageCrashed, UserError
 
 __all__ = ["GateFailed", "StageContext", "UserError", "load_context", "resolve_env", "stage_main"]
@@ -41,23 +45,13 @@ def resolve_env(value: Any) -> Any:
 @dataclass
 class StageContext:
     root: Path  # the build folder
-    params: dict[str, Any]
-
-    def section(self, name: str) -> dict[str, Any]:
-        if name not in self.params:
-            raise UserError(f"{self.root / 'params.yaml'}: no '{name}' section (recompile the spec)")
-        from .read_tracking import enabled, tracked
-
-        return tracked(self.params[name], name) if enabled() else self.params[name]  # type: ignore[no-any-return]
+    params: Params  # params.yaml, parsed (and, with MLWRIGHT_TRACK_READS, recording each read)
 
     def path(self, rel: str) -> Path:
         return self.root / rel
 
     def source_root(self) -> Path:
-        from .read_tracking import READS
-
-        READS.add("ingest.source_root")  # a path every stage resolves files by, recorded as a read
-        return (self.root / str(self.params["ingest"]["source_root"])).resolve()
+        return (self.root / self.params.ingest.source_root).resolve()
 
 
 def load_context(root: Path | None = None) -> StageContext:
@@ -66,15 +60,32 @@ def load_context(root: Path | None = None) -> StageContext:
     if not params_file.is_file():
         raise UserError(f"{root}: not a compiled mlwright folder (no params.yaml); run `mlwright compile` first")
     check_ir_version(root)
-    with params_file.open(encoding="utf-8") as fh:
-        params = yaml.safe_load(fh) or {}
-    return StageContext(root.resolve(), params)
+    params = parsed_params(params_file)
+    from .read_tracking import enabled, tracked_params
+
+    return StageContext(root.resolve(), tracked_params(params) if enabled() else params)
 
 
-# The shape of params.yaml this runtime reads: the compiler's IR_VERSION it was written
-# with (a test holds the two equal). A build folder compiled by another version would
-# be read by string keys that moved or did not exist yet: refused, naming the fix.
-IR_VERSION = 3
+def parsed_params(params_file: Path) -> Params:
+    """The contract, parsed and checked once: a file that does not fit it (hand-edited, or
+    written by another compiler) is refused naming the file and the first key."""
+    try:
+        with params_file.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        return Params.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{params_file}: not valid YAML ({exc}); recompile with `mlwright compile SPEC`") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise UserError(
+            f"{params_file}: {key}: {err['msg']}; recompile the spec with this mlwright (`mlwright compile SPEC`)"
+        ) from None
+
+
+# The shape of params.yaml this runtime reads: the contract's version, shared with the
+# compiler that writes it. A build folder compiled by another version is refused, naming
+# the fix, before a key that moved is read.
 LOCK = "mlwright.lock.json"
 
 

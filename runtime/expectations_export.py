@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlwright.contract.validate import ColumnCheck
+
 from .context import StageContext, UserError
 
 PANDERA_DTYPES = {
@@ -31,9 +33,9 @@ PANDERA_DTYPES = {
 
 
 def pandera_module(ctx: StageContext) -> str:
-    cfg = ctx.section("validate")
+    cfg = ctx.params.validate_
     lines = [
-        f'"""Layer-A expectations of {cfg["name"]!r} as pandera schemas (written by `mlwright export`).',
+        f'"""Layer-A expectations of {cfg.name!r} as pandera schemas (written by `mlwright export`).',
         "",
         "Validate a table as ingest writes it: SCHEMAS[source].validate(frame(path)).",
         'Cross-field SQL checks are not here: they run in `mlwright validate`."""',
@@ -53,14 +55,14 @@ def pandera_module(ctx: StageContext) -> str:
         "",
         "SCHEMAS = {",
     ]
-    for source, columns in sorted(cfg["schema"].items()):
+    for source, columns in sorted(cfg.schema_.items()):
         lines.append(f"    {source!r}: pa.DataFrameSchema(")
         lines.append("        {")
         compound = []
         for column, rules in sorted(columns.items()):
             lines.append(f"            {column!r}: {_pandera_column(rules)},")
-            if rules.get("unique_with"):
-                compound.append([column, *rules["unique_with"]])
+            if rules.unique_with:
+                compound.append([column, *rules.unique_with])
         lines.append("        },")
         if compound:
             lines.append(f"        unique={compound[0]!r},")
@@ -70,56 +72,56 @@ def pandera_module(ctx: StageContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pandera_column(rules: dict[str, Any]) -> str:
+def _pandera_column(rules: ColumnCheck) -> str:
     checks = []
-    if rules.get("min") is not None:
-        checks.append(f"pa.Check.ge({rules['min']!r})")
-    if rules.get("max") is not None:
-        checks.append(f"pa.Check.le({rules['max']!r})")
-    if rules.get("values"):
-        checks.append(f"pa.Check.isin({list(rules['values'])!r})")
-    args = [repr(PANDERA_DTYPES[rules["type"]])]
+    if rules.min is not None:
+        checks.append(f"pa.Check.ge({rules.min!r})")
+    if rules.max is not None:
+        checks.append(f"pa.Check.le({rules.max!r})")
+    if rules.values:
+        checks.append(f"pa.Check.isin({list(rules.values)!r})")
+    args = [repr(PANDERA_DTYPES[rules.type])]
     if checks:
         args.append(f"checks=[{', '.join(checks)}]")
-    args.append(f"nullable={bool(rules.get('nullable', True))!r}")
-    if rules.get("unique"):
+    args.append(f"nullable={rules.nullable!r}")
+    if rules.unique:
         args.append("unique=True")
     args.append("coerce=True")  # a value that parses as the type passes, as ingest casts it
     return f"pa.Column({', '.join(args)})"
 
 
 def gx_suites(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.section("validate")
+    cfg = ctx.params.validate_
     suites = [
-        {"name": f"{cfg['name']}.{source}", "expectations": _gx_expectations(columns), "meta": {"source": source}}
-        for source, columns in sorted(cfg["schema"].items())
+        {"name": f"{cfg.name}.{source}", "expectations": _gx_expectations(columns), "meta": {"source": source}}
+        for source, columns in sorted(cfg.schema_.items())
     ]
     return {"suites": suites}
 
 
-def _gx_expectations(columns: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _gx_expectations(columns: dict[str, ColumnCheck]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for column, rules in sorted(columns.items()):
         out.append({"type": "expect_column_to_exist", "kwargs": {"column": column}})
-        if not rules.get("nullable", True):
+        if not rules.nullable:
             out.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column}})
-        if rules.get("min") is not None or rules.get("max") is not None:
-            bounds = {"column": column, "min_value": rules.get("min"), "max_value": rules.get("max")}
+        if rules.min is not None or rules.max is not None:
+            bounds = {"column": column, "min_value": rules.min, "max_value": rules.max}
             out.append({"type": "expect_column_values_to_be_between", "kwargs": bounds})
-        if rules.get("values"):
+        if rules.values:
             out.append(
                 {
                     "type": "expect_column_values_to_be_in_set",
-                    "kwargs": {"column": column, "value_set": list(rules["values"])},
+                    "kwargs": {"column": column, "value_set": list(rules.values)},
                 }
             )
-        if rules.get("unique"):
+        if rules.unique:
             out.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": column}})
-        if rules.get("unique_with"):
+        if rules.unique_with:
             out.append(
                 {
                     "type": "expect_compound_columns_to_be_unique",
-                    "kwargs": {"column_list": [column, *rules["unique_with"]]},
+                    "kwargs": {"column_list": [column, *rules.unique_with]},
                 }
             )
     return out

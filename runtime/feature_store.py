@@ -16,10 +16,10 @@ class FeatureStore:
     def __init__(self, target: Path):
         ctx = load_context(target)
         self.store: OnlineStore = open_store(
-            ctx.section("featurize")["online"],
+            ctx.params.featurize.online,
             ctx.root,
-            ctx.section("featurize")["name"],
-            readonly=ctx.section("featurize")["online"]["backend"] == "sqlite",
+            ctx.params.featurize.name,
+            readonly=ctx.params.featurize.online.backend == "sqlite",
         )
 
     def get_online(self, entity_ids: list[str]) -> list[dict[str, Any] | None]:
@@ -45,11 +45,11 @@ def offline_history(target: Path) -> list[OfflineVersion]:
     from .delta_store import history
 
     ctx = load_context(target)
-    cfg = ctx.section("featurize")
-    folder = ctx.path(cfg["offline_path"])
-    if cfg["offline_format"] != "delta":
+    cfg = ctx.params.featurize
+    folder = ctx.path(cfg.offline_path)
+    if cfg.offline_format != "delta":
         raise UserError(
-            f"{folder}: a {cfg['offline_format']} offline store keeps only its last table; "
+            f"{folder}: a {cfg.offline_format} offline store keeps only its last table; "
             "versions are kept with features.store.offline.format: delta"
         )
     versions = history(folder)

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlwright.contract.featurize import FeaturizeParams, RowFeature
+
 from .atomic import replace_dir, staging_dir, write_json
 from .compute import Engine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
@@ -123,8 +125,7 @@ def bucket_features(job: BucketJob) -> BucketResult:
         raise UserError(f"features.sql failed in DuckDB: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
-    cfg = {"entity": job.entity, "timestamp": job.timestamp}
-    latest = online_rows(table, cfg, list(job.features))
+    latest = online_rows(table, job.entity, job.timestamp, list(job.features))
     return BucketResult(table, labels[0] if labels else 0, latest)
 
 
@@ -147,13 +148,13 @@ def _sql_text(value: str) -> str:
     return value.replace("'", "''")
 
 
-def merged(tables: list[pa.Table], cfg: dict[str, Any]) -> pa.Table:
+def merged(tables: list[pa.Table], entity: str, timestamp: str | None) -> pa.Table:
     """Bucket outputs in the order features.sql gives one run: (time, entity, ordinal),
     missing values last, as DuckDB sorts. One bucket is already in that order."""
     if len(tables) == 1:
         return tables[0]
     table = pa.concat_tables(tables)
-    names = [cfg["timestamp"] or "__ts", cfg["entity"], ORDINAL]
+    names = [timestamp or "__ts", entity, ORDINAL]
     if int(pa.__version__.split(".")[0]) >= 25:  # null placement per key; the global option is deprecated
         order = pc.sort_indices(table, sort_keys=[(n, "ascending", "at_end") for n in names])
     else:
@@ -165,38 +166,38 @@ def training_table(ctx: StageContext, engine: Engine) -> TrainingTable:
     """features.sql over the snapshots, bucket by bucket: one row per label row, never more."""
     import pyarrow.parquet as pq
 
-    cfg = ctx.section("featurize")
+    cfg = ctx.params.featurize
     buckets = compute_of(ctx).buckets
     sources = []
-    for s in ctx.section("ingest")["sources"]:
-        path = verified_snapshot_path(ctx, s["name"])
-        sources.append((s["name"], str(path.resolve()), cfg["entity"] in pq.read_schema(path).names))
+    for s in ctx.params.ingest.sources:
+        path = verified_snapshot_path(ctx, s.name)
+        sources.append((s.name, str(path.resolve()), cfg.entity in pq.read_schema(path).names))
     check_dimension_sources(sources, cfg)
     # inside the build folder: on a cluster, the workers see it where they see the snapshots
     with tempfile.TemporaryDirectory(prefix=".featurize-buckets-", dir=ctx.root) as folder:
-        split = partitioned(sources, cfg["entity"], buckets, Path(folder))
+        split = partitioned(sources, cfg.entity, buckets, Path(folder))
         results = _bucket_results(ctx, engine, cfg, split, buckets)
-    table = merged([r.table for r in results], cfg)
+    table = merged([r.table for r in results], cfg.entity, cfg.timestamp)
     table = table.drop_columns([ORDINAL]) if ORDINAL in table.column_names else table
     labels = sum(r.labels for r in results)
     if table.num_rows != labels:
         raise GateFailed(
             f"the training table has {table.num_rows} rows for {labels} rows of "
-            f"'{cfg['label_source']}': a join fanned out or dropped rows"
+            f"'{cfg.label_source}': a join fanned out or dropped rows"
         )
     return TrainingTable(table, sorted((row for r in results for row in r.latest), key=lambda row: row[0]))
 
 
 def _bucket_results(
-    ctx: StageContext, engine: Engine, cfg: dict[str, Any], sources: list[tuple[str, str, str | None]], buckets: int
+    ctx: StageContext, engine: Engine, cfg: FeaturizeParams, sources: list[tuple[str, str, str | None]], buckets: int
 ) -> list[BucketResult]:
     jobs = [
         BucketJob(
-            sql=ctx.path(cfg["sql"]).read_text(encoding="utf-8"),
+            sql=ctx.path(cfg.sql).read_text(encoding="utf-8"),
             sources=tuple(sources),
-            label_source=cfg["label_source"],
-            entity=cfg["entity"],
-            timestamp=cfg["timestamp"],
+            label_source=cfg.label_source,
+            entity=cfg.entity,
+            timestamp=cfg.timestamp,
             features=tuple(feature_names(cfg)),
             bucket=b,
             buckets=buckets,
@@ -216,17 +217,17 @@ def with_ordinal(table: pa.Table) -> pa.Table:
     return table.append_column(ORDINAL, pa.array(np.arange(table.num_rows, dtype=np.int64)))
 
 
-def check_dimension_sources(sources: list[tuple[str, str, bool]], cfg: dict[str, Any]) -> None:
+def check_dimension_sources(sources: list[tuple[str, str, bool]], cfg: FeaturizeParams) -> None:
     """A source joined without a time column must hold one row per entity: with more,
     each training row would take every one of them, future rows included. Checked on
     the whole snapshot (a streaming count), before any bucket runs."""
     import duckdb
 
-    entity = cfg["entity"]
+    entity = cfg.entity
     paths = {name: path for name, path, _ in sources}
     con = duckdb.connect()
     try:
-        for source in cfg.get("dimension_sources", []):
+        for source in cfg.dimension_sources:
             scan = f"read_parquet('{_sql_text(paths[source])}')"
             dupes = con.execute(
                 f'SELECT CAST("{entity}" AS VARCHAR) AS e, count(*) AS n FROM {scan} '
@@ -247,8 +248,8 @@ def check_dimension_sources(sources: list[tuple[str, str, bool]], cfg: dict[str,
         con.close()
 
 
-def feature_names(cfg: dict[str, Any]) -> list[str]:
-    return [f["name"] for f in cfg["row_features"]] + [f["name"] for f in cfg["window_features"]]
+def feature_names(cfg: FeaturizeParams) -> list[str]:
+    return [f.name for f in cfg.row_features] + [f.name for f in cfg.window_features]
 
 
 # Where the features are also served from, or the format they are kept in, is not
@@ -260,8 +261,9 @@ NOT_FEATURE_DEFINITION = ("online", "offline_format")
 
 def feature_set_hash(ctx: StageContext) -> str:
     """What defines the feature values: the compiled SQL and the feature settings."""
-    cfg = {k: v for k, v in ctx.section("featurize").items() if k not in NOT_FEATURE_DEFINITION}
-    body = ctx.path(cfg["sql"]).read_bytes() + json.dumps(cfg, sort_keys=True).encode()
+    featurize = ctx.params.featurize
+    cfg = featurize.model_dump(mode="json", by_alias=True, exclude=set(NOT_FEATURE_DEFINITION))
+    body = ctx.path(featurize.sql).read_bytes() + json.dumps(cfg, sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest()
 
 
@@ -274,19 +276,19 @@ def write_part(rows: pa.Table, path: Path) -> None:
 
 def offline_meta(ctx: StageContext, table: pa.Table, version: str) -> dict[str, Any]:
     """What train reads about the table besides its rows, in either format."""
-    cfg = ctx.section("featurize")
+    cfg = ctx.params.featurize
     return {
         "metadata_version": 1,
         "feature_set_hash": feature_set_hash(ctx),
         "dataset_version": version,
         "rows": table.num_rows,
-        "entity": cfg["entity"],
-        "timestamp": cfg["timestamp"] or "__ts",
-        "target": cfg["target"],
+        "entity": cfg.entity,
+        "timestamp": cfg.timestamp or "__ts",
+        "target": cfg.target,
         "features": feature_names(cfg),
-        "encodings": {f["name"]: f["encoding"] for f in cfg["row_features"]},
-        "window_counts": [f["name"] for f in cfg["window_features"] if f["counts"]],
-        "image": cfg["image"],
+        "encodings": {f.name: f.encoding for f in cfg.row_features},
+        "window_counts": [f.name for f in cfg.window_features if f.counts],
+        "image": cfg.image.model_dump(mode="json") if cfg.image else None,
         "columns": {f.name: str(f.type) for f in table.schema},
     }
 
@@ -294,10 +296,10 @@ def offline_meta(ctx: StageContext, table: pa.Table, version: str) -> dict[str, 
 def write_offline(
     ctx: StageContext, table: pa.Table, images: tuple[np.ndarray, np.ndarray] | None, version: str
 ) -> dict[str, Any]:
-    cfg = ctx.section("featurize")
-    final = ctx.path(cfg["offline_path"])
+    cfg = ctx.params.featurize
+    final = ctx.path(cfg.offline_path)
     meta = offline_meta(ctx, table, version)
-    if cfg["offline_format"] == "delta":  # the compiler refuses images with delta
+    if cfg.offline_format == "delta":  # the compiler refuses images with delta
         from .delta_store import write_version
 
         return write_version(final, table, meta)
@@ -356,7 +358,7 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.nda
     """Preprocessed images (N x H x W) and their raw HU mean/std (N x 2, for drift)."""
     from .imaging import hounsfield, preprocess, read_dicom
 
-    cfg = ctx.section("featurize")["image"]
+    cfg = ctx.params.featurize.image
     if not cfg:
         return None
     root = ctx.source_root()
@@ -364,7 +366,7 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.nda
     missing = [i for i, p in enumerate(paths) if p is None]
     if missing:
         raise UserError(
-            f"{len(missing)} labelled rows have no image in source '{cfg['source']}' (first: row {missing[0]})"
+            f"{len(missing)} labelled rows have no image in source '{cfg.source}' (first: row {missing[0]})"
         )
     images, stats = [], []
     for p in paths:
@@ -372,18 +374,17 @@ def image_tensor(ctx: StageContext, table: pa.Table) -> tuple[np.ndarray, np.nda
         images.append(preprocess(hu, cfg))
         stats.append((float(hu.mean()), float(hu.std())))
     if not images:
-        return np.zeros((0, *cfg["size"]), np.float32), np.zeros((0, 2))
+        return np.zeros((0, *cfg.size), np.float32), np.zeros((0, 2))
     return np.stack(images), np.asarray(stats)
 
 
 def online_rows(
-    table: pa.Table, cfg: dict[str, Any], names: list[str] | None = None
+    table: pa.Table, entity: str, timestamp: str | None, names: list[str]
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """The latest row per entity: (entity, event_time_us, {feature: value})."""
-    names = feature_names(cfg) if names is None else names
-    ts_col = cfg["timestamp"] or "__ts"
-    entities = table.column(cfg["entity"]).to_pylist()
-    ts = pc.cast(table.column(ts_col), pa.int64()).to_pylist() if cfg["timestamp"] else [0] * table.num_rows
+    ts_col = timestamp or "__ts"
+    entities = table.column(entity).to_pylist()
+    ts = pc.cast(table.column(ts_col), pa.int64()).to_pylist() if timestamp else [0] * table.num_rows
     cols = {n: table.column(n).to_pylist() for n in names}
     latest: dict[str, int] = {}
     for i, (e, t) in enumerate(zip(entities, ts, strict=True)):
@@ -404,29 +405,29 @@ def _plain(v: Any) -> Any:
 
 
 def materialize(ctx: StageContext, rows: list[tuple[str, int, dict[str, Any]]]) -> int:
-    cfg = ctx.section("featurize")
-    name = ctx.section("featurize")["name"]
+    cfg = ctx.params.featurize
+    name = ctx.params.featurize.name
     try:
-        store = open_store(cfg["online"], ctx.root, name)
+        store = open_store(cfg.online, ctx.root, name)
     except CorruptStore:
-        path = ctx.path(cfg["online"]["path"])
+        path = ctx.path(cfg.online.path)
         say(f"featurize: {path.name} is corrupt; rebuilding it from the offline store")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        store = open_store(cfg["online"], ctx.root, name)
+        store = open_store(cfg.online, ctx.root, name)
     try:
         written = store.write(rows)
     finally:
         store.close()
-    if cfg["online"]["backend"] != "sqlite":
+    if cfg.online.backend != "sqlite":
         write_json(
             ctx.path("features/online.json"),
-            {"backend": cfg["online"]["backend"], "entities": len(rows), "written": written},
+            {"backend": cfg.online.backend, "entities": len(rows), "written": written},
         )
     return written
 
 
-def skew_check(ctx: StageContext, cfg: dict[str, Any]) -> list[str]:
+def skew_check(ctx: StageContext, cfg: FeaturizeParams) -> list[str]:
     """Row-level features recomputed by the online evaluator must equal DuckDB's,
     on real rows of each feature's source."""
     import duckdb
@@ -435,24 +436,24 @@ def skew_check(ctx: StageContext, cfg: dict[str, Any]) -> list[str]:
 
     problems: list[str] = []
     con = duckdb.connect()
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for f in cfg["row_features"]:
-        by_source.setdefault(f["source"], []).append(f)
+    by_source: dict[str, list[RowFeature]] = {}
+    for f in cfg.row_features:
+        by_source.setdefault(f.source, []).append(f)
     for source, feats in sorted(by_source.items()):
         con.register(source, read_snapshot(ctx, source))
-        raw = sorted({c for f in feats for c in f["columns"]})
-        select = ", ".join([*(f'"{c}"' for c in raw), *(f'({f["sql"]}) AS "__f{i}"' for i, f in enumerate(feats))])
+        raw = sorted({c for f in feats for c in f.columns})
+        select = ", ".join([*(f'"{c}"' for c in raw), *(f'({f.sql}) AS "__f{i}"' for i, f in enumerate(feats))])
         rows = con.sql(f'SELECT {select} FROM "{source}" LIMIT {SKEW_SAMPLE}').to_arrow_table().to_pylist()
         for i, f in enumerate(feats):
             try:
-                fn = compile_expression(f["sql"])
+                fn = compile_expression(f.sql)
             except Unsupported:
                 continue  # not computable per request: served from the online store
             for row in rows:
-                env = {c: row[c] for c in f["columns"]}
+                env = {c: row[c] for c in f.columns}
                 want, got = row[f"__f{i}"], fn(env)
                 if not _same(want, got):
-                    problems.append(f"{f['name']}: DuckDB gives {want!r}, the online evaluator {got!r} for {env}")
+                    problems.append(f"{f.name}: DuckDB gives {want!r}, the online evaluator {got!r} for {env}")
                     break
     con.close()
     return problems
@@ -469,7 +470,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.section("featurize")
+    cfg = ctx.params.featurize
     version = json.loads(ctx.path(VERSION).read_text())["version_id"]
     with open_engine(compute_of(ctx), "featurize") as engine:
         features = training_table(ctx, engine)

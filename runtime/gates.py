@@ -46,10 +46,10 @@ def _json(ctx: StageContext, rel: str) -> dict[str, Any] | None:
 
 
 def problem_gate(ctx: StageContext) -> Gate:
-    sla = ctx.section("serve")["sla"]
+    sla = ctx.params.serve.sla
     metrics = _json(ctx, "reports/metrics.json")
     criterion = "metric aligned with the error costs; latency SLA documented"
-    documented = f"SLA p99 {sla['latency_p99_ms']:g} ms, availability {sla['availability']:g}"
+    documented = f"SLA p99 {sla.latency_p99_ms:g} ms, availability {sla.availability:g}"
     if metrics is None:
         return Gate(1, "problem", criterion, f"no metrics yet; {documented}", NOT_MEASURED, "run the pipeline")
     test = metrics["test"]
@@ -64,7 +64,7 @@ def problem_gate(ctx: StageContext) -> Gate:
 
 
 def data_gate(ctx: StageContext) -> Gate:
-    sla = ctx.section("versioning")["rebuild_sla_seconds"]
+    sla = ctx.params.versioning.rebuild_sla_seconds
     criterion = f"full reconstruction from the remote within {sla}s"
     report = _json(ctx, REBUILD_REPORT)
     if report is None:
@@ -91,12 +91,12 @@ def retrieval_p99_ms(ctx: StageContext) -> tuple[float, int]:
     from .featurize import load_offline
     from .online_store import open_store
 
-    cfg = ctx.section("featurize")
-    table, _meta = load_offline(ctx.root, cfg["offline_path"], cfg["offline_format"])
-    ids = list(dict.fromkeys(str(v) for v in table.column(cfg["entity"]).to_pylist() if v is not None))
+    cfg = ctx.params.featurize
+    table, _meta = load_offline(ctx.root, cfg.offline_path, cfg.offline_format)
+    ids = list(dict.fromkeys(str(v) for v in table.column(cfg.entity).to_pylist() if v is not None))
     rng = np.random.default_rng(0)
     sample = [ids[i] for i in rng.permutation(len(ids))[:RETRIEVAL_SAMPLE]]
-    store = open_store(cfg["online"], ctx.root, ctx.section("register")["name"], readonly=True)
+    store = open_store(cfg.online, ctx.root, ctx.params.register_.name, readonly=True)
     try:
         store.get(sample[:1])  # a connection opened, not counted
         times = []
@@ -110,7 +110,7 @@ def retrieval_p99_ms(ctx: StageContext) -> tuple[float, int]:
 
 
 def features_gate(ctx: StageContext) -> Gate:
-    limit = ctx.section("gates")["retrieval_p99_ms"]
+    limit = ctx.params.gates.retrieval_p99_ms
     criterion = f"retrieval by entity id from the online store, p99 within {limit:g} ms"
     try:
         p99, n = retrieval_p99_ms(ctx)
@@ -156,17 +156,17 @@ def image_size(name: str, tag: str) -> int | None:
 
 
 def deployment_gate(ctx: StageContext) -> Gate:
-    pkg = ctx.section("package")
-    rate = ctx.section("serve")["canary"]["success_rate"]
-    criterion = f"image under {pkg['max_size_bytes'] / 1e9:g} GB; canary success rate at least {rate:g}"
-    size = image_size(pkg["name"], pkg["model_version"])
+    pkg = ctx.params.package
+    rate = ctx.params.serve.canary.success_rate
+    criterion = f"image under {pkg.max_size_bytes / 1e9:g} GB; canary success rate at least {rate:g}"
+    size = image_size(pkg.name, pkg.model_version)
     parts, verdicts = [], []
     if size is None:
-        parts.append(f"no image {pkg['name']}:{pkg['model_version']} built")
+        parts.append(f"no image {pkg.name}:{pkg.model_version} built")
         verdicts.append(NOT_MEASURED)
     else:
         parts.append(f"image {size / 1e9:.2f} GB")
-        verdicts.append(PASSED if size <= pkg["max_size_bytes"] else FAILED)
+        verdicts.append(PASSED if size <= pkg.max_size_bytes else FAILED)
     state = _json(ctx, "state/canary.json")
     status = (state or {}).get("status", "idle")
     if status in ("idle", "running"):
@@ -180,8 +180,8 @@ def deployment_gate(ctx: StageContext) -> Gate:
 
 
 def observability_gate(ctx: StageContext) -> Gate:
-    mon = ctx.section("monitor")
-    psi, drop = mon["covariate"]["threshold"], mon["concept"]["max_relative_drop"]
+    mon = ctx.params.monitor
+    psi, drop = mon.covariate.threshold, mon.concept.max_relative_drop
     criterion = f"alerts armed at PSI > {psi:g} and a {drop:.0%} relative drop; last monitor verdict"
     rules_path = ctx.path("monitoring/alerts.rules.yml")
     if not rules_path.is_file():
@@ -211,13 +211,11 @@ def evaluate(build: Path) -> list[Gate]:
     ctx = load_context(build)
     gates = [gate(ctx) for gate in GATES]
     write_json(
-        ctx.path("reports/gates.json"), {"system": ctx.section("register")["name"], "gates": [asdict(g) for g in gates]}
+        ctx.path("reports/gates.json"), {"system": ctx.params.register_.name, "gates": [asdict(g) for g in gates]}
     )
     from .reports import render_html
 
-    render_html(
-        "reports/gates.html.j2", ctx.path("reports/gates.html"), gates=gates, system=ctx.section("register")["name"]
-    )
+    render_html("reports/gates.html.j2", ctx.path("reports/gates.html"), gates=gates, system=ctx.params.register_.name)
     write_system_page(ctx, gates)
     return gates
 
@@ -257,15 +255,15 @@ def write_system_page(ctx: StageContext, gates: list[Gate]) -> None:
         for title, href, what, rel, how in REPORTS
     ]
     register = _json(ctx, "reports/register.json") or {}
-    uri = ctx.section("register")["tracking"]["uri"]
+    uri = ctx.params.register_.tracking.uri
     run = register.get("train_run_id")
     off = "tracking off" if uri == "none" else "not published yet"
     tracking = f"MLflow run {run} in {uri}" if run else f"no tracked run ({off})"
     render_html(
         "reports/index.html.j2",
         ctx.path("reports/index.html"),
-        system=ctx.section("register")["name"],
-        model_version=ctx.section("register")["model_version"],
+        system=ctx.params.register_.name,
+        model_version=ctx.params.register_.model_version,
         gates=gates,
         links=links,
         tracking=tracking,

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.contract.featurize import ImageTransform
+
 from .context import UserError
 
 
@@ -41,13 +43,13 @@ def hounsfield(ds: Any, shown: str) -> np.ndarray:
     return out
 
 
-def preprocess(hu: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+def preprocess(hu: np.ndarray, params: ImageTransform) -> np.ndarray:
     """HU window -> resize -> normalise: float32 array of shape `size`."""
-    lo = params["center"] - params["width"] / 2.0
-    hi = params["center"] + params["width"] / 2.0
+    lo = params.center - params.width / 2.0
+    hi = params.center + params.width / 2.0
     img = (np.clip(hu, lo, hi) - lo) / (hi - lo)
-    img = resize(img, tuple(params["size"]))
-    if params["normalize"] == "per_image":
+    img = resize(img, params.size)
+    if params.normalize == "per_image":
         std = float(img.std())
         img = (img - float(img.mean())) / (std if std > 1e-6 else 1.0)
     out: np.ndarray = img.astype(np.float32)
@@ -65,11 +67,11 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def image_from_file(path: Path, params: dict[str, Any]) -> np.ndarray:
+def image_from_file(path: Path, params: ImageTransform) -> np.ndarray:
     ds = read_dicom(path, str(path))
     return preprocess(hounsfield(ds, str(path)), params)
 
 
-def image_from_bytes(body: bytes, params: dict[str, Any]) -> np.ndarray:
+def image_from_bytes(body: bytes, params: ImageTransform) -> np.ndarray:
     ds = read_dicom(body, "image")
     return preprocess(hounsfield(ds, "image"), params)

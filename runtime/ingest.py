@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlwright.contract.ingest import Source
+
 from .atomic import replace_dir, staging_dir, write_json, write_parquet, write_text
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .hashing import Change, hash_files, hash_with_state, sha256_file
@@ -46,7 +48,7 @@ def local_files(ctx: StageContext) -> dict[str, list[Path]]:
     from .source_paths import source_files
 
     root = ctx.source_root()
-    return {s["name"]: source_files(s, root, ctx.path(S3_CACHE)) for s in ctx.section("ingest")["sources"]}
+    return {s.name: source_files(s, root, ctx.path(S3_CACHE)) for s in ctx.params.ingest.sources}
 
 
 def manifest_rows(files: list[Path], root: Path, cache: Path, digests: dict[str, str]) -> list[ManifestRow]:
@@ -82,27 +84,27 @@ def version_id(rows: list[ManifestRow]) -> str:
     return h.hexdigest()
 
 
-def snapshot(source: dict[str, Any], files: list[Path], root: Path, cache: Path) -> Any:
+def snapshot(source: Source, files: list[Path], root: Path, cache: Path) -> Any:
     from .dicom import read_dicom_source
     from .sources import apply_rename, cast_declared, concat, read_csv, read_jsonl, read_parquet
 
-    columns: dict[str, str] = source.get("columns", {})
-    rename: dict[str, str] = source.get("rename", {})
+    columns = source.columns
     shown = [(p, manifest_path(p, root, cache)) for p in files]
-    if source["format"] == "csv":
+    if source.format == "csv":
+        rename = source.rename
         raw_name = {new: raw for raw, new in rename.items()}
         as_text = {raw_name.get(c, c): kind for c, kind in columns.items()}  # declared columns, by file name
-        tables = [apply_rename(read_csv(p, as_text, source.get("delimiter", ","), s), rename, s) for p, s in shown]
-    elif source["format"] == "parquet":
-        tables = [apply_rename(read_parquet(p, s), rename, s) for p, s in shown]
-    elif source["format"] == "jsonl":
-        tables = [apply_rename(read_jsonl(p, s), rename, s) for p, s in shown]
+        tables = [apply_rename(read_csv(p, as_text, source.delimiter, s), rename, s) for p, s in shown]
+    elif source.format == "parquet":
+        tables = [apply_rename(read_parquet(p, s), source.rename, s) for p, s in shown]
+    elif source.format == "jsonl":
+        tables = [apply_rename(read_jsonl(p, s), source.rename, s) for p, s in shown]
     else:
-        tables = [read_dicom_source(shown, source.get("metadata", {}))]
+        tables = [read_dicom_source(shown, {k: list(v) for k, v in source.metadata.items()})]
     try:
         table = concat(tables)
     except Exception as exc:
-        raise UserError(f"source '{source['name']}': files disagree on columns ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"source '{source.name}': files disagree on columns ({str(exc).splitlines()[0]})") from None
     return cast_declared(table, columns)
 
 
@@ -112,10 +114,8 @@ MANIFEST_HASHES = ("sha256",)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    if ctx.section("ingest")["manifest"] not in MANIFEST_HASHES:  # a build older or newer than this runtime
-        raise UserError(
-            f"data.versioning.manifest: {ctx.section('ingest')['manifest']!r} is not one of {MANIFEST_HASHES}"
-        )
+    if ctx.params.ingest.manifest not in MANIFEST_HASHES:  # a build older or newer than this runtime
+        raise UserError(f"data.versioning.manifest: {ctx.params.ingest.manifest!r} is not one of {MANIFEST_HASHES}")
     root = ctx.source_root()
     files = local_files(ctx)
     every = sorted({p for fs in files.values() for p in fs})
@@ -126,10 +126,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     rows = manifest_rows(every, root, ctx.path(S3_CACHE), digests)
     snaps = staging_dir(ctx.path(SNAPSHOTS))
     counts = {}
-    for source in ctx.section("ingest")["sources"]:
-        table = snapshot(source, files[source["name"]], root, ctx.path(S3_CACHE))
-        write_parquet(snaps / f"{source['name']}.parquet", table)
-        counts[source["name"]] = table.num_rows
+    for source in ctx.params.ingest.sources:
+        table = snapshot(source, files[source.name], root, ctx.path(S3_CACHE))
+        write_parquet(snaps / f"{source.name}.parquet", table)
+        counts[source.name] = table.num_rows
     snapshot_sha = {name: sha256_file(str(snaps / f"{name}.parquet")) for name in sorted(counts)}
     replace_dir(snaps, ctx.path(SNAPSHOTS))
     version = version_id(rows)
@@ -225,17 +225,17 @@ def verify(ctx: StageContext) -> list[Change]:
     # ingest runs for it anyway (its params changed), so its files are not "added"
     ingested = set(json.loads(ctx.path(VERSION).read_text()).get("rows", {})) if ctx.path(VERSION).is_file() else None
     present: dict[str, Path] = {}
-    for s in ctx.section("ingest")["sources"]:
-        if ingested is not None and s["name"] not in ingested:
+    for s in ctx.params.ingest.sources:
+        if ingested is not None and s.name not in ingested:
             continue
         with contextlib.suppress(NoFiles):  # a source whose files are all gone: each is reported missing
             present.update({manifest_path(p, root, cache): p for p in source_files(s, root, cache)})
     digests = hash_files([str(p) for p in present.values()])
     changes: list[Change] = []
-    sources = ctx.section("ingest")["sources"]
+    sources = ctx.params.ingest.sources
     for rel in sorted(set(recorded) | set(present)):
         if rel not in present:
-            if ingested is not None and not any(fnmatch.fnmatch(rel, s["uri"]) for s in sources):
+            if ingested is not None and not any(fnmatch.fnmatch(rel, s.uri) for s in sources):
                 continue  # a file of a source the spec no longer names: nothing reads it
             changes.append(Change(rel, "missing"))
         elif rel not in recorded:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.contract.train import Costs, Metric
+
 HIGHER_IS_BETTER = {
     "fbeta": True,
     "f1": True,
@@ -69,15 +71,15 @@ def log_loss(y: np.ndarray, prob: np.ndarray, eps: float = 1e-7) -> float:
     return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
 
 
-def expected_cost(y: np.ndarray, prob: np.ndarray, threshold: float, costs: dict[str, float]) -> float:
+def expected_cost(y: np.ndarray, prob: np.ndarray, threshold: float, costs: Costs) -> float:
     """Average cost per prediction at `threshold`."""
     pred = prob >= threshold
     fn = np.sum(~pred & (y == 1))
     fp = np.sum(pred & (y == 0))
-    return float((fn * costs["false_negative"] + fp * costs["false_positive"]) / max(len(y), 1))
+    return float((fn * costs.false_negative + fp * costs.false_positive) / max(len(y), 1))
 
 
-def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: dict[str, float]) -> tuple[float, float]:
+def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: Costs) -> tuple[float, float]:
     """The threshold minimising expected cost, scanning every distinct score.
 
     Predict positive when prob >= t. Sorting scores once makes every candidate's
@@ -89,7 +91,7 @@ def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: dict[str, flo
     tp = np.concatenate([[0], np.cumsum(yy == 1)])
     fp = np.concatenate([[0], np.cumsum(yy == 0)])
     fn = tp[-1] - tp
-    cost = (fn * costs["false_negative"] + fp * costs["false_positive"]) / max(len(y), 1)
+    cost = (fn * costs.false_negative + fp * costs.false_positive) / max(len(y), 1)
     # Only cut between distinct scores.
     valid = np.concatenate([[True], np.append(p[1:] != p[:-1], True)])
     cost = np.where(valid, cost, np.inf)
@@ -99,14 +101,14 @@ def cost_optimal_threshold(y: np.ndarray, prob: np.ndarray, costs: dict[str, flo
 
 
 def classification_report(
-    y: np.ndarray, prob: np.ndarray, threshold: float, metric: dict[str, Any], costs: dict[str, float]
+    y: np.ndarray, prob: np.ndarray, threshold: float, metric: Metric, costs: Costs
 ) -> dict[str, float]:
     pred = (prob >= threshold).astype(int)
     tp = int(np.sum((pred == 1) & (y == 1)))
     fp = int(np.sum((pred == 1) & (y == 0)))
     fn = int(np.sum((pred == 0) & (y == 1)))
     out = {
-        metric["name"]: score(metric["name"], y, prob, threshold, metric["beta"]),
+        metric.name: score(metric.name, y, prob, threshold, metric.beta),
         "roc_auc": score("roc_auc", y, prob),
         "pr_auc": score("pr_auc", y, prob),
         "logloss": score("logloss", y, prob),
@@ -121,15 +123,15 @@ def classification_report(
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def baseline_report(y: np.ndarray, metric: dict[str, Any], costs: dict[str, float]) -> dict[str, Any]:
+def baseline_report(y: np.ndarray, metric: Metric, costs: Costs) -> dict[str, Any]:
     """The better of two trivial rules (everyone positive / everyone negative)."""
     best: dict[str, Any] = {}
     for const in (0.0, 1.0):
         prob = np.full(len(y), const)
         rep = {
-            metric["name"]: score(metric["name"], y, prob, 0.5, metric["beta"])
-            if metric["name"] in THRESHOLDED
-            else score(metric["name"], y, np.full(len(y), float(np.mean(y)))),
+            metric.name: score(metric.name, y, prob, 0.5, metric.beta)
+            if metric.name in THRESHOLDED
+            else score(metric.name, y, np.full(len(y), float(np.mean(y)))),
             "expected_cost": expected_cost(y, prob, 0.5, costs),
         }
         if not best or rep["expected_cost"] < best["expected_cost"]:
@@ -201,10 +203,10 @@ def multiclass_score(name: str, y: np.ndarray, prob: np.ndarray, beta: float = 1
     raise ValueError(f"unknown multiclass metric {name}")
 
 
-def multiclass_report(y: np.ndarray, prob: np.ndarray, metric: dict[str, Any]) -> dict[str, float]:
+def multiclass_report(y: np.ndarray, prob: np.ndarray, metric: Metric) -> dict[str, float]:
     pred = np.argmax(prob, axis=1)
     out = {
-        metric["name"]: multiclass_score(metric["name"], y, prob, metric["beta"]),
+        metric.name: multiclass_score(metric.name, y, prob, metric.beta),
         "accuracy": float(np.mean(pred == y)) if len(y) else float("nan"),
         "f1": multiclass_score("f1", y, prob),
         "roc_auc": multiclass_score("roc_auc", y, prob),
@@ -215,12 +217,12 @@ def multiclass_report(y: np.ndarray, prob: np.ndarray, metric: dict[str, Any]) -
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def multiclass_baseline(y: np.ndarray, n_classes: int, metric: dict[str, Any]) -> dict[str, Any]:
+def multiclass_baseline(y: np.ndarray, n_classes: int, metric: Metric) -> dict[str, Any]:
     """The trivial rule: always the most frequent class, each class scored at its share."""
     shares = np.bincount(y.astype(np.int64), minlength=n_classes) / max(len(y), 1)
     prob = np.tile(shares, (len(y), 1))
     return {
-        metric["name"]: round(multiclass_score(metric["name"], y, prob, metric["beta"]), 6),
+        metric.name: round(multiclass_score(metric.name, y, prob, metric.beta), 6),
         "accuracy": round(float(np.max(shares)), 6),
         "rule": "always the most frequent class",
     }

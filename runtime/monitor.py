@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.monitor import Alert, Concept, Covariate
+
 from .atomic import write_json
 from .bundle import load_reference
 from .context import UserError, resolve_env, say
@@ -112,13 +114,13 @@ def key_rows(table: pa.Table, key: list[str], what: str) -> list[tuple[str | Non
 
 
 # --- covariate drift ----------------------------------------------------------------
-def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+def feature_drift(ref: dict[str, Any], values: Any, cfg: Covariate) -> dict[str, Any]:
     """PSI plus KS (numeric) or chi-square (categorical) of one feature, each computed once."""
-    eps = cfg["epsilon"]
+    eps = cfg.epsilon
     if ref["kind"] == "numeric":
         nan = np.isnan(values)
         v = values[~nan] if nan.any() else values
-        if len(v) < cfg["min_rows"]:
+        if len(v) < cfg.min_rows:
             return {
                 "status": "insufficient",
                 "rows": int(len(v)),
@@ -143,7 +145,7 @@ def feature_drift(ref: dict[str, Any], values: Any, cfg: dict[str, Any]) -> dict
         }
     counts = category_counts(values)
     n = sum(counts.values())
-    if n < cfg["min_rows"]:
+    if n < cfg.min_rows:
         return {
             "status": "insufficient",
             "rows": n,
@@ -181,7 +183,7 @@ def category_counts(values: Any) -> dict[str, int]:
     return {str(k): int(c) for k, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)}
 
 
-def drift_all(reference: dict[str, Any], columns: dict[str, Any], cov: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def drift_all(reference: dict[str, Any], columns: dict[str, Any], cov: Covariate) -> dict[str, dict[str, Any]]:
     """`feature_drift` for every feature, one thread per core: the sorts and binary
     searches that dominate release the GIL, so columns run side by side."""
     from concurrent.futures import ThreadPoolExecutor
@@ -358,14 +360,14 @@ def judge_window(
     pred: np.ndarray,
     prob: np.ndarray,
     baseline: float,
-    cfg: dict[str, Any],
+    cfg: Concept,
     beta: float,
     multiclass: bool = False,
 ) -> dict[str, Any]:
     have = ~np.isnan(y)
     n = int(have.sum())
     coverage = n / len(y) if len(y) else 0.0
-    if n < cfg["min_labels"]:
+    if n < cfg.min_labels:
         return {
             "labels": n,
             "coverage": coverage,
@@ -376,7 +378,7 @@ def judge_window(
         }
     value = metric_value(name, y[have], pred[have], prob[have], beta, multiclass)
     drop = relative_drop(name, baseline, value)
-    alert = drop > cfg["max_relative_drop"]
+    alert = drop > cfg.max_relative_drop
     return {
         "labels": n,
         "coverage": round(coverage, 4),
@@ -475,7 +477,7 @@ def drop_z(
 
 
 # --- alerts ----------------------------------------------------------------------------
-def send_alerts(alerts: list[dict[str, Any]], sinks: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+def send_alerts(alerts: list[dict[str, Any]], sinks: tuple[Alert, ...], root: Path) -> list[dict[str, Any]]:
     """Deliver each alert once per (kind, feature, slice, window); returns those sent now."""
     sent_file = root / SENT
     try:
@@ -484,17 +486,17 @@ def send_alerts(alerts: list[dict[str, Any]], sinks: list[dict[str, Any]], root:
         sent = set()
     fresh = [a for a in alerts if a["key"] not in sent]
     for sink in sinks:
-        if sink["type"] == "log":
-            path = root / sink["path"]
+        if sink.type == "log":
+            path = root / sink.path
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as fh:
                 for a in fresh:
                     fh.write(json.dumps({k: v for k, v in a.items() if k != "key"}, sort_keys=True) + "\n")
-        elif sink["type"] == "webhook":
-            url = str(resolve_env(sink["url"]))
-            token = str(resolve_env(sink["token"])) if sink.get("token") else ""
+        else:
+            url = str(resolve_env(sink.url))
+            token = str(resolve_env(sink.token)) if sink.token else ""
             if url and fresh:
-                post_webhook(url, fresh, sink["timeout_s"], sink["retries"], token)
+                post_webhook(url, fresh, sink.timeout_s, sink.retries, token)
     if fresh:
         write_json(sent_file, sorted(sent | {a["key"] for a in fresh}))
     return fresh
@@ -526,32 +528,32 @@ def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries
 def run_monitor(target: Path, current: str, labels: str | None, state_root: Path | None = None) -> dict[str, Any]:
     from .context import load_context
 
-    mon = load_context(target).section("monitor")
+    mon = load_context(target).params.monitor
     root = state_root or target
     predictor = Predictor(target, target)
     try:
         reference = load_reference(predictor.folder / "reference")
         entity = predictor.serving["entity"]
         if is_prediction_log(current):
-            cur = read_log(Path(current), reference, entity, predictor.classes, mon["concept"].get("key") or None)
+            cur = read_log(Path(current), reference, entity, predictor.classes, list(mon.concept.key) or None)
         else:
-            cur = read_batch(current, predictor, reference, mon["timestamp"], target, mon["concept"].get("key") or None)
+            cur = read_batch(current, predictor, reference, mon.timestamp, target, list(mon.concept.key) or None)
     finally:
         predictor.close()
     bundle = predictor.bundle
-    cov = mon["covariate"]
+    cov = mon.covariate
     alerts: list[dict[str, Any]] = []
     watched = {name: prof for name, prof in reference.items() if name in cur.columns}
     features = drift_all(watched, cur.columns, cov)
     importance = predictor.bundle.get("feature_importance", {})
     for name, f in features.items():
         f["importance"] = importance.get(name)
-        f["significant"] = f["p_value"] is not None and f["p_value"] < cov["ks_p_value"]
-        if f["psi"] is not None and f["psi"] > cov["threshold"]:
+        f["significant"] = f["p_value"] is not None and f["p_value"] < cov.ks_p_value
+        if f["psi"] is not None and f["psi"] > cov.threshold:
             f["status"] = "alert"  # alerts go by PSI, the spec's threshold
         elif f["significant"]:
             f["status"] = "significant"  # the test rejects "same distribution" at ks_p_value; PSI below threshold
-    windows = windows_of(cur.ts, cur.rows, mon["window_seconds"])
+    windows = windows_of(cur.ts, cur.rows, mon.window_seconds)
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
     base_alert = {
@@ -565,7 +567,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         for name, prof in sorted(watched.items()):
             d = feature_drift(prof, _take(cur.columns[name], idx), cov)
             per[name] = d["psi"]
-            if d["psi"] is not None and d["psi"] > cov["threshold"]:
+            if d["psi"] is not None and d["psi"] > cov.threshold:
                 alerts.append(
                     {
                         **base_alert,
@@ -573,35 +575,35 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                         "feature": name,
                         "slice": None,
                         "value": d["psi"],
-                        "threshold": cov["threshold"],
+                        "threshold": cov.threshold,
                         "window": wname,
                         "key": f"covariate|{name}||{wname}",
                     }
                 )
         window_report.append({"window": wname, "rows": int(len(idx)), "psi": per})
     concept = {
-        "metric": mon["concept"]["metric"],
+        "metric": mon.concept.metric,
         "baseline": bundle["baseline"]["value"],
         "windows": [],
         "slices": {},
         "relative_drop": None,
     }
-    concept["min_labels"] = mon["concept"]["min_labels"]  # below it a window is "insufficient"
+    concept["min_labels"] = mon.concept.min_labels  # below it a window is "insufficient"
     concept["alert_line"] = (
-        concept["baseline"] * (1 - mon["concept"]["max_relative_drop"]) if concept["baseline"] is not None else 0.0
+        concept["baseline"] * (1 - mon.concept.max_relative_drop) if concept["baseline"] is not None else 0.0
     )
-    label_pattern = labels or mon["concept"]["labels"]
+    label_pattern = labels or mon.concept.labels
     if label_pattern and cur.prediction is not None:
         pattern = label_pattern if labels else str(target / label_pattern)
         lab = read_labels(
             pattern,
             entity,
-            mon["timestamp"],
+            mon.timestamp,
             predictor.serving["target"],
             predictor.serving.get("rename", {}),
             predictor.bundle.get("positive_class"),
             predictor.classes,
-            mon["concept"].get("key") or None,
+            list(mon.concept.key) or None,
         )
     else:
         pattern, lab = "", None
@@ -610,11 +612,11 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         beta = bundle["metric"]["beta"]
         name = concept["metric"]
         mc = predictor.classes is not None
-        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon["concept"], beta, mc)
+        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon.concept, beta, mc)
         concept.update(overall=overall, relative_drop=overall["relative_drop"])
         for wname, idx in windows.items():
             w = judge_window(
-                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon["concept"], beta, mc
+                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon.concept, beta, mc
             )
             concept["windows"].append({"window": wname, **w})
             if w["alert"]:
@@ -625,12 +627,12 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                         "feature": None,
                         "slice": None,
                         "value": w["relative_drop"],
-                        "threshold": mon["concept"]["max_relative_drop"],
+                        "threshold": mon.concept.max_relative_drop,
                         "window": wname,
                         "key": f"concept|||{wname}",
                     }
                 )
-        for col in mon["slices"]:
+        for col in mon.slices:
             if col not in cur.columns:
                 continue
             vals = cur.columns[col]
@@ -641,7 +643,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                     "rows": 0,
                 }
                 s = judge_window(
-                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon["concept"], beta, mc
+                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon.concept, beta, mc
                 )
                 s["baseline"] = base["value"]
                 if s["alert"]:  # slices are small: alert only when the drop is clear of both samples' noise
@@ -666,7 +668,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
                             "feature": None,
                             "slice": f"{col}={v}",
                             "value": s["relative_drop"],
-                            "threshold": mon["concept"]["max_relative_drop"],
+                            "threshold": mon.concept.max_relative_drop,
                             "window": "all",
                             "key": f"concept||{col}={v}|all",
                         }
@@ -679,7 +681,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         concept["message"] = (
             "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
         )
-    fresh = send_alerts(alerts, mon["alerts"], root)
+    fresh = send_alerts(alerts, mon.alerts, root)
     report = {
         "report_version": 1,
         "system": bundle["name"],
@@ -687,16 +689,16 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "dataset_version": bundle["dataset_version"],
         "current": str(current),
         "rows": cur.rows,
-        "window_seconds": mon["window_seconds"],
+        "window_seconds": mon.window_seconds,
         "psi": {
-            "threshold": cov["threshold"],
+            "threshold": cov.threshold,
             # the bins PSI was computed on: the registered reference profile's, which may
             # differ from monitoring.covariate.bins until the next register rebuilds it
-            "bins": bins_used(reference) or cov["bins"],
-            "epsilon": cov["epsilon"],
+            "bins": bins_used(reference) or cov.bins,
+            "epsilon": cov.epsilon,
             "binning": "reference quantiles, open-ended outer bins",
         },
-        "tests": {"p_value": cov["ks_p_value"], "numeric": "ks", "categorical": "chi2"},
+        "tests": {"p_value": cov.ks_p_value, "numeric": "ks", "categorical": "chi2"},
         "features": features,
         "windows": window_report,
         "concept": concept,
@@ -705,7 +707,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "histograms": {n: _hist(watched[n], cur.columns[n]) for n in sorted(watched)},
     }
     write_json(root / "reports" / "drift.json", report)
-    if mon["dashboard"] == "html":
+    if mon.dashboard == "html":
         render_html(
             "reports/drift.html.j2",
             root / "reports" / "drift.html",

@@ -18,6 +18,8 @@ from typing import Any, Protocol, cast
 
 import orjson
 
+from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
+
 from .context import UserError, resolve_env
 
 Payload = dict[str, Any]
@@ -199,18 +201,18 @@ class DynamoOnlineStore:
 
     GET_BATCH, WRITE_BATCH, RETRIES = 100, 25, 8
 
-    def __init__(self, cfg: dict[str, Any], namespace: str, *, create: bool = False):
+    def __init__(self, cfg: OnlineStoreConfig, namespace: str, *, create: bool = False):
         import boto3
         from botocore.config import Config
 
-        endpoint = resolve_env(cfg.get("endpoint")) or None
-        timeout = int(cfg["timeout_ms"]) / 1000.0
-        self.table = str(cfg["table"])
-        self.ttl = max(1, int(cfg["ttl_seconds"]))
+        endpoint = resolve_env(cfg.endpoint) or None
+        timeout = cfg.timeout_ms / 1000.0
+        self.table = cfg.table
+        self.ttl = max(1, cfg.ttl_seconds)
         self.namespace = namespace
         self.client = boto3.client(
             "dynamodb",
-            region_name=str(resolve_env(cfg["region"])),
+            region_name=str(resolve_env(cfg.region)),
             endpoint_url=endpoint,
             config=Config(
                 connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"}
@@ -363,14 +365,14 @@ def _safe(url: str) -> str:
     return url
 
 
-def open_store(cfg: dict[str, Any], root: Path, namespace: str, *, readonly: bool = False) -> OnlineStore:
+def open_store(cfg: OnlineStoreConfig, root: Path, namespace: str, *, readonly: bool = False) -> OnlineStore:
     """The configured backend (`featurize.online` in params.yaml)."""
-    backend = cfg["backend"]
+    backend = cfg.backend
     if backend == "sqlite":
-        return SqliteOnlineStore(root / cfg["path"], int(cfg["ttl_seconds"]), readonly=readonly)
+        return SqliteOnlineStore(root / cfg.path, cfg.ttl_seconds, readonly=readonly)
     if backend == "redis":
-        url = str(resolve_env(cfg["url"]))
-        return RedisOnlineStore(url, namespace, int(cfg["ttl_seconds"]), int(cfg["timeout_ms"]))
+        url = str(resolve_env(cfg.url))
+        return RedisOnlineStore(url, namespace, cfg.ttl_seconds, cfg.timeout_ms)
     if backend == "dynamodb":
         return DynamoOnlineStore(cfg, namespace, create=not readonly)
     raise UserError(f"unknown online store backend '{backend}'")

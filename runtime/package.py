@@ -19,7 +19,7 @@ from .wheel import write_wheel
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    pkg, serve = ctx.section("package"), ctx.section("serve")
+    pkg, serve = ctx.params.package, ctx.params.serve
     bundle = find_bundle(ctx.path(REGISTERED))
     final = ctx.path("dist")
     stage = staging_dir(final)
@@ -28,12 +28,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     wheel = write_wheel(stage / "wheels")
     app = stage / "app"
     shutil.copytree(bundle, app)
-    write_json(app / "serve.json", serve)
-    online = ctx.section("featurize")["online"]
-    if online["backend"] == "sqlite" and ctx.path(online["path"]).is_file():
+    write_json(app / "serve.json", serve.model_dump(mode="json"))
+    online = ctx.params.featurize.online
+    if online.backend == "sqlite" and ctx.path(online.path).is_file():
         import sqlite3
 
-        src = sqlite3.connect(ctx.path(online["path"]))
+        src = sqlite3.connect(ctx.path(online.path))
         dst = sqlite3.connect(app / "online.sqlite")
         src.backup(dst)  # a consistent copy even while the store is being written
         dst.execute("PRAGMA journal_mode=DELETE")  # a read-only open of a WAL file would need to write -shm
@@ -42,12 +42,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     size = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file())
     replace_dir(stage, final)
     report = {
-        "model_version": pkg["model_version"],
+        "model_version": pkg.model_version,
         "context_bytes": size,
         "wheel": wheel.name,
-        "base_image": pkg["base_image"],
-        "max_size_bytes": pkg["max_size_bytes"],
-        "build": f"docker build --build-arg BASE_IMAGE={pkg['base_image']} -t {pkg['name']}:{pkg['model_version']} dist",
+        "base_image": pkg.base_image,
+        "max_size_bytes": pkg.max_size_bytes,
+        "build": f"docker build --build-arg BASE_IMAGE={pkg.base_image} -t {pkg.name}:{pkg.model_version} dist",
     }
     write_json(ctx.path("reports/package.json"), report)
     say(f"package: dist/ ready ({size / 1e6:.1f} MB context); build with: {report['build']}")

@@ -173,7 +173,7 @@ def publish_waiting_runs(ctx: StageContext, on_line: Callable[[str], None]) -> i
     if not waiting:
         return 0
     on_line(f"tracking: publishing {len(waiting)} waiting run(s) from {OUTBOX}")
-    with Tracker(ctx.section("train")["tracking"], ctx.root) as tracker:
+    with Tracker(ctx.params.train.tracking, ctx.root) as tracker:
         try:
             return len(publish_pending(ctx.root, tracker))
         except UserError as exc:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlwright.contract.serve import Batch, ServeParams
+
 from .atomic import write_json, write_parquet
 from .batch_contract import PROBLEM, missing_inputs, refuse_if_any, row_problems, summary
 from .compute import Compute, compute_of, open_engine
@@ -154,23 +156,21 @@ def score_chunk(
     return pa.table(columns)
 
 
-def checked_rows(
-    serve: dict[str, Any], table: pa.Table, event_time: str | None, batch: dict[str, Any]
-) -> list[str | None]:
+def checked_rows(serve: ServeParams, table: pa.Table, event_time: str | None, batch: Batch) -> list[str | None]:
     """Each row's breach of the endpoint's input contract (None where it holds); the
     whole batch refused where an input or pass-through column is absent, or where
     the spec says `out_of_contract: refuse` and any row breaks it."""
     # on the as-of path an input computed by the feature SQL need not be in the batch
-    inputs = {k: v for k, v in serve["inputs"].items() if k in table.column_names or event_time is None}
-    entity = serve["entity"]
-    if entity in batch["pass_through"] or PROBLEM in batch["pass_through"]:
+    inputs = {k: v for k, v in serve.inputs.items() if k in table.column_names or event_time is None}
+    entity = serve.entity
+    if entity in batch.pass_through or PROBLEM in batch.pass_through:
         raise UserError(f"--pass-through: {entity!r} and {PROBLEM!r} are written beside every score already")
-    absent = missing_inputs(table, inputs) + sorted(set(batch["pass_through"]) - set(table.column_names))
+    absent = missing_inputs(table, inputs) + sorted(set(batch.pass_through) - set(table.column_names))
     if absent:
         raise UserError(f"--input: lacks column(s) {', '.join(absent)} (request inputs and serving.batch.pass_through)")
     required = (event_time,) if event_time else ()
-    problems = row_problems(table, inputs, serve.get("input_constraints", {}), required)
-    refuse_if_any(problems, batch["out_of_contract"])
+    problems = row_problems(table, inputs, serve.input_constraints, required)
+    refuse_if_any(problems, batch.out_of_contract)
     if any(p is not None for p in problems):
         say(f"predict: {summary(problems)}")
     return problems
@@ -241,20 +241,19 @@ def run_batch(
     from .predictor import read_serve_config
 
     serve, root = read_serve_config(target)
-    batch = {
-        "pass_through": [],
-        "out_of_contract": "flag",  # a bundle packaged before these settings existed
-        **serve["batch"],
-        **({"pass_through": list(options.pass_through)} if options.pass_through is not None else {}),
-        **({"out_of_contract": options.out_of_contract} if options.out_of_contract else {}),
-    }
+    batch = serve.batch.model_copy(
+        update={
+            **({"pass_through": tuple(options.pass_through)} if options.pass_through is not None else {}),
+            **({"out_of_contract": options.out_of_contract} if options.out_of_contract else {}),
+        }
+    )
     if pattern is None:
-        if not batch.get("input"):
+        if not batch.input:
             raise UserError("--input: required (the spec sets no serving.batch.input)")
-        pattern = batch["input"] if "://" in batch["input"] else str(target / batch["input"])
+        pattern = batch.input if "://" in batch.input else str(target / batch.input)
     if output is None:
-        output = target / batch["output"]
-    chunk_rows = int(chunk_rows or batch["chunk_rows"])
+        output = target / batch.output
+    chunk_rows = int(chunk_rows or batch.chunk_rows)
     predictor = Predictor(target, store_root or root)
     try:
         files = input_files(pattern)
@@ -266,8 +265,8 @@ def run_batch(
             else "predict: store features as of now (the online store's latest row per entity)"
         )
         problems = checked_rows(serve, table, event_time(root) if features is not None else None, batch)
-        pass_through = tuple(batch["pass_through"])
-        run_id = run_fingerprint(files, predictor, f"{chunk_rows}|{batch['out_of_contract']}|{pass_through}")
+        pass_through = tuple(batch.pass_through)
+        run_id = run_fingerprint(files, predictor, f"{chunk_rows}|{batch.out_of_contract}|{pass_through}")
         with exclusive(output):
             done = done_chunks(output, run_id)
             total = (table.num_rows + chunk_rows - 1) // chunk_rows

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mlwright.contract.featurize import ImageTransform
+from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
+from mlwright.contract.serve import ServeParams
 
 from .bundle import load_bundle
 from .context import UserError
@@ -101,9 +104,10 @@ class Predictor:
         self.classes: list[Any] | None = b.get("classes")
         self.pre = Preprocessor.from_json(b["preprocessor"])
         self.model: Model = load_model(self.folder, b["backend"], b["feature_names"])
-        self.image = b.get("image")
+        self.image = ImageTransform.model_validate(b["image"]) if b.get("image") else None
         self.serving = b["serving"]
-        self.store = open_online(self.folder, self.serving["online"], store_root, b["name"]) if with_store else None
+        online = OnlineStoreConfig.model_validate(self.serving["online"])
+        self.store = open_online(self.folder, online, store_root, b["name"]) if with_store else None
         self._assembler = FeatureAssembler(self.serving, b["features"], self.store)
         self._stored = self._assembler.stored() if self.store is not None else []
 
@@ -118,7 +122,7 @@ class Predictor:
         pools, LightGBM's single-row predictor set-up) that took longer than a 1 s
         request timeout; those belong to start-up, not to the first client."""
         X = np.full((1, self.pre.width), np.nan, np.float32)
-        images = np.zeros((1, *self.image["size"]), np.float32) if self.image else None
+        images = np.zeros((1, *self.image.size), np.float32) if self.image else None
         self.model.predict_one(X, images)
 
     def predict(self, request: dict[str, Any]) -> Prediction:
@@ -183,19 +187,19 @@ class Predictor:
         return [self._result(s, {}) for s in scores]
 
 
-def open_online(bundle_folder: Path, cfg: dict[str, Any], store_root: Path | None, name: str) -> OnlineStore | None:
+def open_online(bundle_folder: Path, cfg: OnlineStoreConfig, store_root: Path | None, name: str) -> OnlineStore | None:
     """The online store: beside a build folder, or the copy packaged into the bundle."""
-    if cfg["backend"] == "sqlite":
+    if cfg.backend == "sqlite":
         packaged = bundle_folder / "online.sqlite"
-        if store_root is not None and (store_root / cfg["path"]).is_file():
+        if store_root is not None and (store_root / cfg.path).is_file():
             return open_store(cfg, store_root, name, readonly=True)
         if packaged.is_file():
-            return open_store({**cfg, "path": "online.sqlite"}, bundle_folder, name, readonly=True)
+            return open_store(cfg.model_copy(update={"path": "online.sqlite"}), bundle_folder, name, readonly=True)
         return None
     return open_store(cfg, store_root or bundle_folder, name)
 
 
-def decode_image(value: Any, params: dict[str, Any]) -> tuple[np.ndarray, tuple[float, float]]:
+def decode_image(value: Any, params: ImageTransform) -> tuple[np.ndarray, tuple[float, float]]:
     """A base64 DICOM slice -> the preprocessed array and its HU mean/std."""
     from .imaging import hounsfield, preprocess, read_dicom
 
@@ -216,17 +220,18 @@ def finite(value: Any) -> bool:
     return not (isinstance(value, float) and not math.isfinite(value))
 
 
-def read_serve_config(target: Path) -> tuple[dict[str, Any], Path | None]:
+def read_serve_config(target: Path) -> tuple[ServeParams, Path | None]:
     """The `serve` config and the folder the online store lives under."""
     params = target / "params.yaml"
     if params.is_file():
-        import yaml
-
-        from .context import check_ir_version
+        from .context import check_ir_version, parsed_params
 
         check_ir_version(target)
-        return yaml.safe_load(params.read_text())["serve"], target
+        return parsed_params(params).serve, target
     packaged = target / "serve.json"
     if packaged.is_file():
-        return json.loads(packaged.read_text()), None
+        try:
+            return ServeParams.model_validate_json(packaged.read_bytes()), None
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise UserError(f"{packaged}: not the serve contract this mlwright reads ({exc})") from None
     raise UserError(f"{target}: neither a build folder (params.yaml) nor a packaged app (serve.json)")

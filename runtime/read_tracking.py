@@ -1,15 +1,15 @@
 """Which settings a stage reads: the evidence that every setting acts (#16).
 
-With `MLWRIGHT_TRACK_READS=FILE` in the environment, `StageContext.section` hands out
-its params wrapped so that every key read is recorded, and each stage process appends
+With `MLWRIGHT_TRACK_READS=FILE` in the environment, `load_context` hands the stage
+its contract (`Params`) wrapped so that every attribute read is recorded, and each stage process appends
 `{"stage": ..., "reads": [...]}` to FILE when it exits. A test runs the pipeline this
 way and compares what was read with what each stage declares to DVC: a read of an
 undeclared section is a stage DVC would not re-run when it should, and a declared
 setting nobody reads is a setting that does nothing.
 
-Paths are dotted, list items as `[]` (`ingest.sources[].uri`); a path ending in `.*`
-means the whole mapping was taken (iterated, copied or serialised), which covers
-everything below it. Off (the default), nothing is wrapped and nothing is written.
+Paths are dotted by the names params.yaml uses, list items as `[]`
+(`ingest.sources[].uri`); a path ending in `.*` means the whole mapping or model was
+taken (iterated, copied or serialised), which covers everything below it. Off (the default), nothing is wrapped and nothing is written.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from mlwright.contract import Params
 
 ENV = "MLWRIGHT_TRACK_READS"
 READS: set[str] = set()
@@ -29,12 +34,57 @@ def enabled() -> bool:
 
 
 def tracked(value: Any, path: str) -> Any:
-    """`value` wrapped (mappings and lists, all the way down) to record reads under `path`."""
+    """`value` wrapped (models, mappings and sequences, all the way down) to record reads under `path`."""
+    if isinstance(value, BaseModel):
+        return TrackedModel(value, path)
     if isinstance(value, dict):
         return TrackedDict(value, path)
     if isinstance(value, list):
         return TrackedList(value, path)
+    if isinstance(value, tuple):
+        return TrackedTuple(value, path)
     return value
+
+
+def tracked_params(params: Params) -> Params:
+    """The whole contract, wrapped: a section is a path's start, not a read of it."""
+    return cast("Params", TrackedModel(params, ""))
+
+
+class TrackedModel:
+    """A contract model's stand-in that records each field read under its file name.
+
+    Anything else taken from the model (`model_dump`, iteration) takes it whole."""
+
+    def __init__(self, model: BaseModel, path: str) -> None:
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_path", path)
+
+    def __getattr__(self, name: str) -> Any:
+        model: BaseModel = object.__getattribute__(self, "_model")
+        path: str = object.__getattribute__(self, "_path")
+        field = type(model).model_fields.get(name)
+        if field is None:
+            if path:
+                READS.add(f"{path}.*")
+            return getattr(model, name)
+        key = field.serialization_alias or field.alias or name
+        child = f"{path}.{key}" if path else key
+        if path:
+            READS.add(child)
+        return tracked(getattr(model, name), child)
+
+    def __eq__(self, other: object) -> bool:
+        self.__getattr__("__eq__")
+        model = object.__getattribute__(self, "_model")
+        return bool(model == (object.__getattribute__(other, "_model") if isinstance(other, TrackedModel) else other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class TrackedTuple(tuple[Any, ...]):
+    def __new__(cls, data: tuple[Any, ...], path: str) -> TrackedTuple:
+        return super().__new__(cls, (tracked(v, f"{path}[]") for v in data))
 
 
 class TrackedDict(dict[str, Any]):
@@ -90,6 +140,7 @@ def start(stage: str) -> None:
 
     yaml.SafeDumper.add_representer(TrackedDict, yaml.representer.SafeRepresenter.represent_dict)
     yaml.SafeDumper.add_representer(TrackedList, yaml.representer.SafeRepresenter.represent_list)
+    yaml.SafeDumper.add_representer(TrackedTuple, yaml.representer.SafeRepresenter.represent_list)
     atexit.register(_write)
 
 

@@ -91,7 +91,7 @@ def rebuild(target: Path, version: str | None, into: Path | None) -> dict[str, A
         raise GateFailed(f"rebuild of {version[:12]} failed verification:\n  " + "\n  ".join(bad[:20]))
     if version_id(rows) != Path(matches[0]).stem:
         raise GateFailed("the stored manifest does not hash to its version id")
-    sla = ctx.section("versioning")["rebuild_sla_seconds"]
+    sla = ctx.params.versioning.rebuild_sla_seconds
     result = {
         "version_id": Path(matches[0]).stem,
         "files": len(rows),

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlwright.contract.serve import ServeParams
+
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .bundle import BUNDLE_FILE, REGISTERED, content_hashes, reference_profile, save_reference
 from .compute import LocalEngine, compute_of, open_engine
@@ -55,35 +57,36 @@ def _profile_values(col: Any, numeric: bool) -> Any:
     return [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col.to_pylist()]
 
 
-def input_columns(p: Any, serve: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+def input_columns(p: Any, serve: ServeParams, ctx: StageContext) -> dict[str, Any]:
     """Training-slice values for the reference profile: every request input (and image
     summaries), and every other model feature (windows, joins, derived), so monitoring
     watches what the model sees, not only what a request carries."""
     train_rows = pa.array(p.split.train)
     cols: dict[str, Any] = {}
-    for name, kind in serve["inputs"].items():
-        if name == "image" or name not in p.table.column_names or name == serve["entity"]:
+    for name, kind in serve.inputs.items():
+        if name == "image" or name not in p.table.column_names or name == serve.entity:
             continue
         cols[name] = _profile_values(p.table.column(name).take(train_rows), kind in ("int", "float"))
     for name in p.meta["features"]:
-        if name in cols or name == serve["entity"] or name not in p.table.column_names:
+        if name in cols or name == serve.entity or name not in p.table.column_names:
             continue
         col = p.table.column(name).take(train_rows)
         cols[name] = _profile_values(col, not pa.types.is_dictionary(col.type) and not pa.types.is_string(col.type))
-    stats_file = ctx.path(ctx.section("featurize")["offline_path"]) / "image_stats.npy"
-    if "image" in serve["inputs"] and stats_file.is_file():
+    stats_file = ctx.path(ctx.params.featurize.offline_path) / "image_stats.npy"
+    if "image" in serve.inputs and stats_file.is_file():
         stats = np.load(stats_file)[p.split.train]
         cols["image_mean"], cols["image_std"] = stats[:, 0], stats[:, 1]
     return cols
 
 
-def image_source_metadata(ctx: StageContext) -> dict[str, list[str]] | None:
+def image_source_metadata(ctx: StageContext) -> dict[str, Any] | None:
     """How the image source's DICOM headers map to columns (batch scoring reads DICOM too)."""
-    image = ctx.section("featurize")["image"]
+    image = ctx.params.featurize.image
     if not image:
         return None
-    source = next(s for s in ctx.section("ingest")["sources"] if s["name"] == image["source"])
-    return {"columns": source.get("columns", {}), "metadata": source.get("metadata", {})}
+    source = next(s for s in ctx.params.ingest.sources if s.name == image.source)
+    metadata = {k: list(v) for k, v in source.metadata.items()} if source.format == "dicom" else {}
+    return {"columns": dict(source.columns), "metadata": metadata}
 
 
 def train_run_id(ctx: StageContext, tracker: Tracker, record_id: str | None) -> str | None:
@@ -95,13 +98,13 @@ def train_run_id(ctx: StageContext, tracker: Tracker, record_id: str | None) -> 
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    with Tracker(ctx.section("register")["tracking"], ctx.root) as tracker:
+    with Tracker(ctx.params.register_.tracking, ctx.root) as tracker:
         tracker.warm_up()  # opens in its own process while the re-run trains
         return reproduce_and_register(ctx, tracker)
 
 
 def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
-    cfg, reg, serve = ctx.section("train"), ctx.section("register"), ctx.section("serve")
+    cfg, reg, serve = ctx.params.train, ctx.params.register_, ctx.params.serve
     candidate = ctx.path(CANDIDATE)
     if not (candidate / "model.json").is_file():
         raise UserError(f"{candidate}: no candidate model; run train first")
@@ -112,7 +115,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         raise GateFailed("the candidate was trained on another dataset version; re-run train")
     reproduced: dict[str, Any] = {}
     diffs: list[str] = []
-    if reg["reproduce"]:
+    if reg.reproduce:
         say("register: re-running the final fit with the same seed, to check the metrics reproduce")
         started = time.perf_counter()
         compute = compute_of(ctx)
@@ -120,19 +123,19 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         with engine as e:
             _model, reproduced = final_fit(cfg, p, model_meta["params"], final_trainer(cfg, compute, e, p))
         say(f"register: re-run done in {time.perf_counter() - started:.1f}s")
-        diffs = metric_differences(trained, reproduced, reg["tolerance"])
-    name = cfg["metric"]["name"]
+        diffs = metric_differences(trained, reproduced, reg.tolerance)
+    name = cfg.metric.name
     test_value = trained["test"][name]
     below = False
-    if reg["min_metric"] is not None:
-        below = test_value < reg["min_metric"] if HIGHER_IS_BETTER[name] else test_value > reg["min_metric"]
-    report = {
-        "model_version": reg["model_version"],
-        "reproduced": (not diffs) if reg["reproduce"] else None,  # None: not re-run, so not known
+    if reg.min_metric is not None:
+        below = test_value < reg.min_metric if HIGHER_IS_BETTER[name] else test_value > reg.min_metric
+    report: dict[str, Any] = {
+        "model_version": reg.model_version,
+        "reproduced": (not diffs) if reg.reproduce else None,  # None: not re-run, so not known
         "differences": diffs,
-        "tolerance": reg["tolerance"],
+        "tolerance": reg.tolerance,
         "test_metric": {name: test_value},
-        "min_metric": reg["min_metric"],
+        "min_metric": reg.min_metric,
         "registered": False,
         "registry_version": None,
     }
@@ -142,7 +145,7 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         why = (
             f"metrics did not reproduce: {'; '.join(diffs)}"
             if diffs
-            else f"test {name} {test_value:.4f} is {'below' if HIGHER_IS_BETTER[name] else 'above'} register.min_metric {reg['min_metric']}"
+            else f"test {name} {test_value:.4f} is {'below' if HIGHER_IS_BETTER[name] else 'above'} register.min_metric {reg.min_metric}"
         )
         try:  # a refused candidate's run is still a run: it goes to the tracker
             publish_pending(ctx.root, tracker)
@@ -155,11 +158,11 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         shutil.copy2(f, stage / f.name)
     # the reference profile and the concept baseline are built here, from register's own
     # params section: a change of bins or concept metric re-runs register (and says so in diff)
-    save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), reg["reference_bins"]))
-    bundle = {
+    save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), reg.reference_bins))
+    bundle: dict[str, Any] = {
         "bundle_version": 1,
-        "name": reg["name"],
-        "model_version": reg["model_version"],
+        "name": reg.name,
+        "model_version": reg.model_version,
         **{
             k: model_meta[k]
             for k in (
@@ -176,27 +179,27 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         },
         "positive_class": model_meta.get("positive_class"),  # absent from candidates of older versions
         "classes": model_meta.get("classes"),  # multiclass: the label of each class index
-        "metric": cfg["metric"],
+        "metric": cfg.metric.model_dump(mode="json"),
         "test_metrics": trained["test"],
         "feature_importance": trained.get("feature_importance", {}),  # shown beside each feature's drift
         "baseline": {
-            "metric": reg["concept_metric"],
-            "value": trained["test"].get(reg["concept_metric"], trained["test"].get(name)),
+            "metric": reg.concept_metric,
+            "value": trained["test"].get(reg.concept_metric, trained["test"].get(name)),
             "slices": {
-                f"{col}={v}": {"value": s.get(reg["concept_metric"]), "rows": s["rows"]}
+                f"{col}={v}": {"value": s.get(reg.concept_metric), "rows": s["rows"]}
                 for col, vals in trained.get("slices", {}).items()
                 for v, s in vals.items()
             },
         },
         "serving": {
-            "entity": serve["entity"],
-            "target": cfg["target"],
-            "timestamp": cfg["timestamp"],
-            "inputs": serve["inputs"],
-            "rename": serve.get("rename", {}),  # batch files may keep the source's column names
-            "row_features": ctx.section("featurize")["row_features"],
-            "window_counts": [f["name"] for f in ctx.section("featurize")["window_features"] if f["counts"]],
-            "online": ctx.section("featurize")["online"],
+            "entity": serve.entity,
+            "target": cfg.target,
+            "timestamp": cfg.timestamp,
+            "inputs": dict(serve.inputs),
+            "rename": dict(serve.rename),  # batch files may keep the source's column names
+            "row_features": [f.model_dump(mode="json") for f in ctx.params.featurize.row_features],
+            "window_counts": [f.name for f in ctx.params.featurize.window_features if f.counts],
+            "online": ctx.params.featurize.online.model_dump(mode="json"),
             "dicom_metadata": image_source_metadata(ctx),
         },
     }
@@ -208,28 +211,22 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
             "register",
             {
                 "stage": "register",
-                "model_version": reg["model_version"],
+                "model_version": reg.model_version,
                 **({"train_run_id": report["train_run_id"]} if report["train_run_id"] else {}),
             },
-            {"model_version": reg["model_version"], "dataset_version": bundle["dataset_version"]},
+            {"model_version": reg.model_version, "dataset_version": bundle["dataset_version"]},
             {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
             {"bundle": ctx.path(REGISTERED)},
         )
     )
     if run_id is not None:
         report["registry_version"] = tracker.register(
-            reg["name"], run_id, "bundle", reg["model_version"], {"dataset_version": bundle["dataset_version"]}
+            reg.name, run_id, "bundle", reg.model_version, {"dataset_version": bundle["dataset_version"]}
         )
     report["registered"] = True
     write_json(ctx.path("reports/register.json"), report)
-    how = (
-        f"metrics reproduced within {reg['tolerance']}"
-        if reg["reproduce"]
-        else "not re-run: register.reproduce is false"
-    )
-    say(
-        f"register: {reg['name']} {reg['model_version']} registered ({how}; registry version {report['registry_version']})"
-    )
+    how = f"metrics reproduced within {reg.tolerance}" if reg.reproduce else "not re-run: register.reproduce is false"
+    say(f"register: {reg.name} {reg.model_version} registered ({how}; registry version {report['registry_version']})")
     return report
 
 
@@ -238,12 +235,12 @@ def write_registered_card(ctx: StageContext, bundle: Path) -> None:
     card = ctx.path("reports/model_card.md")
     if not card.is_file():
         return
-    how = "its metrics reproduced on a re-run" if ctx.section("register")["reproduce"] else "without a re-run"
+    how = "its metrics reproduced on a re-run" if ctx.params.register_.reproduce else "without a re-run"
     status = f"Status: registered, {how}; reports/register.json has the registry version."
     text = card.read_text().replace(CANDIDATE_STATUS, status)
     head, _, rest = text.partition("\n")
-    reg = ctx.section("register")
-    write_text(bundle / "model_card.md", f"{head} {reg['model_version']}\n{rest}")  # the version it is registered as
+    reg = ctx.params.register_
+    write_text(bundle / "model_card.md", f"{head} {reg.model_version}\n{rest}")  # the version it is registered as
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from .context import UserError, load_context, resolve_env
 def remote_url(build: Path) -> str:
     """`data.versioning.remote`, resolved now (environment references included)."""
     ctx = load_context(build)
-    url = str(resolve_env(ctx.section("versioning")["remote"]))
+    url = str(resolve_env(ctx.params.versioning.remote))
     if "://" in url:
         return url
     return str((build / url).resolve())

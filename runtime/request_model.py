@@ -12,24 +12,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from mlwright.contract.serve import InputConstraint
+
 from .predictor import BadInput
 
 MAX_ABS = 1e15
 
 
-def _field(kind: str, rules: dict[str, Any]) -> Any:
+def _field(kind: str, rules: InputConstraint) -> Any:
     """The pydantic type of one input: its declared type, range and allowed values;
     `null` too where the spec's schema writes `nullable: true` (a value the model saw
     missing in training). A field left out is still a 422: null must be sent."""
     base = _base_field(kind, rules)
-    return base | None if rules.get("nullable") else base
+    return base | None if rules.nullable else base
 
 
-def _base_field(kind: str, rules: dict[str, Any]) -> Any:
-    lo, hi = rules.get("min", -MAX_ABS), rules.get("max", MAX_ABS)
+def _base_field(kind: str, rules: InputConstraint) -> Any:
+    lo = -MAX_ABS if rules.min is None else rules.min
+    hi = MAX_ABS if rules.max is None else rules.max
     if kind in ("string", "category"):
-        if rules.get("values"):
-            return Literal[tuple(rules["values"])]
+        if rules.values:
+            return Literal[tuple(rules.values)]
         return Annotated[str, Field(min_length=1, max_length=256, strict=True)]
     if kind == "int":
         # 3.0 is an integer to JSON Schema (and to the OpenAPI document clients read): accepted
@@ -48,9 +51,9 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53 else value
 
 
-def request_adapter(inputs: dict[str, str], constraints: dict[str, dict[str, Any]] | None = None) -> TypeAdapter[Any]:
+def request_adapter(inputs: dict[str, str], constraints: dict[str, InputConstraint] | None = None) -> TypeAdapter[Any]:
     fields: dict[str, Any] = {
-        name: (_field(kind, (constraints or {}).get(name, {})), ...) for name, kind in inputs.items()
+        name: (_field(kind, (constraints or {}).get(name, InputConstraint())), ...) for name, kind in inputs.items()
     }
     model = create_model("PredictRequest", __config__=ConfigDict(extra="forbid"), **fields)
     return TypeAdapter(model)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import yaml
+from mlwright.contract.commands import KubernetesRollout
 
-from .context import UserError
+from .context import UserError, parsed_params
 
 ACTIONS = {
     "argo-rollouts": {
@@ -28,24 +27,24 @@ ACTIONS = {
 }
 
 
-def deployment(build: Path) -> dict[str, Any] | None:
+def deployment(build: Path) -> KubernetesRollout | None:
     """The build's `deploy.kubernetes` params, or None for a build without a cluster."""
     params = build / "params.yaml"
     if not params.is_file():
         return None
-    found = (yaml.safe_load(params.read_text()) or {}).get("deploy", {}).get("kubernetes")
-    return found if isinstance(found, dict) else None
+    deploy = parsed_params(params).deploy
+    return deploy.kubernetes if deploy is not None else None
 
 
-def kubectl_command(k8s: dict[str, Any], action: str) -> list[str]:
-    verbs = ACTIONS[k8s["controller"]].get(action)
+def kubectl_command(k8s: KubernetesRollout, action: str) -> list[str]:
+    verbs = ACTIONS[k8s.controller].get(action)
     if verbs is None:
         raise UserError(
             f"canary {action}: a plain Deployment (canary.controller: none) has no canary to {action}; "
             "roll out by applying the new image"
         )
-    target = k8s["rollout"] if k8s["controller"] == "argo-rollouts" else f"deployment/{k8s['rollout']}"
-    return ["kubectl", *verbs, target, "-n", k8s["namespace"]]
+    target = k8s.rollout if k8s.controller == "argo-rollouts" else f"deployment/{k8s.rollout}"
+    return ["kubectl", *verbs, target, "-n", k8s.namespace]
 
 
 def run_kubectl(command: list[str]) -> int:

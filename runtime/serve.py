@@ -323,17 +323,17 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
     """The endpoint; `announce` is printed once the models are warm and it is ready."""
     deployment = Deployment(target)
     serve = deployment.serve
-    adapter = request_adapter(serve["inputs"], serve.get("input_constraints"))
+    adapter = request_adapter(serve.inputs, serve.input_constraints)
     request_schema = inline_refs(adapter.json_schema())
-    log = RequestLog(deployment.state_root / serve["log_path"])
+    log = RequestLog(deployment.state_root / serve.log_path)
     metrics = Metrics(deployment.name, deployment.state_root / "state" / "metrics")
-    limit = int(serve["request_limit_bytes"])
-    timeout = serve["timeout_ms"] / 1000.0
-    slots = asyncio.Semaphore(serve["max_concurrency"])
-    configured = os.environ.get(serve["api_key_env"] or "", "") if serve.get("api_key_env") else ""
+    limit = serve.request_limit_bytes
+    timeout = serve.timeout_ms / 1000.0
+    slots = asyncio.Semaphore(serve.max_concurrency)
+    configured = os.environ.get(serve.api_key_env, "") if serve.api_key_env else ""
     api_key = configured.encode("utf-8")  # compared as bytes: a non-ASCII key or header is no 500
     read_deadline = max(timeout, 1.0)
-    header = serve.get("api_key_header", "X-API-Key")
+    header = serve.api_key_header
     status = {"ready": False}
 
     def stores_reachable() -> bool:
@@ -455,7 +455,7 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             except BadInput as exc:
                 return await finish(422, error_body(exc.field, exc.message, exc.problems))
             except TimeoutError:
-                return await finish(504, {"detail": f"prediction took longer than {serve['timeout_ms']} ms"})
+                return await finish(504, {"detail": f"prediction took longer than {serve.timeout_ms} ms"})
             except StoreUnavailable as exc:
                 return await finish(503, {"detail": f"online store unavailable: {exc}"}, {"retry-after": "1"})
             except Exception as exc:  # a bug: still a JSON answer, logged and counted, never a bare 500
@@ -624,11 +624,11 @@ def serve_forever(target: Path, host: str | None, port: int | None) -> None:
     import uvicorn
 
     cfg, _root = read_serve_config(target)
-    if cfg.get("api_key_env"):
-        resolve_env(cfg["api_key_env"])
-    host = host or cfg["host"]
-    port = port or cfg["port"]
-    workers = int(cfg.get("workers", 1))
+    if cfg.api_key_env:
+        resolve_env(cfg.api_key_env)
+    host = host or cfg.host
+    port = port or cfg.port
+    workers = cfg.workers
     where = f"http://{host}:{port}"
     ready = f"serve: ready on {where} (POST /predict, GET /health /ready /metrics; Ctrl-C stops)"
     if workers > 1:

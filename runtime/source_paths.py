@@ -9,7 +9,8 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Any
+
+from mlwright.contract.ingest import Source
 
 from .context import UserError
 
@@ -20,28 +21,28 @@ class NoFiles(UserError):
     """A source names nothing that exists (its files were deleted, or the glob is empty)."""
 
 
-def source_files(source: dict[str, Any], root: Path, cache: Path | None = None) -> list[Path]:
+def source_files(source: Source, root: Path, cache: Path | None = None) -> list[Path]:
     """The files of a source, sorted; a missing file or an empty glob is an error.
     `s3://` sources are downloaded into `cache` first (credentials from the environment)."""
-    uri = source["uri"]
+    uri = source.uri
     if uri.startswith("s3://"):
         if cache is None:
-            raise UserError(f"source '{source['name']}': {uri}: no download folder for s3 sources")
-        return fetch_s3(source["name"], uri, cache)
+            raise UserError(f"source '{source.name}': {uri}: no download folder for s3 sources")
+        return fetch_s3(source.name, uri, cache)
     pattern = str(root / uri)
     if glob.has_magic(uri):
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
         if not files:
-            raise NoFiles(f"source '{source['name']}': no files match {uri}")
+            raise NoFiles(f"source '{source.name}': no files match {uri}")
         return files
     path = Path(pattern)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
         if not files:
-            raise NoFiles(f"source '{source['name']}': folder {uri} is empty")
+            raise NoFiles(f"source '{source.name}': folder {uri} is empty")
         return files
     if not path.is_file():
-        raise NoFiles(f"source '{source['name']}': {uri}: no such file")
+        raise NoFiles(f"source '{source.name}': {uri}: no such file")
     return [path]
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mlwright.contract.train import Tracking
+
 from .context import UserError, resolve_env
 
 RECORD_TAG = "mlwright.record_id"  # a stashed run's id (see outbox): publishing it twice finds it
@@ -49,15 +51,15 @@ class RunRecord:
 
 
 class Tracker:
-    def __init__(self, cfg: dict[str, Any], root: Path):
-        self.backend = str(cfg["backend"])
-        uri = str(resolve_env(cfg["uri"]))
+    def __init__(self, cfg: Tracking, root: Path):
+        self.backend = cfg.backend
+        uri = str(resolve_env(cfg.uri))
         if (
             self.backend == "mlflow" and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////")
         ):  # relative: to the build folder
             uri = f"sqlite:///{(root / uri[len('sqlite:///') :]).resolve()}"
         self.uri = uri
-        self.experiment = cfg["experiment"]
+        self.experiment = cfg.experiment
         self.root = root
         self.enabled = self.uri.lower() != "none"
         self._worker: subprocess.Popen[str] | None = None

@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.train import SearchSpace, TrainParams
+
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .compute import Compute, DaskEngine, Engine, LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
@@ -119,28 +121,28 @@ def labelled_rows(table: pa.Table, target: str, policy: str) -> pa.Table:
 
 
 def prepare(ctx: StageContext) -> Prepared:
-    cfg = ctx.section("train")
-    store = ctx.section("featurize")
-    table, meta = load_offline(ctx.root, store["offline_path"], store["offline_format"], cfg["offline_as_of"])
-    table = labelled_rows(table, cfg["target"], cfg.get("missing_target", "refuse"))
+    cfg = ctx.params.train
+    store = ctx.params.featurize
+    table, meta = load_offline(ctx.root, store.offline_path, store.offline_format, cfg.offline_as_of)
+    table = labelled_rows(table, cfg.target, cfg.missing_target)
     if table.num_rows < 20:
         raise UserError(f"only {table.num_rows} labelled rows: too few to train")
     classes = None
-    if cfg["task"] == "multiclass_classification":
-        y, classes = class_labels(table, cfg["target"])
+    if cfg.task == "multiclass_classification":
+        y, classes = class_labels(table, cfg.target)
         positive = None
     else:
-        y, positive = labels(table, cfg["target"], cfg["task"])
-    ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy() if cfg["timestamp"] else None
-    sp = cfg["split"]
-    if sp["strategy"] == "time":
+        y, positive = labels(table, cfg.target, cfg.task)
+    ts = pc.cast(table.column(meta["timestamp"]), pa.int64()).to_numpy() if cfg.timestamp else None
+    sp = cfg.split
+    if sp.strategy == "time":
         if ts is None:
             raise UserError("split.strategy time needs spec.timestamp")
-        split = time_split(ts, sp["validation"], sp["test"], sp["gap_seconds"])
+        split = time_split(ts, sp.validation, sp.test, sp.gap_seconds)
     else:
-        split = random_split(table.num_rows, sp["validation"], sp["test"], cfg["seed"])
+        split = random_split(table.num_rows, sp.validation, sp.test, cfg.seed)
     encodings = dict(meta["encodings"])
-    if cfg["backend"] == "torch":  # networks take one-hot categories
+    if cfg.backend == "torch":  # networks take one-hot categories
         encodings = {k: ("one_hot" if v != "none" else v) for k, v in encodings.items()}
         for name in meta["features"]:
             col = table.column(name)
@@ -149,12 +151,12 @@ def prepare(ctx: StageContext) -> Prepared:
     pre = fit_preprocessor(table, meta["features"], encodings, split.train)
     images = None
     if meta.get("images"):
-        images = np.load(ctx.path(ctx.section("featurize")["offline_path"]) / meta["images"])
+        images = np.load(ctx.path(ctx.params.featurize.offline_path) / meta["images"])
     data = TrainData(
         pre.transform_table(table),
         y,
         images,
-        cfg["task"],
+        cfg.task,
         pre.categorical_indices,
         pre.output_names,
         len(classes) if classes else 1,
@@ -162,7 +164,7 @@ def prepare(ctx: StageContext) -> Prepared:
     return Prepared(table, meta, data, ts, split, pre, positive, classes)
 
 
-def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
+def leakage_checks(p: Prepared, cfg: TrainParams) -> dict[str, Any]:
     """Refuse near-perfect single features (target leakage); report entity overlap."""
     tr = p.split.train
     if len(tr) > LEAK_SAMPLE:  # an AUC above 0.99 is pinned to +-0.001 by 50k rows
@@ -176,19 +178,19 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
             ok = ~np.isnan(x)
             if ok.sum() < 10 or np.nanmin(x) == np.nanmax(x):
                 continue
-            value = single_feature_score(cfg["task"], y[ok], x[ok], p.data.n_classes)
+            value = single_feature_score(cfg.task, y[ok], x[ok], p.data.n_classes)
             if value > LEAK_AUC:
                 suspects[name] = round(float(value), 4)
     if suspects:
         raise GateFailed(
-            f"target leakage suspected: single-feature {LEAK_SCORES[cfg['task']]} above {LEAK_AUC} for {suspects}"
+            f"target leakage suspected: single-feature {LEAK_SCORES[cfg.task]} above {LEAK_AUC} for {suspects}"
         )
-    ent = p.table.column(cfg["entity"]).to_pylist()
+    ent = p.table.column(cfg.entity).to_pylist()
     train_entities = {ent[i] for i in p.split.train}
     overlap = len({ent[i] for i in p.split.test} & train_entities)
     out: dict[str, Any] = {
         "single_feature_auc_limit": LEAK_AUC,
-        "single_feature_score": LEAK_SCORES[cfg["task"]],
+        "single_feature_score": LEAK_SCORES[cfg.task],
         "suspect_features": {},
         "entities_in_train_and_test": overlap,
     }
@@ -196,7 +198,7 @@ def leakage_checks(p: Prepared, cfg: dict[str, Any]) -> dict[str, Any]:
         out["train_end"] = int(p.ts[tr].max())
         out["validation_start"] = int(p.ts[p.split.validation].min())
         out["test_start"] = int(p.ts[p.split.test].min())
-        out["gap_seconds"] = cfg["split"]["gap_seconds"]
+        out["gap_seconds"] = cfg.split.gap_seconds
     return out
 
 
@@ -235,33 +237,33 @@ def pairwise_separation(y: np.ndarray, x: np.ndarray, n_classes: int, stop: floa
     return worst
 
 
-def fixed_params(cfg: dict[str, Any]) -> dict[str, Any]:
-    return dict(cfg["params"])
+def fixed_params(cfg: TrainParams) -> dict[str, Any]:
+    return dict(cfg.params)
 
 
-def fold_score(cfg: dict[str, Any], model: Model, data: TrainData, idx: np.ndarray) -> float:
+def fold_score(cfg: TrainParams, model: Model, data: TrainData, idx: np.ndarray) -> float:
     prob = model.predict(data.X[idx], data.images[idx] if data.images is not None else None)
-    m = cfg["metric"]
+    m = cfg.metric
     if data.n_classes > 1:
-        return multiclass_score(m["name"], data.y[idx], prob, m["beta"])
+        return multiclass_score(m.name, data.y[idx], prob, m.beta)
     threshold = 0.5
-    if m["name"] in ("fbeta", "f1"):
+    if m.name in ("fbeta", "f1"):
         threshold = _threshold(cfg, data.y[idx], prob)
-    return score(m["name"], data.y[idx], prob, threshold, m["beta"])
+    return score(m.name, data.y[idx], prob, threshold, m.beta)
 
 
-def _threshold(cfg: dict[str, Any], y: np.ndarray, prob: np.ndarray) -> float:
-    m = cfg["metric"]
-    if m["threshold"] != "auto":
-        return float(m["threshold"])
-    return cost_optimal_threshold(y, prob, cfg["costs"])[0]
+def _threshold(cfg: TrainParams, y: np.ndarray, prob: np.ndarray) -> float:
+    m = cfg.metric
+    if m.threshold != "auto":
+        return float(m.threshold)
+    return cost_optimal_threshold(y, prob, cfg.costs)[0]
 
 
 @dataclass(frozen=True)
 class FoldJob:
     """One CV fit and its score: plain values, so a Dask worker runs it as this process would."""
 
-    cfg: dict[str, Any]
+    cfg: TrainParams
     params: dict[str, Any]
     fit: np.ndarray
     val: np.ndarray
@@ -275,7 +277,7 @@ class FoldResult:
 
 
 def fold_result(job: FoldJob, data: TrainData) -> FoldResult:
-    model = trainer_for(job.cfg["backend"], job.threads).fit(data, job.fit, job.val, job.params, job.cfg["seed"])
+    model = trainer_for(job.cfg.backend, job.threads).fit(data, job.fit, job.val, job.params, job.cfg.seed)
     return FoldResult(fold_score(job.cfg, model, data, job.val), getattr(model, "iterations", None))
 
 
@@ -294,16 +296,16 @@ class FoldRunner:
 
 
 def cv_results(
-    cfg: dict[str, Any], p: Prepared, params: dict[str, Any], runner: FoldRunner, trial: Any = None
+    cfg: TrainParams, p: Prepared, params: dict[str, Any], runner: FoldRunner, trial: Any = None
 ) -> list[FoldResult]:
-    if cfg["cv"]["strategy"] == "time_series":
-        folds = expanding_folds(p.split.train, p.ts, cfg["cv"]["folds"], cfg["split"]["gap_seconds"])
+    if cfg.cv.strategy == "time_series":
+        folds = expanding_folds(p.split.train, p.ts, cfg.cv.folds, cfg.split.gap_seconds)
     else:
-        folds = kfold(p.split.train, cfg["cv"]["folds"], cfg["seed"])
+        folds = kfold(p.split.train, cfg.cv.folds, cfg.seed)
     jobs = [
         (k, FoldJob(cfg, params, fit, val))
         for k, (fit, val) in enumerate(folds)
-        if cfg["task"] == "regression" or len(np.unique(p.data.y[fit])) >= 2
+        if cfg.task == "regression" or len(np.unique(p.data.y[fit])) >= 2
     ]
     results: Iterator[FoldResult]
     if runner.engine.name == "local":  # one at a time: a pruned trial stops early
@@ -330,13 +332,13 @@ def cv_iterations(results: list[FoldResult]) -> int | None:
 
 
 def search(
-    cfg: dict[str, Any], p: Prepared, trials: list[Any], runner: FoldRunner | None = None
+    cfg: TrainParams, p: Prepared, trials: list[Any], runner: FoldRunner | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Optuna over `hpo.space`; returns the best params and a summary."""
-    hpo = cfg["hpo"]
-    higher = HIGHER_IS_BETTER[cfg["metric"]["name"]]
+    hpo = cfg.hpo
+    higher = HIGHER_IS_BETTER[cfg.metric.name]
     runner = runner or FoldRunner.local(p)
-    if not hpo["space"]:  # fixed parameters: no search, and no Optuna import
+    if not hpo.space:  # fixed parameters: no search, and no Optuna import
         results = cv_results(cfg, p, fixed_params(cfg), runner)
         scores = [r.score for r in results]
         return fixed_params(cfg), {
@@ -350,9 +352,9 @@ def search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = (
-        optuna.samplers.TPESampler(seed=cfg["seed"])
-        if hpo["sampler"] == "tpe"
-        else optuna.samplers.RandomSampler(seed=cfg["seed"])
+        optuna.samplers.TPESampler(seed=cfg.seed)
+        if hpo.sampler == "tpe"
+        else optuna.samplers.RandomSampler(seed=cfg.seed)
     )
     study = optuna.create_study(
         direction="maximize" if higher else "minimize",
@@ -361,7 +363,7 @@ def search(
     )
 
     def objective(trial: Any) -> float:
-        params = {**fixed_params(cfg), **suggest(trial, hpo["space"])}
+        params = {**fixed_params(cfg), **suggest(trial, hpo.space)}
         results = cv_results(cfg, p, params, runner, trial)
         scores = [r.score for r in results]
         value = float(np.mean(scores)) if scores else float("nan")
@@ -369,14 +371,14 @@ def search(
         trial.set_user_attr("cv_std", float(np.std(scores)) if scores else float("nan"))
         trial.set_user_attr("cv_scores", scores)
         trials.append(Trial(f"trial-{trial.number}", params, {"cv_mean": value, "cv_std": trial.user_attrs["cv_std"]}))
-        say(f"train: trial {trial.number + 1}/{hpo['trials']} cv {cfg['metric']['name']} = {value:.4f}")
+        say(f"train: trial {trial.number + 1}/{hpo.trials} cv {cfg.metric.name} = {value:.4f}")
         return value
 
     def pruned(study: Any, trial: Any) -> None:  # a pruned trial is counted too: no gaps in the numbering
         if trial.state == optuna.trial.TrialState.PRUNED:
-            say(f"train: trial {trial.number + 1}/{hpo['trials']} pruned (its first folds trailed the median)")
+            say(f"train: trial {trial.number + 1}/{hpo.trials} pruned (its first folds trailed the median)")
 
-    study.optimize(objective, n_trials=hpo["trials"], timeout=hpo["timeout_seconds"], catch=(), callbacks=[pruned])
+    study.optimize(objective, n_trials=hpo.trials, timeout=hpo.timeout_seconds, catch=(), callbacks=[pruned])
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         raise UserError("hyperparameter search finished no trial (timeout too short?)")
@@ -394,32 +396,28 @@ def search(
     return {**fixed_params(cfg), **best.params}, summary
 
 
-def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+def suggest(trial: Any, space: dict[str, SearchSpace]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, s in sorted(space.items()):
-        if s["type"] == "int":
-            out[name] = trial.suggest_int(
-                name, s["low"], s["high"], log=s["log"], step=1 if s["log"] else s.get("step", 1)
-            )
-        elif s["type"] == "float":
-            out[name] = trial.suggest_float(name, s["low"], s["high"], log=s["log"])
+        if s.type == "int":
+            out[name] = trial.suggest_int(name, s.low, s.high, log=s.log, step=1 if s.log else s.step)
+        elif s.type == "float":
+            out[name] = trial.suggest_float(name, s.low, s.high, log=s.log)
         else:
-            out[name] = trial.suggest_categorical(name, s["choices"])
+            out[name] = trial.suggest_categorical(name, list(s.choices))
     return out
 
 
-def distributed_fit(cfg: dict[str, Any], compute: Compute, p: Prepared) -> bool:
+def distributed_fit(cfg: TrainParams, compute: Compute, p: Prepared) -> bool:
     """The final fit runs in lightgbm.dask: a Dask engine, LightGBM, and more training
     rows than `compute.distributed_fit_rows`."""
-    return (
-        compute.engine == "dask" and cfg["backend"] == "lightgbm" and len(p.split.train) > compute.distributed_fit_rows
-    )
+    return compute.engine == "dask" and cfg.backend == "lightgbm" and len(p.split.train) > compute.distributed_fit_rows
 
 
-def final_trainer(cfg: dict[str, Any], compute: Compute, engine: Engine, p: Prepared) -> Trainer:
+def final_trainer(cfg: TrainParams, compute: Compute, engine: Engine, p: Prepared) -> Trainer:
     if distributed_fit(cfg, compute, p) and isinstance(engine, DaskEngine):
         return DaskLightGBMTrainer(engine.client)
-    return trainer_for(cfg["backend"])
+    return trainer_for(cfg.backend)
 
 
 def distributed_params(best: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -428,11 +426,11 @@ def distributed_params(best: dict[str, Any], summary: dict[str, Any]) -> dict[st
 
 
 def final_fit(
-    cfg: dict[str, Any], p: Prepared, params: dict[str, Any], trainer: Trainer | None = None
+    cfg: TrainParams, p: Prepared, params: dict[str, Any], trainer: Trainer | None = None
 ) -> tuple[Model, dict[str, Any]]:
     """Fit on train (early stopping on validation), threshold on validation, score on test."""
-    trainer = trainer or trainer_for(cfg["backend"])
-    model = trainer.fit(p.data, p.split.train, p.split.validation, params, cfg["seed"])
+    trainer = trainer or trainer_for(cfg.backend)
+    model = trainer.fit(p.data, p.split.train, p.split.validation, params, cfg.seed)
     imgs = p.data.images
 
     def predict(idx: np.ndarray) -> np.ndarray:
@@ -440,15 +438,15 @@ def final_fit(
 
     val_prob, test_prob = predict(p.split.validation), predict(p.split.test)
     yv, yt = p.data.y[p.split.validation], p.data.y[p.split.test]
-    m = cfg["metric"]
-    if cfg["task"] == "regression":
+    m = cfg.metric
+    if cfg.task == "regression":
         metrics: dict[str, Any] = {
             "threshold": None,
-            "validation": {m["name"]: score(m["name"], yv, val_prob)},
-            "test": {m["name"]: score(m["name"], yt, test_prob), "rows": int(len(yt))},
-            "baselines_test": regression_baselines(p, yt, m["name"], cfg["entity"]),
+            "validation": {m.name: score(m.name, yv, val_prob)},
+            "test": {m.name: score(m.name, yt, test_prob), "rows": int(len(yt))},
+            "baselines_test": regression_baselines(p, yt, m.name, cfg.entity),
         }
-        metrics["baseline_test"] = strongest(metrics["baselines_test"], m["name"])
+        metrics["baseline_test"] = strongest(metrics["baselines_test"], m.name)
         return model, metrics
     if p.data.n_classes > 1:
         metrics = {
@@ -462,9 +460,9 @@ def final_fit(
     threshold = _threshold(cfg, yv, val_prob)
     metrics = {
         "threshold": round(float(threshold), 8),
-        "validation": classification_report(yv, val_prob, threshold, m, cfg["costs"]),
-        "test": classification_report(yt, test_prob, threshold, m, cfg["costs"]),
-        "baseline_test": baseline_report(yt, m, cfg["costs"]),
+        "validation": classification_report(yv, val_prob, threshold, m, cfg.costs),
+        "test": classification_report(yt, test_prob, threshold, m, cfg.costs),
+        "baseline_test": baseline_report(yt, m, cfg.costs),
         "slices": slice_metrics(cfg, p, test_prob, threshold),
     }
     return model, metrics
@@ -519,12 +517,12 @@ def regression_baseline(y_train: np.ndarray, y_test: np.ndarray, name: str) -> d
     return {name: round(score(name, y_test, np.full(len(y_test), constant)), 6), "rule": rule}
 
 
-def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, threshold: float | None) -> dict[str, Any]:
+def slice_metrics(cfg: TrainParams, p: Prepared, test_prob: np.ndarray, threshold: float | None) -> dict[str, Any]:
     """Test metrics per value of each slice column (`threshold` None: multiclass)."""
     out: dict[str, Any] = {}
-    m = cfg["metric"]
+    m = cfg.metric
     test = p.split.test
-    for col in cfg["slices"]:
+    for col in cfg.slices:
         values = [str(v) for v in p.table.column(col).take(pa.array(test)).to_pylist()]
         out[col] = {}
         for v in sorted(set(values)):
@@ -534,15 +532,15 @@ def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, thres
                 out[col][v] = {
                     "rows": int(mask.sum()),
                     **{
-                        k: round(multiclass_score(k, y, test_prob[mask], m["beta"]), 6)
-                        for k in dict.fromkeys((m["name"], "f1"))
+                        k: round(multiclass_score(k, y, test_prob[mask], m.beta), 6)
+                        for k in dict.fromkeys((str(m.name), "f1"))
                     },
                     "accuracy": round(float(np.mean(np.argmax(test_prob[mask], axis=1) == y)), 6),
                 }
                 continue
             out[col][v] = {
                 "rows": int(mask.sum()),
-                m["name"]: round(score(m["name"], y, test_prob[mask], threshold, m["beta"]), 6),
+                m.name: round(score(m.name, y, test_prob[mask], threshold, m.beta), 6),
                 "f1": round(score("f1", y, test_prob[mask], threshold), 6),
                 "roc_auc": round(score("roc_auc", y, test_prob[mask]), 6),
             }
@@ -550,7 +548,7 @@ def slice_metrics(cfg: dict[str, Any], p: Prepared, test_prob: np.ndarray, thres
 
 
 def spec_hash(ctx: StageContext) -> str:
-    return hashlib.sha256(json.dumps(ctx.section("train"), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(ctx.params.train.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 def save_candidate(
@@ -562,10 +560,10 @@ def save_candidate(
     write_json(
         stage / "model.json",
         {
-            "backend": ctx.section("train")["backend"],
-            "task": ctx.section("train")["task"],
+            "backend": ctx.params.train.backend,
+            "task": ctx.params.train.task,
             "params": params,
-            "seed": ctx.section("train")["seed"],
+            "seed": ctx.params.train.seed,
             "threshold": metrics["threshold"],
             "positive_class": p.positive,
             "classes": p.classes,
@@ -583,7 +581,7 @@ def save_candidate(
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.section("train")
+    cfg = ctx.params.train
     started = time.perf_counter()
     p = prepare(ctx)
     leakage = leakage_checks(p, cfg)
@@ -599,7 +597,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             )
         model, metrics = final_fit(cfg, p, best, final_trainer(cfg, compute, engine, p))
     report = {
-        "metric": cfg["metric"],
+        "metric": cfg.metric.model_dump(mode="json"),
         "params": best,
         "search": search_summary,
         "final_fit": "lightgbm.dask" if distributed_fit(cfg, compute, p) else "one process",
@@ -626,7 +624,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             **best,
             "dataset_version": p.meta["dataset_version"],
             "train_spec_hash": report["train_spec_hash"],
-            "backend": cfg["backend"],
+            "backend": cfg.backend,
         },
         {
             **{f"test_{k}": v for k, v in metrics["test"].items() if isinstance(v, float)},
@@ -636,10 +634,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         trials,
     )
     # published by `register` (or `mlwright run`), which start MLflow anyway: see outbox.py
-    report["tracking_record"] = stash(ctx.root, record) if Tracker(cfg["tracking"], ctx.root).enabled else None
+    report["tracking_record"] = stash(ctx.root, record) if Tracker(cfg.tracking, ctx.root).enabled else None
     write_json(ctx.path("reports/metrics.json"), report)
     write_text(ctx.path("reports/model_card.md"), model_card(ctx, report))
-    name = cfg["metric"]["name"]
+    name = cfg.metric.name
     say(
         f"train: test {name} = {report['test'][name]:.4f} (baseline {(report['baseline_test'] or {}).get(name, float('nan')):.4f}); {time.perf_counter() - started:.1f}s"
     )
@@ -668,16 +666,16 @@ def baseline_lines(r: dict[str, Any], name: str) -> list[str]:
 
 def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     name = r["metric"]["name"]
-    split = ctx.section("train")["split"]
-    leak_score = LEAK_SCORES[ctx.section("train")["task"]]
+    split = ctx.params.train.split
+    leak_score = LEAK_SCORES[ctx.params.train.task]
     lines = [
-        f"# Model card: {ctx.section('train')['name']}",  # register adds the version it registers under
+        f"# Model card: {ctx.params.train.name}",  # register adds the version it registers under
         "",
         f"{CANDIDATE_STATUS}",
         "",
         f"- data version: `{r['dataset_version']}`",
         f"- feature set: `{r['feature_set_hash'][:16]}`; features: {', '.join(r['feature_importance'])}",
-        f"- backend: {ctx.section('train')['backend']}; params: `{json.dumps(r['params'], sort_keys=True)}`",
+        f"- backend: {ctx.params.train.backend}; params: `{json.dumps(r['params'], sort_keys=True)}`",
         f"- rows: train {r['split_rows']['train']}, validation {r['split_rows']['validation']}, test {r['split_rows']['test']}",
         "",
         "## Metrics",
@@ -697,8 +695,8 @@ def model_card(ctx: StageContext, r: dict[str, Any]) -> str:
     lines += [
         "",
         "## Leakage checks",
-        f"- time-ordered slices with a {split['gap_seconds']}s embargo: passed"
-        if split["strategy"] == "time"
+        f"- time-ordered slices with a {split.gap_seconds}s embargo: passed"
+        if split.strategy == "time"
         else "- random split (no event time): slices disjoint by row",
         f"- no single feature above {leak_score} {LEAK_AUC}: passed",
         f"- entities seen in both train and test: {r['leakage']['entities_in_train_and_test']}",

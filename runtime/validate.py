@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.validate import ColumnCheck, CrossFieldCheck, Override, ValidateParams
+
 from .atomic import write_json
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .ingest import VERSION, read_snapshot
@@ -80,7 +82,7 @@ def _fail(oid: str, source: str, column: str, count: int, total: int, message: s
     )
 
 
-def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any]) -> list[Outcome]:
+def column_checks(source: str, table: pa.Table, column: str, spec: ColumnCheck) -> list[Outcome]:
     base = f"schema.{source}.{column}"
     n = table.num_rows
     if column not in table.column_names:
@@ -97,7 +99,7 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
         ]
     col = table.column(column)
     out: list[Outcome] = []
-    kind = spec["type"]
+    kind = spec.type
     if not _EXPECTED_ARROW[kind](col.type):
         bad = _unparseable(col, kind)
         out.append(
@@ -113,18 +115,18 @@ def column_checks(source: str, table: pa.Table, column: str, spec: dict[str, Any
         )
         return out
     out.append(Outcome(f"{base}.type", "schema", "passed", "", source, column, {"type": str(col.type)}))
-    if not spec.get("nullable", True):
+    if not spec.nullable:
         null_count = col.null_count
         out.append(
             _fail(f"{base}.nullable", source, column, null_count, n, "null values in a non-nullable column", [])
             if null_count
             else _ok(f"{base}.nullable", source, column)
         )
-    if spec.get("min") is not None or spec.get("max") is not None:
-        out.append(_range(source, column, col, spec.get("min"), spec.get("max"), n))
-    if spec.get("values") is not None:
-        out.append(_allowed(source, column, col, spec["values"], n))
-    keys = [column, *(spec.get("unique_with") or [])] if spec.get("unique") or spec.get("unique_with") else []
+    if spec.min is not None or spec.max is not None:
+        out.append(_range(source, column, col, spec.min, spec.max, n))
+    if spec.values is not None:
+        out.append(_allowed(source, column, col, spec.values, n))
+    keys = [column, *(spec.unique_with or [])] if spec.unique or spec.unique_with else []
     if keys and all(k in table.column_names for k in keys):
         dup_count, examples = _duplicates(table, keys)
         out.append(
@@ -151,7 +153,7 @@ def _range(source: str, column: str, col: pa.ChunkedArray, lo: float | None, hi:
     return _fail(oid, source, column, int(pc.sum(bad).as_py() or 0), n, f"values outside {shown}", _examples(col, bad))
 
 
-def _allowed(source: str, column: str, col: pa.ChunkedArray, values: list[str], n: int) -> Outcome:
+def _allowed(source: str, column: str, col: pa.ChunkedArray, values: tuple[str, ...], n: int) -> Outcome:
     """Distinct values first; a mask and examples only for values outside the set."""
     oid = f"schema.{source}.{column}.values"
     allowed = set(values)
@@ -188,7 +190,7 @@ def _duplicates(table: pa.Table, keys: list[str]) -> tuple[int, list[Any]]:
     return extra, [", ".join(f"{k}={r[k]}" for k in keys) for r in rows]
 
 
-def cross_field(source_tables: dict[str, pa.Table], checks: list[dict[str, Any]]) -> list[Outcome]:
+def cross_field(source_tables: dict[str, pa.Table], checks: tuple[CrossFieldCheck, ...]) -> list[Outcome]:
     import duckdb
 
     out = []
@@ -196,39 +198,39 @@ def cross_field(source_tables: dict[str, pa.Table], checks: list[dict[str, Any]]
     for name, tbl in source_tables.items():
         con.register(name, tbl)
     for cf in checks:
-        oid = f"cross_field.{cf['name']}"
-        total = source_tables[cf["table"]].num_rows
-        bad = con.sql(f'SELECT * FROM "{cf["table"]}" WHERE NOT ({cf["check"]})').to_arrow_table()
+        oid = f"cross_field.{cf.name}"
+        total = source_tables[cf.table].num_rows
+        bad = con.sql(f'SELECT * FROM "{cf.table}" WHERE NOT ({cf.check})').to_arrow_table()
         if bad.num_rows:
             examples = [json.dumps(r, default=str) for r in bad.slice(0, MAX_EXAMPLES).to_pylist()]
-            o = _fail(oid, cf["table"], "", bad.num_rows, total, f"rows violate {cf['check']}", examples)
+            o = _fail(oid, cf.table, "", bad.num_rows, total, f"rows violate {cf.check}", examples)
             o.layer = "cross_field"
             out.append(o)
         else:
-            out.append(Outcome(oid, "cross_field", "passed", "", cf["table"]))
+            out.append(Outcome(oid, "cross_field", "passed", "", cf.table))
     con.close()
     return out
 
 
 # --- layer B and C: profiles ---------------------------------------------------
-def profiled_columns(cfg: dict[str, Any]) -> dict[str, dict[str, str]]:
+def profiled_columns(cfg: ValidateParams) -> dict[str, dict[str, str]]:
     """Columns compared in layer B: declared numeric and categorical columns, not keys; a
     class target is layer C's (class shares), a regression target is compared here like
     any number (it has no classes: every distinct value would be one)."""
-    skip = {cfg["entity"], cfg["timestamp"]} | ({cfg["target"]} if cfg["task"] != "regression" else set())
+    skip = {cfg.entity, cfg.timestamp} | ({cfg.target} if cfg.task != "regression" else set())
     out: dict[str, dict[str, str]] = {}
-    for source, cols in cfg["schema"].items():
+    for source, cols in cfg.schema_.items():
         for col, spec in cols.items():
-            if col in skip or spec.get("unique") or spec.get("unique_with"):
+            if col in skip or spec.unique or spec.unique_with:
                 continue
-            if spec["type"] in ("int", "float"):
+            if spec.type in ("int", "float"):
                 out.setdefault(source, {})[col] = "numeric"
-            elif spec["type"] in ("category", "bool"):
+            elif spec.type in ("category", "bool"):
                 out.setdefault(source, {})[col] = "categorical"
     return out
 
 
-def build_profile(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> dict[str, Any]:
+def build_profile(tables: dict[str, pa.Table], cfg: ValidateParams) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for source, wanted in profiled_columns(cfg).items():
         table = tables.get(source)
@@ -244,9 +246,9 @@ def build_profile(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> dict[str,
             elif kind == "categorical":
                 cols[f"{source}.{col}"] = categorical_profile(data.to_pylist())
     target = None
-    label = tables.get(cfg["label_source"])
-    if cfg["task"] != "regression" and label is not None and cfg["target"] in label.column_names:
-        target = categorical_profile(label.column(cfg["target"]).to_pylist())["counts"]
+    label = tables.get(cfg.label_source)
+    if cfg.task != "regression" and label is not None and cfg.target in label.column_names:
+        target = categorical_profile(label.column(cfg.target).to_pylist())["counts"]
     return {"columns": cols, "target": target}
 
 
@@ -277,9 +279,9 @@ def load_profile(folder: Path) -> dict[str, Any]:
     return out
 
 
-def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Path | None:
+def reference_folder(ctx: StageContext, cfg: ValidateParams, version: str) -> Path | None:
     """The reference profile: an explicit path, or the last accepted other version."""
-    ref = cfg["distribution"]["reference"]
+    ref = cfg.distribution.reference
     if ref != "previous":
         path = ctx.path(ref)
         if not (path / "profile.json").is_file():
@@ -300,9 +302,9 @@ def reference_folder(ctx: StageContext, cfg: dict[str, Any], version: str) -> Pa
 
 
 def distribution(
-    current: dict[str, Any], reference: dict[str, Any] | None, cfg: dict[str, Any]
+    current: dict[str, Any], reference: dict[str, Any] | None, cfg: ValidateParams
 ) -> tuple[list[Outcome], dict[str, Any]]:
-    p_value = cfg["distribution"]["p_value"]
+    p_value = cfg.distribution.p_value
     outs: list[Outcome] = []
     plots: dict[str, Any] = {}
     for name, cur in sorted(current["columns"].items()):
@@ -316,7 +318,7 @@ def distribution(
             if len(cur["sample"]) == 0 or len(ref["sample"]) == 0:
                 outs.append(Outcome(oid, "distribution", "skipped", "no values", source, col))
                 continue
-            test = cfg["distribution"]["continuous"]
+            test: str = cfg.distribution.continuous
             res = CONTINUOUS_TESTS[test](ref["sample"], cur["sample"])
             shift = (cur["mean"] - ref["mean"]) / ref["std"] if ref["std"] else 0.0
             observed = {
@@ -327,7 +329,7 @@ def distribution(
             }
             plots[name] = histogram(ref["sample"], cur["sample"])
         else:
-            test = cfg["distribution"]["categorical"]
+            test = cfg.distribution.categorical
             found = CATEGORICAL_TESTS[test](ref["counts"], cur["counts"])
             if found is None:
                 outs.append(Outcome(oid, "distribution", "skipped", "fewer than two categories", source, col))
@@ -355,22 +357,22 @@ def distribution(
     return outs, plots
 
 
-def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg: dict[str, Any]) -> Outcome:
-    if cfg["task"] == "regression":
+def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg: ValidateParams) -> Outcome:
+    if cfg.task == "regression":
         return Outcome(
             "target",
             "target",
             "skipped",
             f"a regression target has no classes: its distribution is tested as "
-            f"distribution.{cfg['label_source']}.{cfg['target']}",
-            cfg["label_source"],
-            cfg["target"],
+            f"distribution.{cfg.label_source}.{cfg.target}",
+            cfg.label_source,
+            cfg.target,
         )
-    limit = cfg["target_proportion"]["max_class_proportion_deviation"]
+    limit = cfg.target_proportion.max_class_proportion_deviation
     ref = (reference or {}).get("target")
     cur = current.get("target")
     if not ref or not cur:
-        return Outcome("target", "target", "skipped", "no reference version yet", cfg["label_source"], cfg["target"])
+        return Outcome("target", "target", "skipped", "no reference version yet", cfg.label_source, cfg.target)
     rt, ct = sum(ref.values()), sum(cur.values())
     shares = {cls: round(cur.get(cls, 0) / ct, 4) for cls in sorted(set(ref) | set(cur))}
     deviations = {cls: abs(cur.get(cls, 0) / ct - n / rt) / (n / rt) for cls, n in sorted(ref.items()) if n}
@@ -392,46 +394,44 @@ def target_layer(current: dict[str, Any], reference: dict[str, Any] | None, cfg:
     if new:
         listed = ", ".join(f"'{c}'" for c in new)
         msg = "; ".join(filter(None, [msg, f"class {listed} absent from the reference version"]))
-    return Outcome(
-        "target", "target", "failed" if failed else "passed", msg, cfg["label_source"], cfg["target"], observed
-    )
+    return Outcome("target", "target", "failed" if failed else "passed", msg, cfg.label_source, cfg.target, observed)
 
 
-def apply_overrides(outcomes: list[Outcome], overrides: list[dict[str, str]]) -> list[str]:
+def apply_overrides(outcomes: list[Outcome], overrides: tuple[Override, ...]) -> list[str]:
     """Mark failures named by an override; return overrides that match no expectation."""
     unmatched = []
     for ov in overrides:
-        name = ov["expectation"]
+        name = ov.expectation
         hits = [o for o in outcomes if o.id == name or o.id.startswith(name + ".")]
         if not hits:
             unmatched.append(name)
         for o in hits:
             if o.status == "failed":
                 o.status = "overridden"
-                o.justification = ov["justification"]
+                o.justification = ov.justification
     return unmatched
 
 
 def load_snapshots(ctx: StageContext) -> dict[str, pa.Table]:
-    return {s["name"]: read_snapshot(ctx, s["name"]) for s in ctx.section("ingest")["sources"]}
+    return {s.name: read_snapshot(ctx, s.name) for s in ctx.params.ingest.sources}
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    cfg = ctx.section("validate")
+    cfg = ctx.params.validate_
     version = json.loads(ctx.path(VERSION).read_text())["version_id"]
     tables = load_snapshots(ctx)
     outcomes: list[Outcome] = []
-    for source, columns in sorted(cfg["schema"].items()):
+    for source, columns in sorted(cfg.schema_.items()):
         for column, spec in sorted(columns.items()):
             outcomes.extend(column_checks(source, tables[source], column, spec))
-    outcomes.extend(cross_field(tables, cfg["cross_field"]))
+    outcomes.extend(cross_field(tables, cfg.cross_field))
     profile = build_profile(tables, cfg)
     ref_folder = reference_folder(ctx, cfg, version)
     reference = load_profile(ref_folder) if ref_folder else None
     dist, plots = distribution(profile, reference, cfg)
     outcomes.extend(dist)
     outcomes.append(target_layer(profile, reference, cfg))
-    unmatched = apply_overrides(outcomes, cfg["overrides"])
+    unmatched = apply_overrides(outcomes, cfg.overrides)
     if unmatched:
         raise UserError(f"expectations.overrides: {', '.join(unmatched)}: matches no expectation of this pipeline")
     report = make_report(ctx, cfg, version, reference, outcomes, plots)
@@ -464,11 +464,11 @@ def _accept(ctx: StageContext, version: str, profile: dict[str, Any]) -> None:
     write_json(accepted, history)
 
 
-def column_summary(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def column_summary(tables: dict[str, pa.Table], cfg: ValidateParams) -> list[dict[str, Any]]:
     """Rows, nulls, range and distinct values of every declared column: what a first
     version (with no reference to compare against) is shown instead of drift."""
     out = []
-    for source, columns in sorted(cfg["schema"].items()):
+    for source, columns in sorted(cfg.schema_.items()):
         table = tables.get(source)
         for column in sorted(columns):
             if table is None or column not in table.column_names:
@@ -486,7 +486,7 @@ def column_summary(tables: dict[str, pa.Table], cfg: dict[str, Any]) -> list[dic
 
 def make_report(
     ctx: StageContext,
-    cfg: dict[str, Any],
+    cfg: ValidateParams,
     version: str,
     reference: dict[str, Any] | None,
     outcomes: list[Outcome],
@@ -496,12 +496,12 @@ def make_report(
     order = {"failed": 0, "overridden": 1, "passed": 2, "skipped": 3}
     return {
         "report_version": REPORT_VERSION,
-        "system": cfg["name"],
+        "system": cfg.name,
         "dataset_version": version,
         "reference_version": reference["version"] if reference else None,
         "verdict": "failed" if summary["failed"] else "passed",
         "summary": summary,
-        "p_value": cfg["distribution"]["p_value"],
+        "p_value": cfg.distribution.p_value,
         "expectations": [asdict(o) for o in sorted(outcomes, key=lambda o: (order[o.status], o.id))],
         "histograms": plots,
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlwright.contract.train import Tracking
 from mlwright.runtime.tracking import RunRecord, Tracker, Trial
 
 from ..conftest import free_port
@@ -52,7 +53,9 @@ def test_runs_artifacts_and_registry_land_on_a_tracking_server(tmp_path: Path) -
         model = tmp_path / "build" / "candidate"
         model.mkdir(parents=True)
         (model / "model.txt").write_text("tree\n")
-        with Tracker({"backend": "mlflow", "uri": url, "experiment": "churn"}, tmp_path / "build") as tracker:
+        with Tracker(
+            Tracking(**{"backend": "mlflow", "uri": url, "experiment": "churn"}), tmp_path / "build"
+        ) as tracker:
             run_id = tracker.publish(
                 RunRecord(
                     "train",

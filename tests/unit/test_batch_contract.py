@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from mlwright.compiler import SpecError, compile_system
+from mlwright.contract.serve import InputConstraint
 from mlwright.runtime.batch_contract import missing_inputs, refuse_if_any, row_problems, summary
 from mlwright.runtime.context import UserError
+
+
+def typed(rules: dict[str, dict[str, Any]]) -> dict[str, InputConstraint]:
+    """The contract's constraints from the dicts these tests write them as."""
+    return {name: InputConstraint.model_validate(rule) for name, rule in rules.items()}
+
 
 INPUTS = {"who": "string", "mass": "float", "n": "int", "plan": "category", "ts": "timestamp"}
 RULES = {"mass": {"min": 2700.0, "max": 6300.0}, "n": {"min": 0}, "plan": {"values": ["basic", "pro"]}}
@@ -28,7 +36,7 @@ def batch() -> pa.Table:
 
 
 def test_each_broken_rule_names_its_field_and_value() -> None:
-    got = row_problems(batch(), INPUTS, RULES)
+    got = row_problems(batch(), INPUTS, typed(RULES))
     assert got[0] is None
     assert got[1] == "mass: 4.2 is below the schema's min 2700"
     assert got[2] == "mass: null (its column is not nullable in the spec's schema)"
@@ -40,14 +48,14 @@ def test_each_broken_rule_names_its_field_and_value() -> None:
 
 def test_nullable_inputs_may_be_null_and_the_event_time_never_on_the_as_of_path() -> None:
     rules = {**RULES, "mass": {**RULES["mass"], "nullable": True}, "ts": {"nullable": True}, "who": {"nullable": True}}
-    got = row_problems(batch(), INPUTS, rules, required=("ts",))
+    got = row_problems(batch(), INPUTS, typed(rules), required=("ts",))
     assert got[2] is None, "null is allowed where the schema writes nullable: true"
     assert got[6] == "ts: no event time; features as of its time cannot be computed"
 
 
 def test_absent_inputs_refuse_the_whole_batch_and_refuse_policy_stops_at_any_row() -> None:
     assert missing_inputs(batch().drop_columns(["plan"]), INPUTS) == ["plan"]
-    problems = row_problems(batch(), INPUTS, RULES)
+    problems = row_problems(batch(), INPUTS, typed(RULES))
     refuse_if_any(problems, "flag")
     with pytest.raises(UserError, match=r"6 row\(s\) out of the input contract, not scored: row 1 \(mass: 4.2"):
         refuse_if_any(problems, "refuse")

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlwright.contract.compute import ComputeParams
 from mlwright.runtime import featurize, ingest, register, train, validate
 from mlwright.runtime.compute import Compute, LocalEngine, open_engine
 from mlwright.runtime.context import StageContext, UserError
@@ -38,29 +39,28 @@ from .stage_helpers import churn_build, recompile
 
 def one_run(ctx: StageContext) -> pa.Table:
     """features.sql over whole snapshots registered as Arrow tables: no buckets at all."""
-    cfg = ctx.section("featurize")
+    cfg = ctx.params.featurize
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    for s in ctx.section("ingest")["sources"]:
-        snapshot = with_ordinal(read_snapshot(ctx, s["name"]))
-        con.register(s["name"], snapshot)
-        if s["name"] == cfg["label_source"]:
+    for s in ctx.params.ingest.sources:
+        snapshot = with_ordinal(read_snapshot(ctx, s.name))
+        con.register(s.name, snapshot)
+        if s.name == cfg.label_source:
             con.register(SPINE, snapshot)
-    table = con.sql(ctx.path(cfg["sql"]).read_text()).to_arrow_table()
+    table = con.sql(ctx.path(cfg.sql).read_text()).to_arrow_table()
     con.close()
     return table.drop_columns([ORDINAL])
 
 
-def with_buckets(ctx: StageContext, buckets: int, engine: str = "local") -> StageContext:
-    params = dict(ctx.params)
-    params["compute"] = {
-        **params["compute"],
-        "engine": engine,
-        "buckets": buckets,
-        "workers": 2,
-        "threads_per_worker": 1,
-    }
-    return StageContext(ctx.root, params)
+def with_buckets(
+    ctx: StageContext, buckets: int, engine: str = "local", distributed_fit_rows: int | None = None
+) -> StageContext:
+    compute = {"engine": engine, "buckets": buckets, "workers": 2, "threads_per_worker": 1}
+    if distributed_fit_rows is not None:
+        compute["distributed_fit_rows"] = distributed_fit_rows
+    return StageContext(
+        ctx.root, ctx.params.model_copy(update={"compute": ctx.params.compute.model_copy(update=compute)})
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_buckets_are_uneven_and_some_empty(tricky: StageContext) -> None:
 def test_dask_local_cluster_equals_one_run(tricky: StageContext) -> None:
     want = one_run(tricky)
     ctx = with_buckets(tricky, 5, engine="dask")
-    with open_engine(Compute.from_params(ctx.params["compute"]), "featurize") as engine:
+    with open_engine(Compute.from_params(ctx.params.compute), "featurize") as engine:
         assert engine.name == "dask"
         got = training_table(ctx, engine)
     assert got.table.equals(want)
@@ -156,23 +156,27 @@ def test_an_offline_part_is_the_same_bytes_however_the_table_is_chunked(tmp_path
 
 
 def test_an_unreachable_scheduler_is_one_line_naming_the_setting(tricky: StageContext) -> None:
-    compute = Compute.from_params({**tricky.params["compute"], "engine": "dask", "scheduler": "tcp://127.0.0.1:9"})
+    compute = Compute.from_params(
+        tricky.params.compute.model_copy(update={"engine": "dask", "scheduler": "tcp://127.0.0.1:9"})
+    )
     want = r"^compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
     with pytest.raises(UserError, match=want), open_engine(compute, "featurize"):
         pass
 
 
 def test_the_scheduler_is_read_from_the_environment_when_the_stage_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    section = {
-        "engine": "dask",
-        "scheduler": "${oc.env:MLWRIGHT_DASK_SCHEDULER,local}",
-        "workers": 2,
-        "threads_per_worker": 1,
-        "memory_limit": "auto",
-        "partition_by": "entity",
-        "buckets": 4,
-        "distributed_fit_rows": 10,
-    }
+    section = ComputeParams(
+        **{
+            "engine": "dask",
+            "scheduler": "${oc.env:MLWRIGHT_DASK_SCHEDULER,local}",
+            "workers": 2,
+            "threads_per_worker": 1,
+            "memory_limit": "auto",
+            "partition_by": "entity",
+            "buckets": 4,
+            "distributed_fit_rows": 10,
+        }
+    )
     assert Compute.from_params(section).scheduler == "local"
     monkeypatch.setenv("MLWRIGHT_DASK_SCHEDULER", "tcp://10.0.0.5:8786")
     assert Compute.from_params(section).scheduler == "tcp://10.0.0.5:8786"
@@ -269,14 +273,13 @@ def test_a_final_fit_above_the_row_threshold_runs_in_lightgbm_dask(larger: Stage
     workers, with the rounds CV's early stopping chose: within 0.002 ROC-AUC of one
     process fitting the same rows with the same rounds, and register's re-run (a second
     distributed fit, on a new LocalCluster) reproduces it, so the model is registered."""
-    ctx = with_buckets(larger, 1, engine="dask")
-    ctx.params["compute"]["distributed_fit_rows"] = 1000
+    ctx = with_buckets(larger, 1, engine="dask", distributed_fit_rows=1000)
     report = train.run(ctx)
     assert report["final_fit"] == "lightgbm.dask"
     assert report["params"]["early_stopping_rounds"] == 0
     assert report["params"]["n_estimators"] == report["search"]["cv_iterations"] > 0
     p = prepare(ctx)
-    _, one_process = final_fit(ctx.section("train"), p, report["params"])
+    _, one_process = final_fit(ctx.params.train, p, report["params"])
     assert abs(report["test"]["roc_auc"] - one_process["test"]["roc_auc"]) <= 0.002
     for _ in range(2):
         registered = register.run(ctx)

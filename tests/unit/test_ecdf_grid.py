@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mlwright.contract.monitor import Covariate
 from mlwright.runtime.ecdf_grid import ks_and_bin_counts
 from mlwright.runtime.stats import quantile_edges
 
@@ -64,7 +65,9 @@ def test_feature_drift_on_a_large_window_reports_the_full_sort_values() -> None:
     profile = numeric_profile(rng.normal(size=300_000), 10)
     cur = rng.normal(0.1, 1, size=80_000)
     cur[::97] = np.nan
-    out = feature_drift(profile, cur, {"epsilon": 1e-4, "min_rows": 50, "bins": 10})
+    out = feature_drift(
+        profile, cur, Covariate(metric="psi", threshold=0.2, bins=10, ks_p_value=0.01, epsilon=1e-4, min_rows=50)
+    )
     kept = cur[~np.isnan(cur)]
     assert out["rows"] == len(kept)
     assert out["statistic"] == round(stats.ks_2samp(profile["sample"], kept).statistic, 6)

@@ -59,10 +59,10 @@ def test_materialisation_is_idempotent_and_matches_latest_offline(tmp_path: Path
     ingest.run(ctx)
     featurize.run(ctx)
     table, _ = load_offline(ctx.root, "features/offline")
-    cfg = ctx.section("featurize")
-    latest = online_rows(table, cfg)
+    cfg = ctx.params.featurize
+    latest = online_rows(table, cfg.entity, cfg.timestamp, featurize.feature_names(cfg))
     assert featurize.materialize(ctx, latest) == 0
-    store = open_store(cfg["online"], ctx.root, "churn")
+    store = open_store(cfg.online, ctx.root, "churn")
     got = store.get([e for e, _, _ in latest])
     store.close()
     mismatches = sum(g != want for g, (_, _, want) in zip(got, latest, strict=True))
@@ -75,7 +75,7 @@ def test_corrupt_online_store_is_rebuilt(tmp_path: Path) -> None:
     featurize.run(ctx)
     ctx.path("features/online.sqlite").write_bytes(b"garbage" * 1000)
     featurize.run(ctx)
-    store = open_store(ctx.section("featurize")["online"], ctx.root, "churn")
+    store = open_store(ctx.params.featurize.online, ctx.root, "churn")
     assert store.count() > 0
     store.close()
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from mlwright.contract.monitor import Concept
 from mlwright.runtime.context import UserError
 from mlwright.runtime.monitor import _truth
 from mlwright.runtime.train import class_labels, labels
@@ -48,7 +49,7 @@ def test_multiclass_labels_and_predictions_become_class_codes() -> None:
     from sklearn.metrics import f1_score
 
     assert metric_value("f1", y, pred, pred, 1.0, multiclass=True) == pytest.approx(f1_score(y, pred, average="macro"))
-    cfg = {"min_labels": 3, "max_relative_drop": 0.05}
+    cfg = Concept(labels=None, key=(), metric="f1", max_relative_drop=0.05, min_labels=3)
     assert judge_window("f1", y, pred, pred, 0.95, cfg, 1.0, multiclass=True)["alert"]
 
 

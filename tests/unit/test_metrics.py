@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from mlwright.contract.train import Costs, Metric
 from mlwright.runtime.metrics import cost_optimal_threshold, expected_cost, fbeta
 
 
@@ -14,9 +15,9 @@ def test_threshold_matches_hand_computed_optimum() -> None:
     y = np.array([0, 0, 1, 1, 0, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.9])
     # FN costs 10: flag every score >= 0.35 -> 2 false alarms, no miss: cost 2/6
-    assert cost_optimal_threshold(y, p, {"false_negative": 10, "false_positive": 1}) == (0.35, pytest.approx(2 / 6))
+    assert cost_optimal_threshold(y, p, Costs(false_negative=10, false_positive=1)) == (0.35, pytest.approx(2 / 6))
     # FP costs 10: flag only >= 0.8 -> one miss (0.35): cost 1/6
-    assert cost_optimal_threshold(y, p, {"false_negative": 1, "false_positive": 10}) == (0.8, pytest.approx(1 / 6))
+    assert cost_optimal_threshold(y, p, Costs(false_negative=1, false_positive=10)) == (0.8, pytest.approx(1 / 6))
 
 
 def test_threshold_is_optimal_against_brute_force() -> None:
@@ -24,7 +25,7 @@ def test_threshold_is_optimal_against_brute_force() -> None:
     for _ in range(50):
         y = rng.integers(0, 2, 40)
         p = np.round(rng.random(40), 2)
-        costs = {"false_negative": float(rng.integers(1, 20)), "false_positive": 1.0}
+        costs = Costs(false_negative=float(rng.integers(1, 20)), false_positive=1.0)
         t, c = cost_optimal_threshold(y, p, costs)
         brute = min(expected_cost(y, p, cand, costs) for cand in itertools.chain(np.unique(p), [1.01]))
         assert c == pytest.approx(brute) and expected_cost(y, p, t, costs) == pytest.approx(brute)
@@ -91,12 +92,12 @@ def test_multiclass_metrics_equal_scikit_learn() -> None:
         ap = np.mean([average_precision_score(y == c, prob[:, c]) for c in range(k)])
         assert multiclass_score("pr_auc", y, prob) == pytest.approx(ap, abs=1e-12)
         assert multiclass_score("logloss", y, prob) == pytest.approx(log_loss(y, prob, labels=range(k)), abs=1e-12)
-        report = multiclass_report(y, prob, {"name": "f1", "beta": 1.0})
+        report = multiclass_report(y, prob, Metric(name="f1", beta=1.0, threshold="auto"))
         assert report["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-6) and report["rows"] == n
     # a class the predictions never name still counts (scikit-learn: the union of labels)
     y, pred_prob = np.array([0, 1, 2, 2]), np.eye(3)[[0, 1, 1, 1]]
     assert multiclass_score("f1", y, pred_prob) == pytest.approx(f1_score(y, [0, 1, 1, 1], average="macro"))
-    base = multiclass_baseline(np.array([0, 0, 0, 1, 2]), 3, {"name": "roc_auc", "beta": 1.0})
+    base = multiclass_baseline(np.array([0, 0, 0, 1, 2]), 3, Metric(name="roc_auc", beta=1.0, threshold="auto"))
     assert base["accuracy"] == 0.6 and base["roc_auc"] == 0.5
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
+from mlwright.contract.monitor import Alert, Concept
 from mlwright.runtime.monitor import judge_window, send_alerts
 
-CFG = {"max_relative_drop": 0.05, "min_labels": 50}
+CFG = Concept(labels=None, key=(), metric="f1", max_relative_drop=0.05, min_labels=50)
 
 
 def window_with_f1(f1: float, n: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +86,10 @@ def test_webhook_retries_then_delivers_once_per_window(tmp_path: Path, monkeypat
         "window": "2025-01-01",
         "key": "covariate|fee||2025-01-01",
     }
-    assert len(send_alerts([alert], sinks, tmp_path)) == 1
-    assert len(send_alerts([alert], sinks, tmp_path)) == 0  # the same window is not alerted twice
+    assert len(send_alerts([alert], tuple(TypeAdapter(Alert).validate_python(s) for s in sinks), tmp_path)) == 1
+    assert (
+        len(send_alerts([alert], tuple(TypeAdapter(Alert).validate_python(s) for s in sinks), tmp_path)) == 0
+    )  # the same window is not alerted twice
     server.shutdown()
     assert len(_Hook.received) == 1 and _Hook.received[0]["auth"] == "Bearer t0ken"
     assert _Hook.received[0]["alerts"][0]["feature"] == "fee"

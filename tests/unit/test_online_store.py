@@ -9,18 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
 from mlwright.errors import UserError
 from mlwright.runtime.online_store import DynamoOnlineStore, OnlineStore, RedisOnlineStore, SqliteOnlineStore
 
 
-def dynamo_cfg(endpoint: str, ttl_seconds: int = 3600) -> dict[str, object]:
-    return {
-        "table": f"conformance-{time.time_ns()}",
-        "region": "us-east-1",
-        "endpoint": endpoint,
-        "ttl_seconds": ttl_seconds,
-        "timeout_ms": 2000,
-    }
+def dynamo_cfg(endpoint: str, ttl_seconds: int = 3600, **changes: object) -> OnlineStoreConfig:
+    return OnlineStoreConfig(
+        backend="dynamodb",
+        path="features/online.sqlite",
+        url="",
+        table=f"conformance-{time.time_ns()}",
+        region="us-east-1",
+        endpoint=endpoint,
+        ttl_seconds=ttl_seconds,
+        timeout_ms=2000,
+    ).model_copy(update=changes)
 
 
 @pytest.fixture(params=["sqlite", "redis", "dynamodb"])
@@ -92,7 +96,7 @@ def test_dynamodb_expired_items_are_not_served_and_a_missing_table_is_named(moto
     time.sleep(2.1)  # DynamoDB deletes expired items lazily: reads filter them
     assert s.get(["e1", "e2"]) == [None, None]
     with pytest.raises(UserError, match=r"dynamodb table nope-table at http://127.0.0.1:\d+ is unreachable or missing"):
-        DynamoOnlineStore({**dynamo_cfg(moto_url), "table": "nope-table"}, "x")  # serving never creates one
+        DynamoOnlineStore(dynamo_cfg(moto_url, table="nope-table"), "x")  # serving never creates one
 
 
 def test_dynamodb_batches_many_entities_both_ways(moto_url: str, aws_env: None) -> None:
@@ -121,7 +125,7 @@ def test_dynamodb_down_is_store_unavailable_within_its_timeout(aws_env: None) ->
     )
     try:
         wait_http(f"http://127.0.0.1:{port}", timeout=30)
-        s = DynamoOnlineStore({**dynamo_cfg(f"http://127.0.0.1:{port}"), "timeout_ms": 500}, "down", create=True)
+        s = DynamoOnlineStore(dynamo_cfg(f"http://127.0.0.1:{port}", timeout_ms=500), "down", create=True)
         s.write(rows(3))
         assert s.get(["e1"])[0] is not None and s.reachable()
     finally:

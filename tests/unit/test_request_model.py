@@ -4,12 +4,20 @@ where the spec's schema writes `nullable: true` for the input's column."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlwright.compiler.api import build_plan
+from mlwright.contract.serve import InputConstraint
 from mlwright.runtime.predictor import BadInput
 from mlwright.runtime.request_model import request_adapter, validate_request
+
+
+def typed(rules: dict[str, dict[str, Any]]) -> dict[str, InputConstraint]:
+    """The contract's constraints from the dicts these tests write them as."""
+    return {name: InputConstraint.model_validate(rule) for name, rule in rules.items()}
+
 
 INPUTS = {"customer_id": "string", "plan": "category", "monthly_fee": "float", "tickets": "int"}
 RULES = {
@@ -22,13 +30,13 @@ GOOD = {"customer_id": "C1", "plan": "pro", "monthly_fee": 20.0, "tickets": 2}
 
 def refusal(body: dict) -> str:
     with pytest.raises(BadInput) as err:
-        validate_request(request_adapter(INPUTS, RULES), body)
+        validate_request(request_adapter(INPUTS, typed(RULES)), body)
     return f"{err.value.field}: {err.value.message}"
 
 
 def test_null_is_accepted_where_the_schema_writes_nullable() -> None:
     body = {**GOOD, "plan": None, "monthly_fee": None}
-    assert validate_request(request_adapter(INPUTS, RULES), body) == body
+    assert validate_request(request_adapter(INPUTS, typed(RULES)), body) == body
 
 
 def test_null_elsewhere_a_missing_field_and_bad_values_are_still_refused_by_name() -> None:
@@ -42,7 +50,7 @@ def test_null_elsewhere_a_missing_field_and_bad_values_are_still_refused_by_name
 
 def test_every_problem_is_reported_and_null_is_called_null() -> None:
     with pytest.raises(BadInput) as err:
-        validate_request(request_adapter(INPUTS, RULES), {})
+        validate_request(request_adapter(INPUTS, typed(RULES)), {})
     assert [f for f, _ in err.value.problems] == ["customer_id", "plan", "monthly_fee", "tickets"]
     assert (
         refusal({**GOOD, "tickets": None})
@@ -77,7 +85,7 @@ expectations:
 """
     )
     plan, _ = build_plan(tmp_path / "system.yaml")
-    assert plan.params["serve"]["input_constraints"] == {
+    assert plan.params.as_yaml_data()["serve"]["input_constraints"] == {
         "age": {"min": 0.0, "nullable": True},
         "fare": {"min": 0.0},
     }  # the entity never takes null: the online store is looked up by it
@@ -89,7 +97,7 @@ def test_a_whole_float_is_an_integer_as_json_schema_says() -> None:
     from mlwright.runtime.predictor import BadInput
     from mlwright.runtime.request_model import request_adapter, validate_request
 
-    adapter = request_adapter({"n": "int"}, {"n": {"min": 0, "max": 10}})
+    adapter = request_adapter({"n": "int"}, typed({"n": {"min": 0, "max": 10}}))
     assert validate_request(adapter, {"n": 3.0}) == {"n": 3}
     for bad in (3.5, "3", True, -1.0, 11):
         with pytest.raises(BadInput):

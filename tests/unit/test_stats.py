@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mlwright.contract.monitor import Covariate
 from mlwright.runtime.monitor import feature_drift
 from mlwright.runtime.stats import (
     bin_shares,
@@ -16,7 +17,7 @@ from mlwright.runtime.stats import (
     quantile_edges,
 )
 
-COV = {"epsilon": 1e-4, "min_rows": 50, "bins": 10}
+COV = Covariate(metric="psi", threshold=0.2, bins=10, ks_p_value=0.01, epsilon=1e-4, min_rows=50)
 
 
 def test_psi_reference_values() -> None:

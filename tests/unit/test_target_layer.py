@@ -6,14 +6,35 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from mlwright.contract.validate import ValidateParams
 from mlwright.runtime.validate import build_profile, distribution, target_layer
 
-CFG = {
+SECTION = {
+    "name": "t",
     "task": "binary_classification",
+    "entity": "customer_id",
+    "timestamp": None,
     "target_proportion": {"max_class_proportion_deviation": 0.2},
     "label_source": "events",
     "target": "churned",
+    "schema": {},
+    "cross_field": [],
+    "distribution": {"p_value": 0.01, "continuous": "ks", "categorical": "chi2", "reference": "previous"},
+    "overrides": [],
 }
+CFG = ValidateParams.model_validate(SECTION)
+
+
+def column(kind: str) -> dict[str, object]:
+    return {
+        "type": kind,
+        "nullable": True,
+        "min": None,
+        "max": None,
+        "values": None,
+        "unique": False,
+        "unique_with": None,
+    }
 
 
 def test_unchanged_shares_name_a_class_at_zero_deviation() -> None:
@@ -38,18 +59,22 @@ def test_a_class_the_reference_never_had_fails_named_as_new_with_finite_numbers(
 
 
 def test_a_regression_target_is_tested_as_a_distribution_not_as_classes() -> None:
-    cfg = {
-        **CFG,
-        "task": "regression",
-        "target": "price",
-        "entity": "symbol",
-        "timestamp": "date",
-        "label_source": "prices",
-        "schema": {
-            "prices": {"symbol": {"type": "category"}, "date": {"type": "timestamp"}, "price": {"type": "float"}}
-        },
-        "distribution": {"p_value": 0.01, "continuous": "ks", "categorical": "chi2", "reference": "previous"},
-    }
+    cfg = ValidateParams.model_validate(
+        {
+            **SECTION,
+            "task": "regression",
+            "target": "price",
+            "entity": "symbol",
+            "timestamp": "date",
+            "label_source": "prices",
+            "schema": {
+                "prices": {
+                    name: column(kind)
+                    for name, kind in (("symbol", "category"), ("date", "timestamp"), ("price", "float"))
+                }
+            },
+        }
+    )
     rng = np.random.default_rng(0)
 
     def profile(prices: np.ndarray) -> dict[str, object]:

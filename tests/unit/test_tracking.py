@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mlwright.contract.train import Tracking
 from mlwright.runtime.context import UserError
 from mlwright.runtime.tracking import RunRecord, Tracker, Trial
 
@@ -39,7 +40,7 @@ def test_run_trials_artifacts_and_registry_land_in_mlflow(tmp_path: Path) -> Non
     model_dir.mkdir()
     (model_dir / "model.txt").write_text("tree\n")
     with Tracker(
-        {"backend": "mlflow", "uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}, tmp_path
+        Tracking(**{"backend": "mlflow", "uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}), tmp_path
     ) as tracker:
         tracker.warm_up()
         run_id = tracker.publish(record(model_dir))
@@ -63,8 +64,9 @@ def test_the_stage_process_never_imports_mlflow(tmp_path: Path) -> None:
     code = f"""
 import sys
 from pathlib import Path
+from mlwright.contract.train import Tracking
 from mlwright.runtime.tracking import RunRecord, Tracker
-with Tracker({{"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}}, Path({str(tmp_path)!r})) as t:
+with Tracker(Tracking(backend="mlflow", uri="sqlite:///t.db", experiment="e"), Path({str(tmp_path)!r})) as t:
     assert t.publish(RunRecord("r", {{}}, {{"a": 1}}, {{"m": 0.5}}))
 print("mlflow" in sys.modules)
 """
@@ -79,12 +81,15 @@ def test_an_unreachable_tracking_server_is_one_line_naming_the_uri(
 ) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     unusable = pytest.raises(UserError, match=r"experiment tracker at http://127\.0\.0\.1:9 is unusable")
-    with Tracker({"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker, unusable:
+    with (
+        Tracker(Tracking(**{"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}), tmp_path) as tracker,
+        unusable,
+    ):
         tracker.publish(RunRecord("r", {}, {}, {}))
 
 
 def test_a_worker_that_dies_is_reported_not_hung(tmp_path: Path) -> None:
-    with Tracker({"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker(Tracking(**{"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}), tmp_path) as tracker:
         tracker.warm_up()
         assert tracker._worker is not None
         tracker._worker.kill()
@@ -94,7 +99,7 @@ def test_a_worker_that_dies_is_reported_not_hung(tmp_path: Path) -> None:
 
 
 def test_tracking_off_starts_no_worker(tmp_path: Path) -> None:
-    with Tracker({"backend": "mlflow", "uri": "none", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker(Tracking(**{"backend": "mlflow", "uri": "none", "experiment": "e"}), tmp_path) as tracker:
         tracker.warm_up()
         assert tracker._worker is None
         assert tracker.publish(RunRecord("r", {}, {}, {})) is None
@@ -111,7 +116,7 @@ def test_a_stashed_run_is_a_snapshot_published_once(tmp_path: Path) -> None:
     (model_dir / "model.txt").write_text("a later train replaced it\n")  # before publishing
     assert [p.name for p in pending(tmp_path)] == [record_id]
     cfg = {"backend": "mlflow", "uri": "sqlite:///.mlwright/tracking.db", "experiment": "churn"}
-    with Tracker(cfg, tmp_path) as tracker:
+    with Tracker(Tracking(**cfg), tmp_path) as tracker:
         published = publish_pending(tmp_path, tracker)
         assert list(published) == [record_id] and pending(tmp_path) == []
         assert tracker.run_for(record_id) == published[record_id]
@@ -140,14 +145,14 @@ def test_publishing_a_record_again_finds_its_run_and_replaces_an_unfinished_one(
     again = record(model_dir)
     again.tags["mlwright.record_id"] = "rec-1"
     cfg = {"backend": "mlflow", "uri": "sqlite:///t.db", "experiment": "e"}
-    with Tracker(cfg, tmp_path) as tracker:
+    with Tracker(Tracking(**cfg), tmp_path) as tracker:
         first = tracker.publish(again)
         assert tracker.publish(again) == first  # crash between MLflow's commit and the outbox cleanup
     client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 't.db'}")
     exp = client.get_experiment_by_name("e").experiment_id
     cut_off = client.create_run(exp, tags={"mlwright.record_id": "rec-2"}).info.run_id  # RUNNING: cut off
     again.tags["mlwright.record_id"] = "rec-2"
-    with Tracker(cfg, tmp_path) as tracker:
+    with Tracker(Tracking(**cfg), tmp_path) as tracker:
         replaced = tracker.publish(again)
     assert replaced not in (first, cut_off)
     assert client.get_run(cut_off).info.lifecycle_stage == "deleted"
@@ -161,11 +166,11 @@ def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
     from mlwright.runtime.outbox import pending, publish_pending, stash
 
     stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
-    with Tracker({"backend": "mlflow", "uri": "none", "experiment": "e"}, tmp_path) as tracker:
+    with Tracker(Tracking(**{"backend": "mlflow", "uri": "none", "experiment": "e"}), tmp_path) as tracker:
         assert publish_pending(tmp_path, tracker) == {}
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with (
-        Tracker({"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}, tmp_path) as tracker,
+        Tracker(Tracking(**{"backend": "mlflow", "uri": "http://127.0.0.1:9", "experiment": "e"}), tmp_path) as tracker,
         pytest.raises(UserError),
     ):
         publish_pending(tmp_path, tracker)
@@ -228,7 +233,7 @@ def test_run_trials_artifacts_and_registry_land_in_wandb_offline(tmp_path: Path)
     model_dir = tmp_path / "candidate"
     model_dir.mkdir()
     (model_dir / "model.txt").write_text("tree\n")
-    with Tracker(WANDB, tmp_path) as tracker:
+    with Tracker(Tracking(**WANDB), tmp_path) as tracker:
         run_id = tracker.publish(record(model_dir))
         assert run_id
         version = tracker.register("churn", run_id, "model", "1.2.0", {"dataset_version": "abc123"})
@@ -249,13 +254,14 @@ def test_a_stashed_run_is_published_once_in_wandb_and_the_stage_never_imports_it
 import sys
 from pathlib import Path
 from mlwright.runtime.outbox import publish_pending, stash
+from mlwright.contract.train import Tracking
 from mlwright.runtime.tracking import RunRecord, Tracker
 root = Path({str(tmp_path)!r})
 record_id = stash(root, RunRecord("train", {{"stage": "train"}}, {{"a": 1}}, {{"m": 0.5}}))
-with Tracker({WANDB!r}, root) as t:
+with Tracker(Tracking(**{WANDB!r}), root) as t:
     published = publish_pending(root, t)
     assert t.run_for(record_id) == published[record_id] and t.run_for("never") is None
-with Tracker({WANDB!r}, root) as t:  # a new worker: the index beside the runs remembers
+with Tracker(Tracking(**{WANDB!r}), root) as t:  # a new worker: the index beside the runs remembers
     assert t.run_for(record_id) == published[record_id]
 print("wandb" in sys.modules)
 """
@@ -268,7 +274,7 @@ print("wandb" in sys.modules)
 def test_a_wandb_record_published_again_is_not_a_second_run(tmp_path: Path) -> None:
     pytest.importorskip("wandb")
     again = RunRecord("train", {"stage": "train", "mlwright.record_id": "rec-1"}, {"a": 1}, {"m": 0.5})
-    with Tracker(WANDB, tmp_path) as tracker:
+    with Tracker(Tracking(**WANDB), tmp_path) as tracker:
         first = tracker.publish(again)
         assert tracker.publish(again) == first  # crash between the run's end and the outbox cleanup
     assert len(wandb_runs(tmp_path)) == 1

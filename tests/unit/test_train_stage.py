@@ -76,7 +76,7 @@ def test_non_reproducible_training_is_not_registered(tmp_path: Path, monkeypatch
 
     def unseeded(cfg, p, params, trainer=None):  # type: ignore[no-untyped-def]
         return real_fit(
-            {**cfg, "seed": int(np.random.default_rng().integers(1, 10**6))},
+            cfg.model_copy(update={"seed": int(np.random.default_rng().integers(1, 10**6))}),
             p,
             {**params, "subsample": 0.7, "subsample_freq": 1},
             trainer,
