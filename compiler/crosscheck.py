@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mlwright.contract.metrics import concept_metrics_for, metrics_for
+
 from .compose import ENV_REF
 from .diagnostics import Diagnostic, did_you_mean, dotted
 from .expressions import ExpressionError, parse_expression
@@ -19,19 +21,6 @@ from .spec import BACKEND_PARAMS, K8S_NAME, SECRET_KEY, DicomSource, SystemSpec
 from .units import share
 
 DICOM_COLUMNS = ("path", "rows", "columns", "pixel_mean", "pixel_std")
-CLASSIFICATION_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc", "logloss"}
-REGRESSION_METRICS = {"rmse", "mae"}
-SPEC_METRICS = {
-    "regression": REGRESSION_METRICS,
-    "binary_classification": CLASSIFICATION_METRICS,
-    "multiclass_classification": CLASSIFICATION_METRICS,
-}
-CONCEPT_METRICS = {  # computed on delayed labels joined to logged predictions
-    "regression": REGRESSION_METRICS,
-    "binary_classification": CLASSIFICATION_METRICS - {"logloss"},
-    # the log keeps the chosen class and its probability, not every class's: labels only
-    "multiclass_classification": {"fbeta", "f1"},
-}
 
 Rule = Callable[[SystemSpec, Document, Path | None], Iterator[Diagnostic]]
 
@@ -357,8 +346,8 @@ def overrides_known(spec: SystemSpec, doc: Document, root: Path | None) -> Itera
 def metric_fits_task(spec: SystemSpec, doc: Document, root: Path | None) -> Iterator[Diagnostic]:
     task = spec.spec.task
     checks = (
-        (("spec", "metric", "name"), spec.spec.metric.name, SPEC_METRICS[task]),
-        (("monitoring", "concept", "metric"), spec.monitoring.concept.metric, CONCEPT_METRICS[task]),
+        (("spec", "metric", "name"), spec.spec.metric.name, metrics_for(task)),
+        (("monitoring", "concept", "metric"), spec.monitoring.concept.metric, concept_metrics_for(task)),
     )
     for path, name, allowed in checks:
         if name not in allowed:

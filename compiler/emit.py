@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mlwright.contract.metrics import METRICS
+
 from .pins import constraints_text, serving_pins
 from .plan import SystemPlan
 
@@ -137,17 +139,6 @@ def emit_features_sql(plan: SystemPlan) -> FileMap:
     return {"features.sql": text.encode("utf-8")}
 
 
-_METRIC_WORDS = {
-    "fbeta": "F-beta (β = {beta})",
-    "f1": "F1",
-    "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC (average precision)",
-    "logloss": "log-loss",
-    "rmse": "RMSE",
-    "mae": "MAE",
-}
-
-
 def _metric_why(r: dict[str, Any]) -> str:
     m = r["spec"]["metric"]
     fn, fp = r["spec"]["costs"]["false_negative"], r["spec"]["costs"]["false_positive"]
@@ -178,7 +169,7 @@ def emit_ml_spec(plan: SystemPlan) -> FileMap:
             plan=plan,
             r=r,
             task_words=plan.task.replace("_", " "),
-            metric_words=_METRIC_WORDS[m["name"]].format(beta=m["beta"]),
+            metric_words=METRICS[m["name"]].words.format(beta=m["beta"]),
             metric_why=_metric_why(r),
             input_types=plan.params.serve.inputs,
             cost_ratio=f"{ratio:g}",

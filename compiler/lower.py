@@ -19,6 +19,7 @@ from mlwright.contract.commands import DeployParams, GatesParams, KubernetesRoll
 from mlwright.contract.compute import ComputeParams
 from mlwright.contract.featurize import FeaturizeParams, ImageTransform, OnlineStore, RowFeature, WindowFeature
 from mlwright.contract.ingest import CsvSource, DicomSource, IngestParams, JsonlSource, ParquetSource, Source
+from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.monitor import MonitorParams
 from mlwright.contract.register import PackageParams, RegisterParams
 from mlwright.contract.serve import Batch, Canary, InputConstraint, ServeParams, Sla
@@ -621,9 +622,6 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
     )
 
 
-SCORE_METRICS = {"fbeta", "f1", "roc_auc", "pr_auc"}  # 0.5 is chance (AUCs) or worse
-
-
 def register_floor(spec: SystemSpec) -> float | None:
     """`register.min_metric` as written. Unwritten: 0.5 for a score (F-beta, ROC-AUC,
     PR-AUC), and no floor for an error metric (log-loss, RMSE, MAE), whose scale is
@@ -631,4 +629,5 @@ def register_floor(spec: SystemSpec) -> float | None:
     reg = spec.training.register_
     if "min_metric" in reg.model_fields_set:
         return reg.min_metric
-    return reg.min_metric if spec.spec.metric.name in SCORE_METRICS else None
+    # a score (higher is better) has 0.5 as chance (AUCs) or worse; an error metric has no floor
+    return reg.min_metric if HIGHER_IS_BETTER[spec.spec.metric.name] else None

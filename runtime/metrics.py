@@ -9,18 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.contract.metrics import THRESHOLDED
 from mlwright.contract.train import Costs, Metric
-
-HIGHER_IS_BETTER = {
-    "fbeta": True,
-    "f1": True,
-    "roc_auc": True,
-    "pr_auc": True,
-    "logloss": False,
-    "rmse": False,
-    "mae": False,
-}
-THRESHOLDED = {"fbeta", "f1"}
 
 
 def fbeta(y: np.ndarray, pred: np.ndarray, beta: float) -> float:

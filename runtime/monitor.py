@@ -23,18 +23,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.monitor import Alert, Concept, Covariate
 
 from .atomic import write_json
 from .bundle import load_reference
 from .context import UserError, resolve_env, say
 from .current import Current, class_code, key_text
-from .metrics import HIGHER_IS_BETTER, fbeta, macro_fbeta, score
+from .metrics import fbeta, macro_fbeta, score
 from .prediction_log import is_prediction_log, read_log
 from .predictor import Predictor
 from .reports import render_html
 from .sources import event_times_us
 from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, psi_from_shares
+from .truth import truth
 
 SENT = "state/alerts_sent.json"
 
@@ -252,7 +254,7 @@ def read_labels(
     if label_col not in table.column_names:
         raise UserError(f"labels {pattern}: need a '{target}' (or 'label') column; have {table.column_names}")
     values = table.column(label_col).to_pylist()
-    y = [class_code(v, classes) for v in values] if classes is not None else [_truth(v, positive) for v in values]
+    y = [class_code(v, classes) for v in values] if classes is not None else [truth(v, positive) for v in values]
     out: dict[str, Any] = {"y": y}
     out["request_id"] = table.column("request_id").to_pylist() if "request_id" in table.column_names else None
     out["entity"] = (
@@ -267,20 +269,6 @@ def read_labels(
     )
     out["key"] = key_rows(table, key, f"labels {pattern}") if key else None
     return out
-
-
-def _truth(v: Any, positive: str | None = None) -> float:
-    """A delayed label as the model's 0/1 (or the regression value): the class the
-    training stage counted as positive is 1, whatever its name ("malignant")."""
-    if v is None:
-        return float("nan")
-    if isinstance(v, bool):
-        return 1.0 if v else 0.0
-    if positive is not None and positive not in ("1", "true"):
-        return 1.0 if str(v).strip() == positive else 0.0
-    if isinstance(v, str):
-        return 1.0 if v.strip().lower() in ("1", "true", "yes", "t") else 0.0
-    return float(v)
 
 
 def unique_lookup(keys: list[Any], values: list[Any], what: str, pattern: str) -> dict[Any, Any]:

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.serve import ServeParams
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
 from .bundle import BUNDLE_FILE, REGISTERED, content_hashes, reference_profile, save_reference
 from .compute import LocalEngine, compute_of, open_engine
 from .context import GateFailed, StageContext, UserError, say, stage_main
-from .metrics import HIGHER_IS_BETTER
 from .outbox import OUTBOX, publish_pending
 from .tracking import RunRecord, Tracker
 from .train import CANDIDATE, CANDIDATE_STATUS, distributed_fit, final_fit, final_trainer, prepare

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from .context import UserError
 from .source_paths import source_files
+from .truth import FALSE_WORDS, TRUE_WORDS
 
 __all__ = [
     "apply_rename",
@@ -37,8 +38,6 @@ ARROW_TYPES = {
     "bool": pa.bool_(),
     "timestamp": pa.timestamp("us"),
 }
-_TRUE = ["true", "1", "t", "yes", "y"]
-_FALSE = ["false", "0", "f", "no", "n"]
 
 
 def cast_declared(table: pa.Table, columns: dict[str, str]) -> pa.Table:
@@ -87,8 +86,8 @@ def event_times_us(col: pa.ChunkedArray, where: str) -> pa.ChunkedArray:
 def _parse_bool(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """`true`/`1`/`yes` and `false`/`0`/`no` (any case); anything else keeps the column as text."""
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(col))
-    is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
-    known = pc.or_(is_true, pc.is_in(lowered, value_set=pa.array(_FALSE)))
+    is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
+    known = pc.or_(is_true, pc.is_in(lowered, value_set=pa.array(FALSE_WORDS)))
     if not pc.all(pc.or_kleene(known, pc.is_null(col))).as_py():
         return col
     return pc.if_else(pc.is_null(col), pa.scalar(None, pa.bool_()), is_true)

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.train import SearchSpace, TrainParams
 
 from .atomic import replace_dir, staging_dir, write_json, write_text
@@ -35,7 +36,6 @@ from .compute import Compute, DaskEngine, Engine, LocalEngine, compute_of, open_
 from .context import GateFailed, StageContext, UserError, say, stage_main
 from .featurize import load_offline
 from .metrics import (
-    HIGHER_IS_BETTER,
     baseline_report,
     classification_report,
     cost_optimal_threshold,
@@ -51,6 +51,7 @@ from .preprocess import Preprocessor, fit_preprocessor
 from .splits import Split, expanding_folds, kfold, random_split, time_split
 from .tracking import RunRecord, Tracker, Trial
 from .trainers import DaskLightGBMTrainer, Model, TrainData, Trainer, trainer_for
+from .truth import positive_class
 
 CANDIDATE = "models/candidate"
 LEAK_AUC = 0.99
@@ -83,7 +84,7 @@ def labels(table: pa.Table, target: str, task: str) -> tuple[np.ndarray, str | N
     classes = sorted({str(v) for v in values})
     if len(classes) != 2:
         raise UserError(f"binary target '{target}' has {len(classes)} classes: {classes[:5]}")
-    positive = next((c for c in classes if c.lower() in ("1", "true", "yes")), classes[-1])
+    positive = positive_class(classes)
     return np.array([str(v) == positive for v in values], dtype=np.int64), positive
 
 

@@ -12,28 +12,28 @@ import pytest
 
 from mlwright.contract.monitor import Concept
 from mlwright.runtime.context import UserError
-from mlwright.runtime.monitor import _truth
 from mlwright.runtime.train import class_labels, labels
+from mlwright.runtime.truth import truth
 
 
 def test_named_classes_keep_the_positive_class_training_chose() -> None:
     y, positive = labels(pa.table({"d": ["benign", "malignant", "benign"]}), "d", "binary_classification")
     assert positive == "malignant" and y.tolist() == [0, 1, 0]
-    assert [_truth(v, positive) for v in ["malignant", "benign", " malignant "]] == [1.0, 0.0, 1.0]
+    assert [truth(v, positive) for v in ["malignant", "benign", " malignant "]] == [1.0, 0.0, 1.0]
 
 
 def test_yes_no_bool_and_numeric_targets() -> None:
     y, positive = labels(pa.table({"c": ["no", "yes"]}), "c", "binary_classification")
     assert positive == "yes" and y.tolist() == [0, 1]
-    assert _truth("yes", positive) == 1.0 and _truth("no", positive) == 0.0
+    assert truth("yes", positive) == 1.0 and truth("no", positive) == 0.0
     y, positive = labels(pa.table({"c": [True, False]}), "c", "binary_classification")
     assert positive == "true" and y.tolist() == [1, 0]
-    assert _truth(True, positive) == 1.0 and _truth("false", positive) == 0.0 and _truth("TRUE", positive) == 1.0
+    assert truth(True, positive) == 1.0 and truth("false", positive) == 0.0 and truth("TRUE", positive) == 1.0
     y, positive = labels(pa.table({"c": [0, 1, 1]}), "c", "binary_classification")
-    assert positive == "1" and _truth(1, positive) == 1.0 and _truth(0, positive) == 0.0
-    assert math.isnan(_truth(None, positive))
+    assert positive == "1" and truth(1, positive) == 1.0 and truth(0, positive) == 0.0
+    assert math.isnan(truth(None, positive))
     values, none = labels(pa.table({"p": [1.5, 2.0]}), "p", "regression")
-    assert none is None and _truth(2.0, none) == 2.0
+    assert none is None and truth(2.0, none) == 2.0
 
 
 def test_multiclass_labels_and_predictions_become_class_codes() -> None:
