@@ -289,7 +289,7 @@ Dir = Annotated[Path, typer.Argument(help="A compiled folder (build/<name>)")]
 
 def _user_errors(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a runtime call; its UserError/GateFailed become one line and an exit code."""
-    from mlwright.errors import UserError
+    from mlwright.contract.errors import UserError
 
     try:
         return fn(*args, **kwargs)
@@ -667,7 +667,7 @@ def main() -> None:
         _err("interrupted")
         sys.exit(130)
     except Exception as exc:
-        from mlwright.errors import UserError
+        from mlwright.contract.errors import UserError
 
         if isinstance(exc, UserError):
             if debug:

@@ -12,7 +12,7 @@ import difflib
 import json
 from pathlib import Path
 
-from mlwright.files import write_atomic
+from mlwright.contract.files import write_atomic
 
 from .emit import LOCK, FileMap
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mlwright.files import write_atomic
+from mlwright.contract.files import write_atomic
 
 
 def write_bytes(path: Path, body: bytes) -> None:

@@ -23,7 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from mlwright.contract import IR_VERSION, Params
-from mlwright.errors import GateFailed, StageCrashed, UserError
+from mlwright.contract.errors import GateFailed, StageCrashed, UserError
 
 __all__ = ["GateFailed", "StageContext", "UserError", "load_context", "resolve_env", "stage_main"]
 

@@ -22,7 +22,7 @@ class SklearnBeforeLightGBM(WorkerPlugin):  # type: ignore[misc]  # distributed 
     name = "mlwright-sklearn-before-lightgbm"
 
     def setup(self, worker: Any) -> None:
-        from mlwright.errors import UserError
+        from mlwright.contract.errors import UserError
         from mlwright.runtime.trainers import sklearn_layer
 
         with contextlib.suppress(UserError):  # no distributed fit here; the driver says so if one is asked for

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlwright.errors import StageCrashed
+from mlwright.contract.errors import StageCrashed
 
 from .context import GateFailed, StageContext, UserError, load_context
 from .lifetime import die_with_parent

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlwright import __version__
 
-SUBPACKAGES = ("compiler", "runtime", "templates")
+SUBPACKAGES = ("contract", "compiler", "runtime", "templates")
 DATA_SUFFIXES = (".py", ".j2", ".txt", ".json")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlwright.errors import GateFailed, UserError
+from mlwright.contract.errors import GateFailed, UserError
 from mlwright.runtime.delta_store import chosen, history, read_version, write_version
 
 pytest.importorskip("deltalake")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwright.errors import UserError
+from mlwright.contract.errors import UserError
 from mlwright.runtime import ingest
 from mlwright.runtime.context import load_context
 

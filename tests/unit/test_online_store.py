@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mlwright.contract.errors import UserError
 from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
-from mlwright.errors import UserError
 from mlwright.runtime.online_store import DynamoOnlineStore, OnlineStore, RedisOnlineStore, SqliteOnlineStore
 
 

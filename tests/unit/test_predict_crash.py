@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlwright.errors import GateFailed
+from mlwright.contract.errors import GateFailed
 from mlwright.runtime import featurize, ingest, register, train, validate
 from mlwright.runtime.predict import exclusive, run_batch
 

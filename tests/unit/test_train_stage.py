@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwright.errors import GateFailed
+from mlwright.contract.errors import GateFailed
 from mlwright.runtime import featurize, ingest, register, train, validate
 from mlwright.runtime.splits import Split, check_split, time_split
 
@@ -127,7 +127,7 @@ def test_pairwise_separation_finds_a_label_copied_into_one_number() -> None:
 def test_rows_without_a_target_are_refused_with_the_remedy_or_dropped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlwright.errors import UserError
+    from mlwright.contract.errors import UserError
 
     ctx = churn_build(tmp_path)
     events = ctx.source_root() / "data" / "events.csv"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwright.errors import GateFailed
+from mlwright.contract.errors import GateFailed
 from mlwright.runtime import ingest, validate
 
 from ..conftest import chromium_screenshot, generate

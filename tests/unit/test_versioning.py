@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwright.errors import GateFailed
+from mlwright.contract.errors import GateFailed
 from mlwright.runtime import ingest
 from mlwright.runtime.pipeline import pull, push, run_pipeline
 from mlwright.runtime.rebuild import rebuild

@@ -1,4 +1,4 @@
-"""Errors the user can act on, shared by the face and the runtime.
+"""Errors the user can act on, shared by the compiler, the runtime and the face.
 
 `UserError` (and its subclasses) print as one line with no traceback;
 `exit_code` 2 means bad input, 1 a failed gate, 3 a crash. Anything else is our bug.
