@@ -23,6 +23,7 @@ from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.monitor import MonitorParams
 from mlwright.contract.register import PackageParams, RegisterParams
 from mlwright.contract.serve import Batch, Canary, InputConstraint, ServeParams, Sla
+from mlwright.contract.stages import STAGE_PARAMS
 from mlwright.contract.train import Tracking, TrainParams
 from mlwright.contract.validate import ValidateParams
 
@@ -542,7 +543,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="ingest",
             cmd=f"{RUNTIME}.ingest",
             deps=source_deps,
-            params=("ingest",),
+            params=STAGE_PARAMS["ingest"],
             outs=("data/snapshots", "data/manifest.csv"),
             metrics=("data/version.json",),
             description="hash every source file into the manifest and snapshot each source as Parquet",
@@ -551,7 +552,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="validate",
             cmd=f"{RUNTIME}.validate",
             deps=("data/manifest.csv", "data/snapshots"),
-            params=("validate", "ingest.sources"),
+            params=STAGE_PARAMS["validate"],
             outs=("reports/validation.html",),
             metrics=("reports/validation.json",),
             upstream=("ingest",),
@@ -561,7 +562,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="featurize",
             cmd=f"{RUNTIME}.featurize",
             deps=("data/snapshots", "features.sql", "reports/validation.json"),
-            params=("featurize", "ingest.sources"),
+            params=STAGE_PARAMS["featurize"],
             outs=(offline, online),
             persist=(offline,) if spec.features.store.offline.format == "delta" else (),
             upstream=("validate",),
@@ -571,14 +572,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="train",
             cmd=f"{RUNTIME}.train",
             deps=(offline,),
-            # the engine and the row threshold decide whether the final fit is distributed
-            params=(
-                "train",
-                "featurize.offline_path",
-                "featurize.offline_format",
-                "compute.engine",
-                "compute.distributed_fit_rows",
-            ),
+            params=STAGE_PARAMS["train"],
             outs=("models/candidate", "reports/model_card.md"),
             metrics=("reports/metrics.json",),
             upstream=("featurize",),
@@ -588,22 +582,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="register",
             cmd=f"{RUNTIME}.register",
             deps=(offline, "models/candidate", "reports/metrics.json"),
-            # the bundle carries what serving needs of the features and the request
-            params=(
-                "train",
-                "register",
-                "compute.engine",
-                "compute.distributed_fit_rows",
-                "featurize.image",
-                "featurize.offline_format",
-                "featurize.offline_path",
-                "featurize.online",
-                "featurize.row_features",
-                "featurize.window_features",
-                "serve.entity",
-                "serve.inputs",
-                "serve.rename",
-            ),
+            params=STAGE_PARAMS["register"],
             outs=("models/registered",),
             metrics=("reports/register.json",),
             upstream=("train",),
@@ -613,7 +592,7 @@ def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePla
             name="package",
             cmd=f"{RUNTIME}.package",
             deps=("models/registered", "serving/Dockerfile", "serving/requirements.txt", "serving/constraints.txt"),
-            params=("package", "serve", "featurize.online"),
+            params=STAGE_PARAMS["package"],
             outs=("dist",),
             metrics=("reports/package.json",),
             upstream=("register",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -68,3 +69,35 @@ def test_a_named_positive_class_is_matched_by_name() -> None:
     assert positive == "malignant"
     assert (truth("malignant", positive), truth("benign", positive), truth("yes", positive)) == (1.0, 0.0, 0.0)
     assert np.isnan(truth(None, positive))
+
+
+def _field_path_exists(key: str) -> bool:
+    """`featurize.online` names a field of Params (by the names params.yaml uses)."""
+    from pydantic import BaseModel
+
+    from mlwright.contract import Params
+
+    model: type[BaseModel] = Params
+    for part in key.split("."):
+        by_file_name = {(f.serialization_alias or name): f for name, f in model.model_fields.items()}
+        field = by_file_name.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else (inner or [BaseModel])[0]
+        )
+    return True
+
+
+def test_stages_name_contract_fields() -> None:
+    from mlwright.compiler.api import build_plan
+    from mlwright.contract.stages import STAGE_PARAMS
+
+    assert all(_field_path_exists(key) for keys in STAGE_PARAMS.values() for key in keys)
+    assert not _field_path_exists("featurize.onlin"), "the check can fail"
+    plan, _ = build_plan(Path(__file__).resolve().parents[2] / "pipelines/churn/system.yaml")
+    assert {s.name: s.params for s in plan.stages} == STAGE_PARAMS, "dvc.yaml declares what the contract says"
