@@ -13,9 +13,9 @@ Alerts go to the configured sinks once per window (deduplicated).
 from __future__ import annotations
 
 import glob
-import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwright.contract.metrics import HIGHER_IS_BETTER
-from mlwright.contract.monitor import Alert, Concept, Covariate
+from mlwright.contract.monitor import Concept, Covariate, MonitorParams
 
+from .alerts import DriftAlert, ModelOf, send_alerts
 from .atomic import write_json
 from .bundle import load_reference
-from .context import UserError, resolve_env, say
+from .context import UserError
 from .current import Current, class_code, key_text
 from .metrics import fbeta, macro_fbeta, score
 from .prediction_log import is_prediction_log, read_log
@@ -37,8 +38,6 @@ from .reports import render_html
 from .sources import event_times_us
 from .stats import category_shares, chi2_two_sample, histogram, ks_and_shares, psi_from_shares
 from .truth import truth
-
-SENT = "state/alerts_sent.json"
 
 
 # --- inputs ---------------------------------------------------------------------
@@ -464,233 +463,47 @@ def drop_z(
     return float("inf") if total == 0 and gap > 0 else gap / total if total else 0.0
 
 
-# --- alerts ----------------------------------------------------------------------------
-def send_alerts(alerts: list[dict[str, Any]], sinks: tuple[Alert, ...], root: Path) -> list[dict[str, Any]]:
-    """Deliver each alert once per (kind, feature, slice, window); returns those sent now."""
-    sent_file = root / SENT
-    try:
-        sent = set(json.loads(sent_file.read_text()))
-    except (OSError, ValueError):
-        sent = set()
-    fresh = [a for a in alerts if a["key"] not in sent]
-    for sink in sinks:
-        if sink.type == "log":
-            path = root / sink.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                for a in fresh:
-                    fh.write(json.dumps({k: v for k, v in a.items() if k != "key"}, sort_keys=True) + "\n")
-        else:
-            url = str(resolve_env(sink.url))
-            token = str(resolve_env(sink.token)) if sink.token else ""
-            if url and fresh:
-                post_webhook(url, fresh, sink.timeout_s, sink.retries, token)
-    if fresh:
-        write_json(sent_file, sorted(sent | {a["key"] for a in fresh}))
-    return fresh
-
-
-def post_webhook(url: str, alerts: list[dict[str, Any]], timeout: float, retries: int, token: str = "") -> None:
-    """POST the alerts; retry 5xx and network errors with exponential backoff."""
-    import httpx
-
-    body = {"alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts]}
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    delay = 0.5
-    for attempt in range(retries + 1):
-        try:
-            resp = httpx.post(url, json=body, timeout=timeout, headers=headers)
-            if resp.status_code < 500:
-                if resp.status_code >= 400:
-                    say(f"monitor: webhook refused the alerts ({resp.status_code})")
-                return
-        except httpx.HTTPError:
-            pass
-        if attempt < retries:
-            time.sleep(delay)
-            delay *= 2
-    say(f"monitor: webhook {url.split('?')[0]} unreachable after {retries + 1} attempts; alerts kept in the log sink")
-
-
 # --- the command -----------------------------------------------------------------------
 def run_monitor(target: Path, current: str, labels: str | None, state_root: Path | None = None) -> dict[str, Any]:
+    """Covariate drift of every watched feature (overall and per window), concept drift
+    on delayed labels (overall, per window, per slice), alerts sent once, the report."""
     from .context import load_context
 
     mon = load_context(target).params.monitor
     root = state_root or target
-    predictor = Predictor(target, target)
-    try:
-        reference = load_reference(predictor.folder / "reference")
-        entity = predictor.serving["entity"]
-        if is_prediction_log(current):
-            cur = read_log(Path(current), reference, entity, predictor.classes, list(mon.concept.key) or None)
-        else:
-            cur = read_batch(current, predictor, reference, mon.timestamp, target, list(mon.concept.key) or None)
-    finally:
-        predictor.close()
+    predictor, reference, cur = observed(target, current, mon)
     bundle = predictor.bundle
-    cov = mon.covariate
-    alerts: list[dict[str, Any]] = []
+    model = ModelOf(bundle["name"], bundle["model_version"], bundle["dataset_version"])
     watched = {name: prof for name, prof in reference.items() if name in cur.columns}
-    features = drift_all(watched, cur.columns, cov)
-    importance = predictor.bundle.get("feature_importance", {})
-    for name, f in features.items():
-        f["importance"] = importance.get(name)
-        f["significant"] = f["p_value"] is not None and f["p_value"] < cov.ks_p_value
-        if f["psi"] is not None and f["psi"] > cov.threshold:
-            f["status"] = "alert"  # alerts go by PSI, the spec's threshold
-        elif f["significant"]:
-            f["status"] = "significant"  # the test rejects "same distribution" at ks_p_value; PSI below threshold
+    features = covariate_drift(watched, cur, mon.covariate, bundle.get("feature_importance", {}))
     windows = windows_of(cur.ts, cur.rows, mon.window_seconds)
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
-    base_alert = {
-        "model_version": bundle["model_version"],
-        "dataset_version": bundle["dataset_version"],
-        "system": bundle["name"],
-    }
-    window_report = []
-    for wname, idx in windows.items():
-        per = {}
-        for name, prof in sorted(watched.items()):
-            d = feature_drift(prof, _take(cur.columns[name], idx), cov)
-            per[name] = d["psi"]
-            if d["psi"] is not None and d["psi"] > cov.threshold:
-                alerts.append(
-                    {
-                        **base_alert,
-                        "kind": "covariate",
-                        "feature": name,
-                        "slice": None,
-                        "value": d["psi"],
-                        "threshold": cov.threshold,
-                        "window": wname,
-                        "key": f"covariate|{name}||{wname}",
-                    }
-                )
-        window_report.append({"window": wname, "rows": int(len(idx)), "psi": per})
-    concept = {
-        "metric": mon.concept.metric,
-        "baseline": bundle["baseline"]["value"],
-        "windows": [],
-        "slices": {},
-        "relative_drop": None,
-    }
-    concept["min_labels"] = mon.concept.min_labels  # below it a window is "insufficient"
-    concept["alert_line"] = (
-        concept["baseline"] * (1 - mon.concept.max_relative_drop) if concept["baseline"] is not None else 0.0
-    )
-    label_pattern = labels or mon.concept.labels
-    if label_pattern and cur.prediction is not None:
-        pattern = label_pattern if labels else str(target / label_pattern)
-        lab = read_labels(
-            pattern,
-            entity,
-            mon.timestamp,
-            predictor.serving["target"],
-            predictor.serving.get("rename", {}),
-            predictor.bundle.get("positive_class"),
-            predictor.classes,
-            list(mon.concept.key) or None,
-        )
-    else:
-        pattern, lab = "", None
-    if lab is not None and cur.prediction is not None and cur.probability is not None:  # both, or neither
-        y = join_labels(cur, lab, pattern)
-        beta = bundle["metric"]["beta"]
-        name = concept["metric"]
-        mc = predictor.classes is not None
-        overall = judge_window(name, y, cur.prediction, cur.probability, concept["baseline"], mon.concept, beta, mc)
-        concept.update(overall=overall, relative_drop=overall["relative_drop"])
-        for wname, idx in windows.items():
-            w = judge_window(
-                name, y[idx], cur.prediction[idx], cur.probability[idx], concept["baseline"], mon.concept, beta, mc
-            )
-            concept["windows"].append({"window": wname, **w})
-            if w["alert"]:
-                alerts.append(
-                    {
-                        **base_alert,
-                        "kind": "concept",
-                        "feature": None,
-                        "slice": None,
-                        "value": w["relative_drop"],
-                        "threshold": mon.concept.max_relative_drop,
-                        "window": wname,
-                        "key": f"concept|||{wname}",
-                    }
-                )
-        for col in mon.slices:
-            if col not in cur.columns:
-                continue
-            vals = cur.columns[col]
-            for v in sorted({x for x in vals if x is not None}):
-                idx = np.array([i for i, x in enumerate(vals) if x == v])
-                base = bundle["baseline"].get("slices", {}).get(f"{col}={v}") or {
-                    "value": concept["baseline"],
-                    "rows": 0,
-                }
-                s = judge_window(
-                    name, y[idx], cur.prediction[idx], cur.probability[idx], base["value"], mon.concept, beta, mc
-                )
-                s["baseline"] = base["value"]
-                if s["alert"]:  # slices are small: alert only when the drop is clear of both samples' noise
-                    s["z"] = drop_z(
-                        name,
-                        y[idx],
-                        cur.prediction[idx],
-                        cur.probability[idx],
-                        beta,
-                        base["value"],
-                        base["rows"],
-                        multiclass=mc,
-                    )
-                    s["alert"] = s["z"] > Z_97_5
-                    s["status"] = "alert" if s["alert"] else "within noise"
-                concept["slices"][f"{col}={v}"] = s
-                if s["alert"]:
-                    alerts.append(
-                        {
-                            **base_alert,
-                            "kind": "concept",
-                            "feature": None,
-                            "slice": f"{col}={v}",
-                            "value": s["relative_drop"],
-                            "threshold": mon.concept.max_relative_drop,
-                            "window": "all",
-                            "key": f"concept||{col}={v}|all",
-                        }
-                    )
-        concept["message"] = _concept_message(overall, name)
-    elif label_pattern and cur.prediction is not None:
-        concept["waiting"] = True
-        concept["message"] = f"waiting for labels: no file matches {pattern} yet; concept drift not judged"
-    else:
-        concept["message"] = (
-            "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
-        )
+    window_report, alerts = window_drift(watched, cur, windows, mon.covariate, model)
+    concept, concept_alerts = concept_drift(target, predictor, cur, windows, mon, labels, model)
+    alerts += concept_alerts
     fresh = send_alerts(alerts, mon.alerts, root)
-    report = {
+    report: dict[str, Any] = {
         "report_version": 1,
-        "system": bundle["name"],
-        "model_version": bundle["model_version"],
-        "dataset_version": bundle["dataset_version"],
+        "system": model.system,
+        "model_version": model.model_version,
+        "dataset_version": model.dataset_version,
         "current": str(current),
         "rows": cur.rows,
         "window_seconds": mon.window_seconds,
         "psi": {
-            "threshold": cov.threshold,
+            "threshold": mon.covariate.threshold,
             # the bins PSI was computed on: the registered reference profile's, which may
             # differ from monitoring.covariate.bins until the next register rebuilds it
-            "bins": bins_used(reference) or cov.bins,
-            "epsilon": cov.epsilon,
+            "bins": bins_used(reference) or mon.covariate.bins,
+            "epsilon": mon.covariate.epsilon,
             "binning": "reference quantiles, open-ended outer bins",
         },
-        "tests": {"p_value": cov.ks_p_value, "numeric": "ks", "categorical": "chi2"},
+        "tests": {"p_value": mon.covariate.ks_p_value, "numeric": "ks", "categorical": "chi2"},
         "features": features,
         "windows": window_report,
         "concept": concept,
-        "alerts": [{k: v for k, v in a.items() if k != "key"} for a in alerts],
+        "alerts": [a.as_json() for a in alerts],
         "alerts_sent_now": len(fresh),
         "histograms": {n: _hist(watched[n], cur.columns[n]) for n in sorted(watched)},
     }
@@ -704,6 +517,182 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
             chart=concept_chart(report["concept"]),
         )
     return report
+
+
+def observed(target: Path, current: str, mon: MonitorParams) -> tuple[Predictor, dict[str, Any], Current]:
+    """The registered model, its reference profile, and what it saw since: a prediction
+    log, or a batch scored here."""
+    predictor = Predictor(target, target)
+    key = list(mon.concept.key) or None
+    try:
+        reference = load_reference(predictor.folder / "reference")
+        entity = predictor.serving["entity"]
+        if is_prediction_log(current):
+            cur = read_log(Path(current), reference, entity, predictor.classes, key)
+        else:
+            cur = read_batch(current, predictor, reference, mon.timestamp, target, key)
+    finally:
+        predictor.close()
+    return predictor, reference, cur
+
+
+def covariate_drift(
+    watched: dict[str, Any], cur: Current, cov: Covariate, importance: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each feature's drift over the whole sample: alerts go by PSI (the spec's threshold);
+    a significant test with PSI below it is reported as such, not alerted."""
+    features = drift_all(watched, cur.columns, cov)
+    for name, f in features.items():
+        f["importance"] = importance.get(name)
+        f["significant"] = f["p_value"] is not None and f["p_value"] < cov.ks_p_value
+        if f["psi"] is not None and f["psi"] > cov.threshold:
+            f["status"] = "alert"
+        elif f["significant"]:
+            f["status"] = "significant"
+    return features
+
+
+def window_drift(
+    watched: dict[str, Any], cur: Current, windows: dict[str, np.ndarray], cov: Covariate, model: ModelOf
+) -> tuple[list[dict[str, Any]], list[DriftAlert]]:
+    """PSI of every feature in every window, and an alert for each that crosses the threshold."""
+    report, alerts = [], []
+    for wname, idx in windows.items():
+        per = {}
+        for name, prof in sorted(watched.items()):
+            psi = feature_drift(prof, _take(cur.columns[name], idx), cov)["psi"]
+            per[name] = psi
+            if psi is not None and psi > cov.threshold:
+                alerts.append(DriftAlert(model, "covariate", name, None, psi, cov.threshold, wname))
+        report.append({"window": wname, "rows": int(len(idx)), "psi": per})
+    return report, alerts
+
+
+def concept_drift(
+    target: Path,
+    predictor: Predictor,
+    cur: Current,
+    windows: dict[str, np.ndarray],
+    mon: MonitorParams,
+    labels: str | None,
+    model: ModelOf,
+) -> tuple[dict[str, Any], list[DriftAlert]]:
+    """The concept metric on delayed labels against the registered baseline; or why it
+    was not judged (no labels configured, or none arrived yet)."""
+    baseline = predictor.bundle["baseline"]["value"]
+    concept: dict[str, Any] = {
+        "metric": mon.concept.metric,
+        "baseline": baseline,
+        "windows": [],
+        "slices": {},
+        "relative_drop": None,
+        "min_labels": mon.concept.min_labels,  # below it a window is "insufficient"
+        "alert_line": baseline * (1 - mon.concept.max_relative_drop) if baseline is not None else 0.0,
+    }
+    label_pattern = labels or mon.concept.labels
+    if not label_pattern or cur.prediction is None:
+        concept["message"] = (
+            "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
+        )
+        return concept, []
+    pattern = label_pattern if labels else str(target / label_pattern)
+    lab = read_labels(
+        pattern,
+        predictor.serving["entity"],
+        mon.timestamp,
+        predictor.serving["target"],
+        predictor.serving.get("rename", {}),
+        predictor.bundle.get("positive_class"),
+        predictor.classes,
+        list(mon.concept.key) or None,
+    )
+    if lab is None or cur.probability is None:
+        concept["waiting"] = True
+        concept["message"] = f"waiting for labels: no file matches {pattern} yet; concept drift not judged"
+        return concept, []
+    judge = ConceptJudge(
+        mon.concept.metric,
+        join_labels(cur, lab, pattern),
+        cur.prediction,
+        cur.probability,
+        predictor.bundle["metric"]["beta"],
+        mon.concept,
+        predictor.classes is not None,
+    )
+    overall = judge.window(np.arange(cur.rows), baseline)
+    concept.update(overall=overall, relative_drop=overall["relative_drop"])
+    alerts = []
+    for wname, idx in windows.items():
+        w = judge.window(idx, baseline)
+        concept["windows"].append({"window": wname, **w})
+        if w["alert"]:
+            alerts.append(
+                DriftAlert(model, "concept", None, None, w["relative_drop"], mon.concept.max_relative_drop, wname)
+            )
+    for name, s in judge.slices(cur, mon.slices, predictor.bundle["baseline"], baseline).items():
+        concept["slices"][name] = s
+        if s["alert"]:
+            alerts.append(
+                DriftAlert(model, "concept", None, name, s["relative_drop"], mon.concept.max_relative_drop, "all")
+            )
+    concept["message"] = _concept_message(overall, mon.concept.metric)
+    return concept, alerts
+
+
+@dataclass(frozen=True)
+class ConceptJudge:
+    """The concept metric on labelled rows of the current data, against a baseline."""
+
+    name: str
+    y: np.ndarray  # the delayed label of each current row (NaN: none arrived)
+    prediction: np.ndarray
+    probability: np.ndarray
+    beta: float
+    cfg: Concept
+    multiclass: bool
+
+    def window(self, idx: np.ndarray, baseline: float) -> dict[str, Any]:
+        return judge_window(
+            self.name,
+            self.y[idx],
+            self.prediction[idx],
+            self.probability[idx],
+            baseline,
+            self.cfg,
+            self.beta,
+            self.multiclass,
+        )
+
+    def slices(
+        self, cur: Current, columns: tuple[str, ...], registered: dict[str, Any], overall: float
+    ) -> dict[str, dict[str, Any]]:
+        """Each slice against its own registered baseline. Slices are small: a drop alerts
+        only when it is clear of both samples' noise (a z-test at 97.5%)."""
+        out: dict[str, dict[str, Any]] = {}
+        for col in columns:
+            if col not in cur.columns:
+                continue
+            vals = cur.columns[col]
+            for v in sorted({x for x in vals if x is not None}):
+                idx = np.array([i for i, x in enumerate(vals) if x == v])
+                base = registered.get("slices", {}).get(f"{col}={v}") or {"value": overall, "rows": 0}
+                s = self.window(idx, base["value"])
+                s["baseline"] = base["value"]
+                if s["alert"]:
+                    s["z"] = drop_z(
+                        self.name,
+                        self.y[idx],
+                        self.prediction[idx],
+                        self.probability[idx],
+                        self.beta,
+                        base["value"],
+                        base["rows"],
+                        multiclass=self.multiclass,
+                    )
+                    s["alert"] = s["z"] > Z_97_5
+                    s["status"] = "alert" if s["alert"] else "within noise"
+                out[f"{col}={v}"] = s
+        return out
 
 
 def _concept_message(overall: dict[str, Any], name: str) -> str:

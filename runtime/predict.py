@@ -288,33 +288,52 @@ def run_batch(
                 for c in range(total)
                 if c not in done
             ]
-            written = 0
-            with open_engine(batch_compute(root), "predict") as engine:
-                if engine.name == "local":
-                    _PREDICTORS[jobs[0].predictor_key if jobs else ("", "", None)] = predictor
-                try:
-                    # the driver alone records what is done: a chunk counts once its file is in place
-                    for _, (c, scored) in engine.completed(scored_chunk, jobs, "chunk"):
-                        write_parquet(output / f"part-{c:06d}.parquet", scored)
-                        done.add(c)
-                        written += 1
-                        write_json(
-                            output / MANIFEST,
-                            {
-                                "run": run_id,
-                                "chunks": total,
-                                "rows": table.num_rows,
-                                "done": sorted(done),
-                                "complete": len(done) == total,
-                            },
-                        )
-                finally:
-                    _PREDICTORS.clear()
-            if total == 0:
-                write_json(output / MANIFEST, {"run": run_id, "chunks": 0, "rows": 0, "done": [], "complete": True})
+            written = scored_into(Progress(output, run_id, total, table.num_rows, done), jobs, predictor, root)
     finally:
         predictor.close()
     say(
         f"predict: {table.num_rows} rows in {total} chunks ({written} scored now, {total - written} already done) -> {output}"
     )
     return {"rows": table.num_rows, "chunks": total, "written": written}
+
+
+@dataclass
+class Progress:
+    """The run's record in the output folder: which chunks are in place. The driver alone
+    writes it, after each chunk's file: a killed run resumes with every row scored once."""
+
+    output: Path
+    run: str
+    chunks: int
+    rows: int
+    done: set[int]
+
+    def record(self, chunk: int | None = None) -> None:
+        if chunk is not None:
+            self.done.add(chunk)
+        body = {
+            "run": self.run,
+            "chunks": self.chunks,
+            "rows": self.rows,
+            "done": sorted(self.done),
+            "complete": len(self.done) == self.chunks,
+        }
+        write_json(self.output / MANIFEST, body)
+
+
+def scored_into(progress: Progress, jobs: list[ChunkJob], predictor: Predictor, root: Path | None) -> int:
+    """Score the jobs on the build's engine, each chunk written as it completes; how many were."""
+    written = 0
+    with open_engine(batch_compute(root), "predict") as engine:
+        if engine.name == "local":  # this process scores: the predictor it already loaded
+            _PREDICTORS[jobs[0].predictor_key if jobs else ("", "", None)] = predictor
+        try:
+            for _, (c, scored) in engine.completed(scored_chunk, jobs, "chunk"):
+                write_parquet(progress.output / f"part-{c:06d}.parquet", scored)
+                progress.record(c)
+                written += 1
+        finally:
+            _PREDICTORS.clear()
+    if progress.chunks == 0:
+        progress.record()
+    return written

@@ -15,7 +15,7 @@ import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -104,7 +104,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
 
 def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any]:
-    cfg, reg, serve = ctx.params.train, ctx.params.register_, ctx.params.serve
+    """Register the candidate only if a re-run reproduces its metrics (when asked) and its
+    test metric clears `register.min_metric`; otherwise say why, register nothing."""
+    cfg, reg = ctx.params.train, ctx.params.register_
     candidate = ctx.path(CANDIDATE)
     if not (candidate / "model.json").is_file():
         raise UserError(f"{candidate}: no candidate model; run train first")
@@ -113,22 +115,9 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
     p = prepare(ctx)
     if p.meta["dataset_version"] != model_meta["dataset_version"]:
         raise GateFailed("the candidate was trained on another dataset version; re-run train")
-    reproduced: dict[str, Any] = {}
-    diffs: list[str] = []
-    if reg.reproduce:
-        say("register: re-running the final fit with the same seed, to check the metrics reproduce")
-        started = time.perf_counter()
-        compute = compute_of(ctx)
-        engine = open_engine(compute, "register") if distributed_fit(cfg, compute, p) else nullcontext(LocalEngine())
-        with engine as e:
-            _model, reproduced = final_fit(cfg, p, model_meta["params"], final_trainer(cfg, compute, e, p))
-        say(f"register: re-run done in {time.perf_counter() - started:.1f}s")
-        diffs = metric_differences(trained, reproduced, reg.tolerance)
+    diffs = rerun_differences(ctx, p, model_meta, trained) if reg.reproduce else []
     name = cfg.metric.name
     test_value = trained["test"][name]
-    below = False
-    if reg.min_metric is not None:
-        below = test_value < reg.min_metric if HIGHER_IS_BETTER[name] else test_value > reg.min_metric
     report: dict[str, Any] = {
         "model_version": reg.model_version,
         "reproduced": (not diffs) if reg.reproduce else None,  # None: not re-run, so not known
@@ -139,22 +128,61 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         "registered": False,
         "registry_version": None,
     }
-    if diffs or below:
-        write_json(ctx.path("reports/register.json"), report)
-        shutil.rmtree(ctx.path(REGISTERED), ignore_errors=True)
-        why = (
-            f"metrics did not reproduce: {'; '.join(diffs)}"
-            if diffs
-            else f"test {name} {test_value:.4f} is {'below' if HIGHER_IS_BETTER[name] else 'above'} register.min_metric {reg.min_metric}"
-        )
-        try:  # a refused candidate's run is still a run: it goes to the tracker
-            publish_pending(ctx.root, tracker)
-        except UserError as exc:
-            say(f"register: {exc}; the train run waits in {OUTBOX}")
-        raise GateFailed(f"not registered: {why}")
+    why = f"metrics did not reproduce: {'; '.join(diffs)}" if diffs else below_floor(name, test_value, reg.min_metric)
+    if why:
+        refuse(ctx, tracker, report, why)
     report["train_run_id"] = train_run_id(ctx, tracker, trained.get("tracking_record"))
+    bundle = registered_bundle(ctx, p, model_meta, trained)
+    report["registry_version"] = publish_bundle(ctx, tracker, bundle, trained, report["train_run_id"])
+    report["registered"] = True
+    write_json(ctx.path("reports/register.json"), report)
+    how = f"metrics reproduced within {reg.tolerance}" if reg.reproduce else "not re-run: register.reproduce is false"
+    say(f"register: {reg.name} {reg.model_version} registered ({how}; registry version {report['registry_version']})")
+    return report
+
+
+def rerun_differences(ctx: StageContext, p: Any, model_meta: dict[str, Any], trained: dict[str, Any]) -> list[str]:
+    """The final fit again, same data, parameters and seed (distributed when train's was):
+    each metric that moved by more than `register.tolerance`."""
+    cfg = ctx.params.train
+    say("register: re-running the final fit with the same seed, to check the metrics reproduce")
+    started = time.perf_counter()
+    compute = compute_of(ctx)
+    engine = open_engine(compute, "register") if distributed_fit(cfg, compute, p) else nullcontext(LocalEngine())
+    with engine as e:
+        _model, reproduced = final_fit(cfg, p, model_meta["params"], final_trainer(cfg, compute, e, p))
+    say(f"register: re-run done in {time.perf_counter() - started:.1f}s")
+    return metric_differences(trained, reproduced, ctx.params.register_.tolerance)
+
+
+def below_floor(name: str, value: float, floor: float | None) -> str:
+    """Why the test metric misses `register.min_metric` (by the metric's direction); "" if it does not."""
+    if floor is None:
+        return ""
+    higher = HIGHER_IS_BETTER[name]
+    if (value < floor) if higher else (value > floor):
+        return f"test {name} {value:.4f} is {'below' if higher else 'above'} register.min_metric {floor}"
+    return ""
+
+
+def refuse(ctx: StageContext, tracker: Tracker, report: dict[str, Any], why: str) -> NoReturn:
+    """Nothing registered (an earlier registration is removed), the report says why."""
+    write_json(ctx.path("reports/register.json"), report)
+    shutil.rmtree(ctx.path(REGISTERED), ignore_errors=True)
+    try:  # a refused candidate's run is still a run: it goes to the tracker
+        publish_pending(ctx.root, tracker)
+    except UserError as exc:
+        say(f"register: {exc}; the train run waits in {OUTBOX}")
+    raise GateFailed(f"not registered: {why}")
+
+
+def registered_bundle(ctx: StageContext, p: Any, model_meta: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    """models/registered/: the candidate's files, the monitoring reference, the model card
+    and bundle.json (what serving, batch scoring and monitoring need), written last with
+    the hashes of the others, and swapped into place whole."""
+    cfg, reg, serve = ctx.params.train, ctx.params.register_, ctx.params.serve
     stage = staging_dir(ctx.path(REGISTERED))
-    for f in candidate.iterdir():
+    for f in ctx.path(CANDIDATE).iterdir():
         shutil.copy2(f, stage / f.name)
     # the reference profile and the concept baseline are built here, from register's own
     # params section: a change of bins or concept metric re-runs register (and says so in diff)
@@ -182,52 +210,68 @@ def reproduce_and_register(ctx: StageContext, tracker: Tracker) -> dict[str, Any
         "metric": cfg.metric.model_dump(mode="json"),
         "test_metrics": trained["test"],
         "feature_importance": trained.get("feature_importance", {}),  # shown beside each feature's drift
-        "baseline": {
-            "metric": reg.concept_metric,
-            "value": trained["test"].get(reg.concept_metric, trained["test"].get(name)),
-            "slices": {
-                f"{col}={v}": {"value": s.get(reg.concept_metric), "rows": s["rows"]}
-                for col, vals in trained.get("slices", {}).items()
-                for v, s in vals.items()
-            },
-        },
-        "serving": {
-            "entity": serve.entity,
-            "target": cfg.target,
-            "timestamp": cfg.timestamp,
-            "inputs": dict(serve.inputs),
-            "rename": dict(serve.rename),  # batch files may keep the source's column names
-            "row_features": [f.model_dump(mode="json") for f in ctx.params.featurize.row_features],
-            "window_counts": [f.name for f in ctx.params.featurize.window_features if f.counts],
-            "online": ctx.params.featurize.online.model_dump(mode="json"),
-            "dicom_metadata": image_source_metadata(ctx),
-        },
+        "baseline": concept_baseline(trained, reg.concept_metric, cfg.metric.name),
+        "serving": serving_section(ctx),
     }
     write_registered_card(ctx, stage)
     write_json(stage / BUNDLE_FILE, {**bundle, "files": content_hashes(stage)})  # last: it holds the others' hashes
     replace_dir(stage, ctx.path(REGISTERED))
+    return bundle
+
+
+def concept_baseline(trained: dict[str, Any], metric: str, fallback: str) -> dict[str, Any]:
+    """The concept metric on the test slice, overall and per slice: what monitoring's
+    delayed labels are compared with."""
+    return {
+        "metric": metric,
+        "value": trained["test"].get(metric, trained["test"].get(fallback)),
+        "slices": {
+            f"{col}={v}": {"value": s.get(metric), "rows": s["rows"]}
+            for col, vals in trained.get("slices", {}).items()
+            for v, s in vals.items()
+        },
+    }
+
+
+def serving_section(ctx: StageContext) -> dict[str, Any]:
+    """What serving needs of the features and the request, carried in the bundle."""
+    cfg, serve, featurize = ctx.params.train, ctx.params.serve, ctx.params.featurize
+    return {
+        "entity": serve.entity,
+        "target": cfg.target,
+        "timestamp": cfg.timestamp,
+        "inputs": dict(serve.inputs),
+        "rename": dict(serve.rename),  # batch files may keep the source's column names
+        "row_features": [f.model_dump(mode="json") for f in featurize.row_features],
+        "window_counts": [f.name for f in featurize.window_features if f.counts],
+        "online": featurize.online.model_dump(mode="json"),
+        "dicom_metadata": image_source_metadata(ctx),
+    }
+
+
+def publish_bundle(
+    ctx: StageContext, tracker: Tracker, bundle: dict[str, Any], trained: dict[str, Any], train_run: str | None
+) -> Any:
+    """The register run in the tracker, and the bundle in its registry; the registry's version (None with tracking off)."""
+    reg = ctx.params.register_
     run_id = tracker.publish(
         RunRecord(
             "register",
             {
                 "stage": "register",
                 "model_version": reg.model_version,
-                **({"train_run_id": report["train_run_id"]} if report["train_run_id"] else {}),
+                **({"train_run_id": train_run} if train_run else {}),
             },
             {"model_version": reg.model_version, "dataset_version": bundle["dataset_version"]},
             {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
             {"bundle": ctx.path(REGISTERED)},
         )
     )
-    if run_id is not None:
-        report["registry_version"] = tracker.register(
-            reg.name, run_id, "bundle", reg.model_version, {"dataset_version": bundle["dataset_version"]}
-        )
-    report["registered"] = True
-    write_json(ctx.path("reports/register.json"), report)
-    how = f"metrics reproduced within {reg.tolerance}" if reg.reproduce else "not re-run: register.reproduce is false"
-    say(f"register: {reg.name} {reg.model_version} registered ({how}; registry version {report['registry_version']})")
-    return report
+    if run_id is None:
+        return None
+    return tracker.register(
+        reg.name, run_id, "bundle", reg.model_version, {"dataset_version": bundle["dataset_version"]}
+    )
 
 
 def write_registered_card(ctx: StageContext, bundle: Path) -> None:

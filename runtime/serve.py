@@ -22,6 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -324,23 +325,34 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
     deployment = Deployment(target)
     serve = deployment.serve
     adapter = request_adapter(serve.inputs, serve.input_constraints)
-    request_schema = inline_refs(adapter.json_schema())
     log = RequestLog(deployment.state_root / serve.log_path)
     metrics = Metrics(deployment.name, deployment.state_root / "state" / "metrics")
-    limit = serve.request_limit_bytes
-    timeout = serve.timeout_ms / 1000.0
-    slots = asyncio.Semaphore(serve.max_concurrency)
     configured = os.environ.get(serve.api_key_env, "") if serve.api_key_env else ""
-    api_key = configured.encode("utf-8")  # compared as bytes: a non-ASCII key or header is no 500
-    read_deadline = max(timeout, 1.0)
-    header = serve.api_key_header
+    endpoint = PredictEndpoint(
+        deployment=deployment,
+        adapter=adapter,
+        log=log,
+        metrics=metrics,
+        limit=serve.request_limit_bytes,
+        timeout_ms=serve.timeout_ms,
+        slots=asyncio.Semaphore(serve.max_concurrency),
+        api_key=configured.encode("utf-8"),  # compared as bytes: a non-ASCII key or header is no 500
+        header=serve.api_key_header,
+        # a torch model or an image decode holds the loop too long: scored on a thread
+        offload=deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image),
+    )
+    app = documented_app(deployment, endpoint, inline_refs(adapter.json_schema()), announce)
+    return FrontDoor(app, endpoint)
+
+
+def documented_app(deployment: Deployment, endpoint: PredictEndpoint, request_schema: Any, announce: str) -> FastAPI:
+    """Everything but the hot path: lifespan (warm-up, drain), /health, /ready, /metrics,
+    and POST /predict as documentation for /openapi.json (FrontDoor answers it)."""
     status = {"ready": False}
 
     def stores_reachable() -> bool:
         """False while the online store does not answer: a balancer sends traffic elsewhere."""
         return all(p.store is None or p.store.reachable() for p in deployment.predictors())
-
-    offload = deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
@@ -351,13 +363,13 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
             print(announce, flush=True)
         yield
         status["ready"] = False  # drain: readiness goes first
-        log.close()
+        endpoint.log.close()
         deployment.close()
 
     app = FastAPI(title=f"mlwright: {deployment.name}", version=deployment.stable.model_version, lifespan=lifespan)
 
-    def answer(code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-        return Response(orjson.dumps(body), status_code=code, media_type="application/json", headers=headers)
+    def answer(code: int, body: dict[str, Any]) -> Response:
+        return Response(orjson.dumps(body), status_code=code, media_type="application/json")
 
     @app.get("/health")
     async def health() -> Response:
@@ -379,111 +391,148 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(
-            metrics.render(
-                deployment.canary.state.weight if deployment.candidate else 0.0,
-                status["ready"],
-                drift_gauges(deployment),
-            )
-        )
+        weight = deployment.canary.state.weight if deployment.candidate else 0.0
+        return PlainTextResponse(endpoint.metrics.render(weight, status["ready"], drift_gauges(deployment)))
 
-    async def predict(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    return app
+
+
+@dataclass(frozen=True)
+class PredictEndpoint:
+    """POST /predict as plain ASGI: refuse what breaks the contract (auth, size, type,
+    body, fields) with the status that says so, score the rest, log and count each."""
+
+    deployment: Deployment
+    adapter: Any  # the request model's TypeAdapter
+    log: RequestLog
+    metrics: Metrics
+    limit: int  # bytes
+    timeout_ms: int
+    slots: asyncio.Semaphore  # max_concurrency
+    api_key: bytes  # empty: no key required
+    header: str
+    offload: bool
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = (headers.get("x-request-id") or os.urandom(16).hex())[:128]  # 128 random bits, as uuid4
-        variant, predictor = deployment.pick(rid)
-        record: dict[str, Any] = {
-            "request_id": rid,
-            "timestamp": utc_timestamp(),
-            "model_version": predictor.model_version,
-            "variant": variant,
-        }
-
-        async def finish(
-            code: int, body: dict[str, Any], extra_headers: dict[str, str] | None = None, **logged: Any
-        ) -> None:
-            seconds = time.perf_counter() - started
-            latency = round(seconds * 1000.0, 3)
-            metrics.observe(predictor.model_version, code, seconds)
-            deployment.after(variant, code < 500, latency)
-            log.write(
-                {
-                    **record,
-                    "latency_ms": latency,
-                    "status": code,
-                    "prediction": None,
-                    "probability": None,
-                    "inputs": None,
-                    **logged,
-                }
-            )
-            payload = {**body, "request_id": rid} if code == 200 else body
-            await send_json(send, code, payload, {"x-request-id": rid, **(extra_headers or {})})
-
-        if api_key and not hmac.compare_digest(headers.get(header.lower(), "").encode("latin-1"), api_key):
-            return await finish(401, {"detail": f"missing or wrong {header}"})
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return await finish(413, {"detail": f"body larger than {limit} bytes"})
-        ctype = headers.get("content-type", "")
-        if ctype.split(";", 1)[0].strip().lower() != "application/json":
-            return await finish(415 if ctype else 422, error_body("body", "expected Content-Type: application/json"))
+        variant, predictor = self.deployment.pick(rid)
+        call = Exchange(self, rid, variant, predictor, started, utc_timestamp(), send)
+        refused = self.refused(headers)
+        if refused is not None:
+            return await call.finish(*refused)
         # the body is read before a slot is taken, under a deadline: slow uploads wait
         # outside the concurrency limit instead of starving requests that are ready
+        deadline = max(self.timeout_ms / 1000.0, 1.0)
         try:
-            async with asyncio.timeout(read_deadline):
-                body = await read_body(receive, limit)
+            async with asyncio.timeout(deadline):
+                body = await read_body(receive, self.limit)
         except TimeoutError:
-            return await finish(408, {"detail": f"request body not received within {read_deadline:g} s"})
+            return await call.finish(408, {"detail": f"request body not received within {deadline:g} s"})
         except BodyTooLarge:
-            return await finish(413, {"detail": f"body larger than {limit} bytes"})
+            return await call.finish(413, {"detail": f"body larger than {self.limit} bytes"})
         if body is None:
             return None  # the client went away
-        if slots.locked():
-            return await finish(503, {"detail": "server saturated"}, {"retry-after": "1"})
-        async with slots:
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                return await finish(422, error_body("body", f"invalid JSON: {str(exc).splitlines()[0][:120]}"))
-            try:
-                fields = validate_request(adapter, data)
-                if offload:
-                    result = await asyncio.wait_for(asyncio.to_thread(predictor.predict, fields), timeout)
-                else:
-                    result = predictor.predict(fields)
-            except BadInput as exc:
-                return await finish(422, error_body(exc.field, exc.message, exc.problems))
-            except TimeoutError:
-                return await finish(504, {"detail": f"prediction took longer than {serve.timeout_ms} ms"})
-            except StoreUnavailable as exc:
-                return await finish(503, {"detail": f"online store unavailable: {exc}"}, {"retry-after": "1"})
-            except Exception as exc:  # a bug: still a JSON answer, logged and counted, never a bare 500
-                return await finish(500, {"detail": f"internal error: {type(exc).__name__}"})
-            latency = round((time.perf_counter() - started) * 1000.0, 3)
-            out = {
-                "prediction": result.prediction,
-                "probability": result.probability,
-                "model_version": predictor.model_version,
-                "latency_ms": latency,
-            }
-            extra: dict[str, Any] = {}
-            if result.missing:  # an entity the store does not know: say so, in the answer and the log
-                out["missing_features"] = extra["missing_features"] = result.missing
-            if result.unseen:  # a category training never saw: scored as missing, and said so
-                out["unseen_categories"] = extra["unseen_categories"] = result.unseen
-            if result.probabilities is not None:  # multiclass: every class's probability, by label
-                out["probabilities"] = extra["probabilities"] = result.probabilities
-            return await finish(
-                200,
-                out,
-                prediction=result.prediction,
-                probability=result.probability,
-                inputs=jsonable(result.logged_inputs),
-                **extra,
-            )
+        if self.slots.locked():
+            return await call.finish(503, {"detail": "server saturated"}, {"retry-after": "1"})
+        async with self.slots:
+            return await self.scored(call, body)
 
-    return FrontDoor(app, predict)
+    def refused(self, headers: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """What the headers alone refuse: a missing key, a declared oversize body, a non-JSON type."""
+        if self.api_key and not hmac.compare_digest(
+            headers.get(self.header.lower(), "").encode("latin-1"), self.api_key
+        ):
+            return 401, {"detail": f"missing or wrong {self.header}"}
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return 413, {"detail": f"body larger than {self.limit} bytes"}
+        ctype = headers.get("content-type", "")
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            return 415 if ctype else 422, error_body("body", "expected Content-Type: application/json")
+        return None
+
+    async def scored(self, call: Exchange, body: bytes) -> None:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return await call.finish(422, error_body("body", f"invalid JSON: {str(exc).splitlines()[0][:120]}"))
+        predictor = call.predictor
+        try:
+            fields = validate_request(self.adapter, data)
+            if self.offload:
+                result = await asyncio.wait_for(asyncio.to_thread(predictor.predict, fields), self.timeout_ms / 1000.0)
+            else:
+                result = predictor.predict(fields)
+        except BadInput as exc:
+            return await call.finish(422, error_body(exc.field, exc.message, exc.problems))
+        except TimeoutError:
+            return await call.finish(504, {"detail": f"prediction took longer than {self.timeout_ms} ms"})
+        except StoreUnavailable as exc:
+            return await call.finish(503, {"detail": f"online store unavailable: {exc}"}, {"retry-after": "1"})
+        except Exception as exc:  # a bug: still a JSON answer, logged and counted, never a bare 500
+            return await call.finish(500, {"detail": f"internal error: {type(exc).__name__}"})
+        out = {
+            "prediction": result.prediction,
+            "probability": result.probability,
+            "model_version": predictor.model_version,
+            "latency_ms": round((time.perf_counter() - call.started) * 1000.0, 3),
+        }
+        extra: dict[str, Any] = {}
+        if result.missing:  # an entity the store does not know: say so, in the answer and the log
+            out["missing_features"] = extra["missing_features"] = result.missing
+        if result.unseen:  # a category training never saw: scored as missing, and said so
+            out["unseen_categories"] = extra["unseen_categories"] = result.unseen
+        if result.probabilities is not None:  # multiclass: every class's probability, by label
+            out["probabilities"] = extra["probabilities"] = result.probabilities
+        return await call.finish(
+            200,
+            out,
+            prediction=result.prediction,
+            probability=result.probability,
+            inputs=jsonable(result.logged_inputs),
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request: its id, the variant serving it, and the one way it ends (answered,
+    logged, counted, and fed to the canary)."""
+
+    endpoint: PredictEndpoint
+    rid: str
+    variant: str
+    predictor: Predictor
+    started: float
+    timestamp: str
+    send: Any
+
+    async def finish(
+        self, code: int, body: dict[str, Any], extra_headers: dict[str, str] | None = None, **logged: Any
+    ) -> None:
+        seconds = time.perf_counter() - self.started
+        latency = round(seconds * 1000.0, 3)
+        model_version = self.predictor.model_version
+        self.endpoint.metrics.observe(model_version, code, seconds)
+        self.endpoint.deployment.after(self.variant, code < 500, latency)
+        self.endpoint.log.write(
+            {
+                "request_id": self.rid,
+                "timestamp": self.timestamp,
+                "model_version": model_version,
+                "variant": self.variant,
+                "latency_ms": latency,
+                "status": code,
+                "prediction": None,
+                "probability": None,
+                "inputs": None,
+                **logged,
+            }
+        )
+        payload = {**body, "request_id": self.rid} if code == 200 else body
+        await send_json(self.send, code, payload, {"x-request-id": self.rid, **(extra_headers or {})})
 
 
 def _problem_schema() -> dict[str, Any]:

@@ -289,8 +289,45 @@ def _flow(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class Inferred:
+    """What `init` read off the files: the label source and its columns, and the problem."""
+
+    profiles: list[FileProfile]
+    named: dict[str, dict[str, ColumnProfile]]  # source -> identifier -> profile
+    label: FileProfile  # the source holding the target
+    entity: str
+    timestamp: str | None
+    task: str
+    task_why: str
+    inputs: list[str]
+
+    @property
+    def cols(self) -> dict[str, ColumnProfile]:
+        return self.named[self.label.name]
+
+
 def starter_yaml(profiles: list[FileProfile], choices: InitChoices) -> str:
     """The starter spec as commented YAML text."""
+    found = inferred(profiles, choices)
+    lines = [
+        *_head_lines(found, choices),
+        "data:",
+        "  sources:",
+        *(_source_line(found, p) for p in profiles),
+        "expectations:",
+        "  schema:",
+        *_schema_lines(found, choices),
+        "features:",
+        "  definitions:",
+        *_feature_lines(found, choices),
+        "training:",
+        "  hpo: {trials: 20}  # a cross-validated search over LightGBM's usual space",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def inferred(profiles: list[FileProfile], choices: InitChoices) -> Inferred:
     named = {p.name: by_identifier(p) for p in profiles}
     holders = [p for p in profiles if choices.target in named[p.name]]
     if not holders:
@@ -302,77 +339,96 @@ def starter_yaml(profiles: list[FileProfile], choices: InitChoices) -> str:
     entity = entity_of(cols, choices)
     timestamp = timestamp_of(cols, choices)
     task, task_why = (choices.task, "--task") if choices.task else task_of(cols[choices.target])
-    metric = {"binary_classification": "roc_auc", "multiclass_classification": "f1", "regression": "rmse"}[task]
     inputs = [entity] + [
         c
         for c, prof in cols.items()
         if c not in (entity, choices.target, timestamp) and not _id_like(prof) and prof.kind != "timestamp"
     ]
+    return Inferred(profiles, named, label, entity, timestamp, task, task_why, inputs)
+
+
+def _head_lines(found: Inferred, choices: InitChoices) -> list[str]:
+    label, task = found.label, found.task
+    metric = {"binary_classification": "roc_auc", "multiclass_classification": "f1", "regression": "rmse"}[task]
     lines = [
-        f"# Starter system spec written by `mlwright init` from {', '.join(p.uri for p in profiles)}.",
+        f"# Starter system spec written by `mlwright init` from {', '.join(p.uri for p in found.profiles)}.",
         "# Every inferred choice says what it came from; read them, then compile and run:",
         "#   mlwright compile system.yaml && mlwright run build/<name>",
         f"name: {_flow(choices.name or identifier(label.name).replace('_', '-'))}",
         "version: 0.1.0",
         "spec:",
-        f"  task: {task}  # {task_why}",
+        f"  task: {task}  # {found.task_why}",
         f"  target: {choices.target}",
-        f"  entity: {entity}  # {'--entity' if choices.entity else 'the first unique column of ' + label.uri}",
+        f"  entity: {found.entity}  # {'--entity' if choices.entity else 'the first unique column of ' + label.uri}",
     ]
-    if timestamp:
-        lines.append(f"  timestamp: {timestamp}  # --timestamp: time-aware split, features as of each row's time")
-    lines += [
-        f"  inputs: {_flow(inputs)}  # every column of {label.uri} but the target, the time and other ids",
+    if found.timestamp:
+        lines.append(f"  timestamp: {found.timestamp}  # --timestamp: time-aware split, features as of each row's time")
+    return [
+        *lines,
+        f"  inputs: {_flow(found.inputs)}  # every column of {label.uri} but the target, the time and other ids",
         f"  metric: {{name: {metric}}}  # the usual metric for {task.replace('_', ' ')}",
-        "data:",
-        "  sources:",
     ]
-    for p in profiles:
-        renames = {
-            c: identifier(c) for c in p.columns if identifier(c) != c and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c)
-        }
-        entry: dict[str, Any] = {"name": p.name, "uri": p.uri, "format": p.format}
-        if renames:
-            entry["rename"] = renames
-        src_cols = named[p.name]
-        if p is not label:
-            if entity not in src_cols:
-                raise UserError(f"{p.uri}: has no {entity!r} column, so its rows cannot be joined to the target's rows")
-            times = [c for c, prof in src_cols.items() if prof.kind == "timestamp"]
-            if len(times) > 1 and timestamp not in times:
-                raise UserError(
-                    f"{p.uri}: several time columns ({', '.join(times)}); which one dates its rows is not clear"
-                )
-            if times and timestamp is None:
-                raise UserError(
-                    f"{p.uri}: its rows have times ({times[0]}): name the target's time column with --timestamp"
-                )
-            if times:
-                entry["time_column"] = timestamp if timestamp in times else times[0]
-        sampled = f"  # sampled: {p.rows} rows read in evenly spaced blocks" if p.sampled else f"  # {p.rows} rows"
-        lines.append(f"    - {_flow(entry)}{sampled}")
-    lines += ["expectations:", "  schema:"]
-    for p in profiles:
+
+
+def _source_line(found: Inferred, p: FileProfile) -> str:
+    """One source: its rename of headers that are no identifiers, and the time column its
+    rows are joined as of (refused when that is not clear)."""
+    entity, timestamp = found.entity, found.timestamp
+    renames = {
+        c: identifier(c) for c in p.columns if identifier(c) != c and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c)
+    }
+    entry: dict[str, Any] = {"name": p.name, "uri": p.uri, "format": p.format}
+    if renames:
+        entry["rename"] = renames
+    src_cols = found.named[p.name]
+    if p is not found.label:
+        if entity not in src_cols:
+            raise UserError(f"{p.uri}: has no {entity!r} column, so its rows cannot be joined to the target's rows")
+        times = [c for c, prof in src_cols.items() if prof.kind == "timestamp"]
+        if len(times) > 1 and timestamp not in times:
+            raise UserError(
+                f"{p.uri}: several time columns ({', '.join(times)}); which one dates its rows is not clear"
+            )
+        if times and timestamp is None:
+            raise UserError(
+                f"{p.uri}: its rows have times ({times[0]}): name the target's time column with --timestamp"
+            )
+        if times:
+            entry["time_column"] = timestamp if timestamp in times else times[0]
+    sampled = f"  # sampled: {p.rows} rows read in evenly spaced blocks" if p.sampled else f"  # {p.rows} rows"
+    return f"    - {_flow(entry)}{sampled}"
+
+
+def _schema_lines(found: Inferred, choices: InitChoices) -> list[str]:
+    lines = []
+    for p in found.profiles:
         lines.append(f"    {p.name}:")
-        for c, prof in named[p.name].items():
-            key = c in (entity, timestamp, choices.target) and p is label or c == entity
-            unique = p is label and c == entity and prof.distinct == prof.rows and prof.nulls == 0
+        for c, prof in found.named[p.name].items():
+            key = c in (found.entity, found.timestamp, choices.target) and p is found.label or c == found.entity
+            unique = p is found.label and c == found.entity and prof.distinct == prof.rows and prof.nulls == 0
             rules, why = column_rules(prof, key and c != choices.target, unique)
             if c == choices.target and prof.nulls == 0:
                 rules["nullable"] = False  # a row without its label cannot train
             lines.append(f"      {c}: {_flow(rules)}" + (f"  # {why}" if why else ""))
-    definitions = [f"    - {_flow(_feature(c, label.name, cols[c]))}" for c in inputs[1:]]
-    if timestamp and task == "regression":  # the target's own past, strictly before each row's time
-        window = trailing_window(label, entity, timestamp)
+    return lines
+
+
+def _feature_lines(found: Inferred, choices: InitChoices) -> list[str]:
+    """Each input as a feature; a timed regression's own trailing mean; every other
+    source's columns as of each row's time."""
+    label, cols = found.label, found.cols
+    definitions = [f"    - {_flow(_feature(c, label.name, cols[c]))}" for c in found.inputs[1:]]
+    if found.timestamp and found.task == "regression":  # the target's own past, strictly before each row's time
+        window = trailing_window(label, found.entity, found.timestamp)
         expr = {"name": f"{choices.target}_mean_{window}", "from": label.name, "expr": f"avg({choices.target})"}
         definitions.append(
-            f"    - {_flow({**expr, 'window': window, 'time_column': timestamp})}  # 3 typical gaps between an entity's rows"
+            f"    - {_flow({**expr, 'window': window, 'time_column': found.timestamp})}  # 3 typical gaps between an entity's rows"
         )
-    for p in profiles:
+    for p in found.profiles:
         if p is label:
             continue
-        for c, prof in named[p.name].items():
-            if c in (entity,) or prof.kind == "timestamp" or _id_like(prof):
+        for c, prof in found.named[p.name].items():
+            if c == found.entity or prof.kind == "timestamp" or _id_like(prof):
                 continue
             name = c if c not in cols else f"{p.name}_{c}"
             definitions.append(f"    - {_flow(_feature(name, p.name, prof, c))}  # as of each row's time")
@@ -381,12 +437,7 @@ def starter_yaml(profiles: list[FileProfile], choices: InitChoices) -> str:
             f"{label.uri}: no column besides the entity, the target and the time to learn from; add one, or a "
             "second source with --timestamp"
         )
-    lines += ["features:", "  definitions:", *definitions]
-    lines += [
-        "training:",
-        "  hpo: {trials: 20}  # a cross-validated search over LightGBM's usual space",
-    ]
-    return "\n".join(lines) + "\n"
+    return definitions
 
 
 def trailing_window(label: FileProfile, entity: str, timestamp: str) -> str:

@@ -12,7 +12,8 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from mlwright.contract.monitor import Alert, Concept
-from mlwright.runtime.monitor import judge_window, send_alerts
+from mlwright.runtime.alerts import DriftAlert, ModelOf, send_alerts
+from mlwright.runtime.monitor import judge_window
 
 CFG = Concept(labels=None, key=(), metric="f1", max_relative_drop=0.05, min_labels=50)
 
@@ -77,24 +78,26 @@ def test_webhook_retries_then_delivers_once_per_window(tmp_path: Path, monkeypat
             "token": "${oc.env:HOOK_TOKEN}",
         },
     ]
-    alert = {
+    alert = DriftAlert(ModelOf("churn", "v1.0.0", "abc"), "covariate", "fee", None, 0.4, 0.2, "2025-01-01")
+    assert alert.key == "covariate|fee||2025-01-01"  # the key older monitors wrote to state/alerts_sent.json
+    typed = tuple(TypeAdapter(Alert).validate_python(s) for s in sinks)
+    assert len(send_alerts([alert], typed, tmp_path)) == 1
+    assert len(send_alerts([alert], typed, tmp_path)) == 0  # the same window is not alerted twice
+    server.shutdown()
+    assert len(_Hook.received) == 1 and _Hook.received[0]["auth"] == "Bearer t0ken"
+    assert _Hook.received[0]["alerts"][0]["feature"] == "fee"
+    lines = (tmp_path / "logs" / "alerts.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0]) == {
+        "system": "churn",
+        "model_version": "v1.0.0",
+        "dataset_version": "abc",
         "kind": "covariate",
         "feature": "fee",
         "slice": None,
         "value": 0.4,
         "threshold": 0.2,
         "window": "2025-01-01",
-        "key": "covariate|fee||2025-01-01",
     }
-    assert len(send_alerts([alert], tuple(TypeAdapter(Alert).validate_python(s) for s in sinks), tmp_path)) == 1
-    assert (
-        len(send_alerts([alert], tuple(TypeAdapter(Alert).validate_python(s) for s in sinks), tmp_path)) == 0
-    )  # the same window is not alerted twice
-    server.shutdown()
-    assert len(_Hook.received) == 1 and _Hook.received[0]["auth"] == "Bearer t0ken"
-    assert _Hook.received[0]["alerts"][0]["feature"] == "fee"
-    lines = (tmp_path / "logs" / "alerts.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["kind"] == "covariate"
 
 
 def test_weekly_windows_start_on_mondays_and_daily_ones_at_midnight() -> None:
