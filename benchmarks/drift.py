@@ -26,8 +26,8 @@ import pyarrow as pa
 from scipy import stats
 
 from mlwright.contract.monitor import Covariate
-from mlwright.runtime.monitor import drift_all
-from mlwright.runtime.stats import categorical_profile, numeric_profile, psi_from_shares, quantile_edges
+from mlwright.runtime.monitoring.monitor import drift_all
+from mlwright.runtime.stats.two_sample import categorical_profile, numeric_profile, psi_from_shares, quantile_edges
 
 N_NUM, N_CAT = 20, 5
 COV = Covariate(metric="psi", threshold=0.2, bins=10, ks_p_value=0.01, epsilon=1e-4, min_rows=50)

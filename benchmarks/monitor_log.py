@@ -60,9 +60,9 @@ MLWRIGHT = """
 import json, resource, sys, time
 from pathlib import Path
 from mlwright.contract.monitor import Covariate
-from mlwright.runtime.monitor import drift_all
-from mlwright.runtime.prediction_log import read_log
-from mlwright.runtime.bundle import load_reference
+from mlwright.runtime.monitoring.monitor import drift_all
+from mlwright.runtime.monitoring.prediction_log import read_log
+from mlwright.runtime.models.bundle import load_reference
 reference = load_reference(Path(sys.argv[2]))
 t = time.perf_counter()
 cur = read_log(Path(sys.argv[1]), reference, "customer_id")
@@ -78,8 +78,8 @@ import json, resource, sys, time
 import numpy as np
 from pathlib import Path
 from mlwright.contract.monitor import Covariate
-from mlwright.runtime.monitor import drift_all
-from mlwright.runtime.bundle import load_reference
+from mlwright.runtime.monitoring.monitor import drift_all
+from mlwright.runtime.models.bundle import load_reference
 reference = load_reference(Path(sys.argv[2]))
 t = time.perf_counter()
 recs = []
@@ -130,7 +130,7 @@ def write_reference(path: Path, folder: Path) -> None:
     built from a log of training-time traffic."""
     import numpy as np
 
-    from mlwright.runtime.stats import categorical_profile, numeric_profile
+    from mlwright.runtime.stats.two_sample import categorical_profile, numeric_profile
 
     recs = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     recs = [r for r in recs if r["status"] == 200]

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mlwright.runtime.delta_store import read_version, write_version
-from mlwright.runtime.featurize import PART_ROWS, verified_part, write_part
 from mlwright.runtime.hashing import sha256_file
+from mlwright.runtime.stages.featurize import PART_ROWS, verified_part, write_part
+from mlwright.runtime.stores.delta_store import read_version, write_version
 
 
 def training_table(rows: int, seed: int) -> pa.Table:

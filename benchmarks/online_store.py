@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from mlwright.runtime.online_store import RedisOnlineStore, SqliteOnlineStore
+from mlwright.runtime.stores.online_store import RedisOnlineStore, SqliteOnlineStore
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -148,7 +148,7 @@ def bench_dynamodb(
 
     import boto3
 
-    from mlwright.runtime.online_store import DynamoOnlineStore
+    from mlwright.runtime.stores.online_store import DynamoOnlineStore
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"})
     with socket.socket() as s:

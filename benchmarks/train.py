@@ -138,7 +138,7 @@ def stage(build: Path, tracked: bool) -> tuple[float, float]:
     return timed(
         build,
         env,
-        "import runpy, sys; sys.argv = ['train']\ntry:\n    runpy.run_module('mlwright.runtime.train', run_name='__main__')\nexcept SystemExit:\n    pass",
+        "import runpy, sys; sys.argv = ['train']\ntry:\n    runpy.run_module('mlwright.runtime.stages.train', run_name='__main__')\nexcept SystemExit:\n    pass",
     )
 
 
@@ -146,7 +146,7 @@ def publish(build: Path, fresh: bool) -> tuple[float, float]:
     """What `register` (or `mlwright run` at its end) does with the waiting runs: start
     the tracking worker, publish. Into a new store, created and migrated by MLflow, or
     into the store earlier runs left, as every re-run does."""
-    from mlwright.runtime.outbox import pending
+    from mlwright.runtime.stores.outbox import pending
 
     if not pending(build):
         stage(build, tracked=True)  # untimed: leaves a run to publish
@@ -159,7 +159,7 @@ def publish(build: Path, fresh: bool) -> tuple[float, float]:
     return timed(
         build,
         dict(os.environ),
-        "from mlwright.runtime.context import load_context\nfrom mlwright.runtime.pipeline import publish_waiting_runs\nassert publish_waiting_runs(load_context(), print) == 1",
+        "from mlwright.runtime.context import load_context\nfrom mlwright.runtime.commands.pipeline import publish_waiting_runs\nassert publish_waiting_runs(load_context(), print) == 1",
     )
 
 

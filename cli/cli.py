@@ -96,7 +96,7 @@ def init_cmd(
     import os
 
     from mlwright.compiler import SpecError, compile_system
-    from mlwright.runtime.starter_spec import InitChoices, profile, starter_yaml
+    from mlwright.runtime.commands.starter_spec import InitChoices, profile, starter_yaml
 
     if out.exists() and not force:
         _fail(f"{out}: exists already (--force to overwrite)", 2)
@@ -163,8 +163,8 @@ def export_expectations_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout)")] = None,
 ) -> None:
     """The spec's layer-A schema as a pandera module or Great Expectations suites."""
+    from mlwright.runtime.commands.expectations_export import export
     from mlwright.runtime.context import load_context
-    from mlwright.runtime.expectations_export import export
 
     text = _user_errors(lambda: export(load_context(target), to.value))
     if out is None:
@@ -312,7 +312,7 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", help="Plain log lines (for CI)")] = False,
 ) -> None:
     """Run the pipeline through DVC: verify -> ingest -> validate -> featurize -> train -> register -> package."""
-    from mlwright.runtime.pipeline import run_pipeline
+    from mlwright.runtime.commands.pipeline import run_pipeline
 
     from .progress import StageProgress
 
@@ -333,7 +333,7 @@ def run_cmd(
 
 
 def _print_gates(target: Path) -> list[Any]:
-    from mlwright.runtime.gates import evaluate, table
+    from mlwright.runtime.commands.gates import evaluate, table
 
     gates = _user_errors(evaluate, target)
     print(f"gates ({target / 'reports' / 'gates.html'}):")
@@ -355,8 +355,8 @@ def gates_cmd(
 @app.command("status")
 def status_cmd(target: Dir) -> None:
     """Which stages are stale and why (changed param, dep or out)."""
-    from mlwright.runtime.outbox import OUTBOX, pending
-    from mlwright.runtime.pipeline import status
+    from mlwright.runtime.commands.pipeline import status
+    from mlwright.runtime.stores.outbox import OUTBOX, pending
 
     stale = _user_errors(status, target)
     if not stale:
@@ -377,8 +377,8 @@ def verify_cmd(target: Dir) -> None:
     """Re-hash the sources against the manifest, the snapshots against what ingest
     wrote, and every stage's outputs against dvc.lock (exit 1 naming each changed path)."""
     from mlwright.runtime.context import load_context
-    from mlwright.runtime.ingest import snapshot_changes, verify
     from mlwright.runtime.lock_integrity import out_changes
+    from mlwright.runtime.stages.ingest import snapshot_changes, verify
 
     ctx = _user_errors(load_context, target)
     changes = [*_user_errors(verify, ctx), *_user_errors(snapshot_changes, ctx)]
@@ -397,7 +397,7 @@ def verify_cmd(target: Dir) -> None:
 @app.command("push")
 def push_cmd(target: Dir) -> None:
     """Move versioned data to the DVC remote."""
-    from mlwright.runtime.pipeline import push
+    from mlwright.runtime.commands.pipeline import push
 
     print(_user_errors(push, target) or "pushed")
 
@@ -405,7 +405,7 @@ def push_cmd(target: Dir) -> None:
 @app.command("pull")
 def pull_cmd(target: Dir) -> None:
     """Fetch versioned data from the DVC remote."""
-    from mlwright.runtime.pipeline import pull
+    from mlwright.runtime.commands.pipeline import pull
 
     print(_user_errors(pull, target) or "pulled")
 
@@ -417,7 +417,7 @@ def rebuild_cmd(
     into: Annotated[Path | None, typer.Option("--into", help="Clean folder to rebuild into")] = None,
 ) -> None:
     """Reconstruct a dataset version from the remote into a clean folder and verify every hash."""
-    from mlwright.runtime.rebuild import rebuild
+    from mlwright.runtime.commands.rebuild import rebuild
 
     report = _user_errors(rebuild, target, version, into)
     print(
@@ -434,7 +434,7 @@ def serve_cmd(
     port: Annotated[int | None, typer.Option("--port")] = None,
 ) -> None:
     """Serve the registered model (POST /predict, /health, /ready, /metrics)."""
-    from mlwright.runtime.serve import serve_forever
+    from mlwright.runtime.serving.serve import serve_forever
 
     _user_errors(serve_forever, target, host, port)
 
@@ -471,7 +471,7 @@ def predict_cmd(
     ] = None,
 ) -> None:
     """Batch inference: chunked, checkpointed, resumable; rows checked against the endpoint's input contract."""
-    from mlwright.runtime.predict import BatchOptions, run_batch
+    from mlwright.runtime.serving.predict import BatchOptions, run_batch
 
     options = BatchOptions(
         pass_through=tuple(pass_through) if pass_through else None,
@@ -488,7 +488,7 @@ def monitor_cmd(
     fail_on_alert: Annotated[bool, typer.Option("--fail-on-alert", help="Exit 1 when an alert fired")] = False,
 ) -> None:
     """Covariate and concept drift, per window and slice; alerts; reports/drift.{json,html}."""
-    from mlwright.runtime.monitor import run_monitor
+    from mlwright.runtime.monitoring.monitor import run_monitor
 
     report = _user_errors(run_monitor, target, current, labels)
     for name, f in report["features"].items():
@@ -507,7 +507,7 @@ def monitor_cmd(
 @features_app.command("get")
 def features_get_cmd(target: Dir, ids: Annotated[list[str], typer.Argument(help="Entity ids")]) -> None:
     """Online feature values by entity id (exit 1 when an id is unknown)."""
-    from mlwright.runtime.feature_store import get_online
+    from mlwright.runtime.stores.feature_store import get_online
 
     rows = _user_errors(get_online, target, ids)
     print(json.dumps(rows, indent=2, sort_keys=True, default=str))
@@ -522,7 +522,7 @@ def features_history_cmd(target: Dir) -> None:
     takes a dataset version from here."""
     from datetime import UTC, datetime
 
-    from mlwright.runtime.feature_store import offline_history
+    from mlwright.runtime.stores.feature_store import offline_history
 
     for v in _user_errors(offline_history, target):
         at = datetime.fromtimestamp(v.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
@@ -530,7 +530,7 @@ def features_history_cmd(target: Dir) -> None:
 
 
 def _canary(target: Path) -> Any:
-    from mlwright.runtime.canary_ops import controller
+    from mlwright.runtime.serving.canary_ops import controller
 
     return _user_errors(controller, target)
 
@@ -571,7 +571,7 @@ def _json_safe(value: Any) -> Any:
 def _canary_act(target: Path, action: str, kubectl: bool = False) -> None:
     import time
 
-    from mlwright.runtime.rollouts import deployment, kubectl_command, run_kubectl
+    from mlwright.runtime.serving.rollouts import deployment, kubectl_command, run_kubectl
 
     k8s = _user_errors(deployment, target)
     if k8s is not None:  # the cluster's controller owns the canary: its command, printed or run
@@ -624,12 +624,12 @@ def canary_analyze_cmd(
     min_requests: Annotated[int, typer.Option("--min-requests")] = 100,
 ) -> None:
     """Recompute the canary verdict from a prediction log alone (exit 1 unless 'promote')."""
-    from mlwright.runtime.canary import CanaryConfig, analyze_log
+    from mlwright.runtime.serving.canary import CanaryConfig, analyze_log
 
     if not log.is_file():
         _fail(f"error: {log}: no such file", 2)
     if target is not None:
-        from mlwright.runtime.canary_ops import canary_config
+        from mlwright.runtime.serving.canary_ops import canary_config
 
         config = _user_errors(canary_config, target)
     else:

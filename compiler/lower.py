@@ -42,7 +42,7 @@ from .spec import DicomSource as DicomSourceSpec
 from .spec import SystemSpec
 from .units import duration_seconds, share, size_bytes
 
-RUNTIME = "python3 -m mlwright.runtime"
+RUNTIME = "python3 -m mlwright.runtime.stages"  # each stage is a module there
 
 
 def lower(spec: SystemSpec, spec_dir: Path, out_dir: Path) -> SystemPlan:

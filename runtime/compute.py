@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from mlwright.contract.compute import ComputeParams
-
-from .context import StageContext, UserError, resolve_env, say
+from mlwright.runtime.context import StageContext, UserError, resolve_env, say
 
 R = TypeVar("R")
 
@@ -153,7 +152,7 @@ class DaskEngine:
 
 def _client(compute: Compute) -> Any:
     client = _connect(compute)
-    from .dask_plugins import SklearnBeforeLightGBM
+    from mlwright.runtime.dask_plugins import SklearnBeforeLightGBM
 
     client.register_plugin(SklearnBeforeLightGBM())
     return client

@@ -61,7 +61,7 @@ def load_context(root: Path | None = None) -> StageContext:
         raise UserError(f"{root}: not a compiled mlwright folder (no params.yaml); run `mlwright compile` first")
     check_ir_version(root)
     params = parsed_params(params_file)
-    from .read_tracking import enabled, tracked_params
+    from mlwright.runtime.read_tracking import enabled, tracked_params
 
     return StageContext(root.resolve(), tracked_params(params) if enabled() else params)
 
@@ -111,15 +111,15 @@ def say(text: str) -> None:
 def stage_main(name: str, run: Callable[[StageContext], Any]) -> None:
     """Run one stage as a command: errors become one line and an exit code."""
     started = time.perf_counter()
-    from .lifetime import die_with_parent
+    from mlwright.runtime.lifetime import die_with_parent
 
     die_with_parent()  # DVC killed: this stage stops too, instead of running on as an orphan
-    from .read_tracking import start
+    from mlwright.runtime.read_tracking import start
 
     start(name)  # MLWRIGHT_TRACK_READS: which settings this stage reads, for the test that holds every one acts
     try:
         ctx = load_context()
-        from .lock_integrity import refuse_changed_inputs
+        from mlwright.runtime.lock_integrity import refuse_changed_inputs
 
         refuse_changed_inputs(ctx.root, name)
         run(ctx)

@@ -23,7 +23,7 @@ class SklearnBeforeLightGBM(WorkerPlugin):  # type: ignore[misc]  # distributed 
 
     def setup(self, worker: Any) -> None:
         from mlwright.contract.errors import UserError
-        from mlwright.runtime.trainers import sklearn_layer
+        from mlwright.runtime.models.trainers import sklearn_layer
 
         with contextlib.suppress(UserError):  # no distributed fit here; the driver says so if one is asked for
             sklearn_layer()

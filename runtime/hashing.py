@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_json
+from mlwright.runtime.atomic import write_json
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .hashing import Change, md5_file
+from mlwright.runtime.hashing import Change, md5_file
 
 LOCK = "dvc.lock"
 
@@ -118,7 +118,7 @@ def input_changes(build: Path, deps: Iterable[str]) -> dict[str, list[Change]]:
 def refuse_changed_inputs(build: Path, stage: str) -> None:
     """Stop a stage before it reads an upstream output whose bytes changed since DVC
     recorded them, naming each file (DVC's own check, by mtime, cannot see it)."""
-    from .context import GateFailed
+    from mlwright.runtime.context import GateFailed
 
     plan = json.loads((build / "plan.json").read_text()) if (build / "plan.json").is_file() else {}
     deps: list[str] = next((s["deps"] for s in plan.get("stages", []) if s["name"] == stage), [])

@@ -7,7 +7,7 @@ import importlib.resources
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text
+from mlwright.runtime.atomic import write_text
 
 
 @functools.cache

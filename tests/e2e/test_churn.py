@@ -79,7 +79,7 @@ def test_every_train_run_reaches_the_tracker(built: Path, project: Path) -> None
     """train stashes its run; register publishes it, and `run --stage train` at its end."""
     import mlflow
 
-    from mlwright.runtime.outbox import pending
+    from mlwright.runtime.stores.outbox import pending
 
     register = json.loads((built / "reports" / "register.json").read_text())
     alone = run_cli("run", "build/churn", "--stage", "train", "--force", "--quiet", cwd=project)
@@ -100,8 +100,8 @@ def test_every_train_run_reaches_the_tracker(built: Path, project: Path) -> None
     assert reg_run.data.tags["stage"] == "register"
 
     # a run left waiting (say the tracker was down): status names it, the next run publishes it
-    from mlwright.runtime.outbox import stash
-    from mlwright.runtime.tracking import RunRecord
+    from mlwright.runtime.stores.outbox import stash
+    from mlwright.runtime.stores.tracking import RunRecord
 
     assert run_cli("run", "build/churn", "--quiet", cwd=project).returncode == 0  # register, after train alone
     stash(built, RunRecord("train", {"stage": "train"}, {"note": "waited"}, {"m": 1.0}))
@@ -374,8 +374,8 @@ def test_batch_scores_of_training_rows_equal_the_models_scores_on_the_training_t
     """Batch scoring computes features as training did: scoring the training rows gives
     the model's scores on the training table itself, so batch scores of the test rows
     reproduce the test metric."""
-    from mlwright.runtime.featurize import load_offline
-    from mlwright.runtime.predictor import Predictor
+    from mlwright.runtime.serving.predictor import Predictor
+    from mlwright.runtime.stages.featurize import load_offline
 
     events = project / "pipelines" / "churn" / "data" / "events.csv"
     out = run_cli("predict", "build/churn", "--input", str(events), "--output", str(tmp_path / "p"), cwd=project)

@@ -38,7 +38,7 @@ def test_a_delta_offline_store_keeps_each_dataset_version_and_trains_as_of_one(t
     """Through DVC: a second dataset version is a second Delta version (the folder is a
     persisted out, so DVC keeps the history), `features history` lists both, and
     training `as_of` the first reads its rows: the same metrics as the first run."""
-    from mlwright.runtime.featurize import load_offline
+    from mlwright.runtime.stages.featurize import load_offline
 
     project = make_project(tmp_path, "churn")
     generate(project, "churn", "--rows", "600")

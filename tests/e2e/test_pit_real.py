@@ -128,7 +128,7 @@ def scored(project: Path, frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
 
 
 def test_training_rows_are_the_label_rows_with_point_in_time_features(built: Path) -> None:
-    from mlwright.runtime.featurize import load_offline
+    from mlwright.runtime.stages.featurize import load_offline
 
     table, _meta = load_offline(built, "features/offline")
     prices = stocks()

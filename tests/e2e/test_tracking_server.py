@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mlwright.contract.train import Tracking
-from mlwright.runtime.tracking import RunRecord, Tracker, Trial
+from mlwright.runtime.stores.tracking import RunRecord, Tracker, Trial
 
 from ..conftest import free_port
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlwright.runtime.train import last_value_per_entity, strongest
+from mlwright.runtime.stages.train import last_value_per_entity, strongest
 
 
 def test_last_value_is_the_same_entitys_latest_strictly_earlier_target() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from mlwright.compiler import SpecError, compile_system
 from mlwright.contract.serve import InputConstraint
-from mlwright.runtime.batch_contract import missing_inputs, refuse_if_any, row_problems, summary
 from mlwright.runtime.context import UserError
+from mlwright.runtime.serving.batch_contract import missing_inputs, refuse_if_any, row_problems, summary
 
 
 def typed(rules: dict[str, dict[str, Any]]) -> dict[str, InputConstraint]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlwright.runtime.canary import CanaryConfig, CanaryController, CanaryState, analyze_log, load_state
+from mlwright.runtime.serving.canary import CanaryConfig, CanaryController, CanaryState, analyze_log, load_state
 
 CFG = CanaryConfig(
     traffic=0.05,

@@ -26,13 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlwright.contract.compute import ComputeParams
-from mlwright.runtime import featurize, ingest, register, train, validate
 from mlwright.runtime.compute import Compute, LocalEngine, open_engine
 from mlwright.runtime.context import StageContext, UserError
-from mlwright.runtime.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
-from mlwright.runtime.ingest import read_snapshot
-from mlwright.runtime.predict import run_batch
-from mlwright.runtime.train import final_fit, prepare
+from mlwright.runtime.serving.predict import run_batch
+from mlwright.runtime.stages import featurize, ingest, register, train, validate
+from mlwright.runtime.stages.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
+from mlwright.runtime.stages.ingest import read_snapshot
+from mlwright.runtime.stages.train import final_fit, prepare
 
 from .stage_helpers import churn_build, recompile
 
@@ -289,8 +289,8 @@ def test_a_final_fit_above_the_row_threshold_runs_in_lightgbm_dask(larger: Stage
 def test_a_worker_scores_with_the_bundle_as_it_is_now_not_a_cached_older_one(trained: StageContext) -> None:
     """A long-lived worker keeps loaded models; a bundle replaced at the same path (a new
     registration) has another fingerprint, so the worker loads it instead of reusing."""
-    from mlwright.runtime import predict as predict_module
-    from mlwright.runtime.serve import fingerprint
+    from mlwright.runtime.serving import predict as predict_module
+    from mlwright.runtime.serving.serve import fingerprint
 
     folder = (trained.root / "models" / "registered").resolve()
     batch = pq.read_table(trained.source_root() / "data" / "score" / "batch-000.parquet").slice(0, 5)

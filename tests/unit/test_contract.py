@@ -11,8 +11,8 @@ import pytest
 from mlwright.contract.metrics import HIGHER_IS_BETTER, METRICS, concept_metrics_for, metrics_for
 from mlwright.contract.monitor import Concept
 from mlwright.contract.train import MetricName
-from mlwright.runtime.metrics import multiclass_score, score
-from mlwright.runtime.truth import FALSE_WORDS, TRUE_WORDS, positive_class, truth
+from mlwright.runtime.stats.metrics import multiclass_score, score
+from mlwright.runtime.stats.truth import FALSE_WORDS, TRUE_WORDS, positive_class, truth
 
 
 def test_every_metric_the_contract_names_has_its_facts() -> None:

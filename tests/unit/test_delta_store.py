@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlwright.contract.errors import GateFailed, UserError
-from mlwright.runtime.delta_store import chosen, history, read_version, write_version
+from mlwright.runtime.stores.delta_store import chosen, history, read_version, write_version
 
 pytest.importorskip("deltalake")
 

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from mlwright.contract.monitor import Covariate
-from mlwright.runtime.ecdf_grid import ks_and_bin_counts
-from mlwright.runtime.stats import quantile_edges
+from mlwright.runtime.stats.ecdf_grid import ks_and_bin_counts
+from mlwright.runtime.stats.two_sample import quantile_edges
 
 
 def shapes(kind: str, rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +58,8 @@ def test_grid_declines_a_constant_reference() -> None:
 
 
 def test_feature_drift_on_a_large_window_reports_the_full_sort_values() -> None:
-    from mlwright.runtime.monitor import feature_drift
-    from mlwright.runtime.stats import bin_shares, numeric_profile, psi_from_shares
+    from mlwright.runtime.monitoring.monitor import feature_drift
+    from mlwright.runtime.stats.two_sample import bin_shares, numeric_profile, psi_from_shares
 
     rng = np.random.default_rng(7)
     profile = numeric_profile(rng.normal(size=300_000), 10)

@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlwright.runtime import ingest, validate
+from mlwright.runtime.commands.expectations_export import export
 from mlwright.runtime.context import GateFailed
-from mlwright.runtime.expectations_export import export
+from mlwright.runtime.stages import ingest, validate
 
 from .stage_helpers import churn_build
 
@@ -100,7 +100,7 @@ def test_a_planted_violation_fails_in_both_tools_and_in_validate(built: Any, tmp
     assert failed["events"] and not failed["payments"], failed
     try:  # the same table through mlwright's own validate stage
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
-        from mlwright.runtime.ingest import VERSION
+        from mlwright.runtime.stages.ingest import VERSION
 
         version = json.loads(built.path(VERSION).read_text())
         import hashlib

@@ -7,7 +7,7 @@ import math
 import duckdb
 import pytest
 
-from mlwright.runtime.expr_eval import Unsupported, compile_expression
+from mlwright.runtime.data.expr_eval import Unsupported, compile_expression
 
 EXPRESSIONS = [
     "monthly_fee / (support_tickets + 1)",

@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlwright.runtime import featurize, ingest
-from mlwright.runtime.featurize import load_offline, online_rows
-from mlwright.runtime.online_store import open_store
+from mlwright.runtime.stages import featurize, ingest
+from mlwright.runtime.stages.featurize import load_offline, online_rows
+from mlwright.runtime.stores.online_store import open_store
 
 from .stage_helpers import churn_build
 

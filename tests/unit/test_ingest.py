@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mlwright.contract.errors import UserError
-from mlwright.runtime import ingest
 from mlwright.runtime.context import load_context
+from mlwright.runtime.stages import ingest
 
 from .stage_helpers import churn_build
 
@@ -109,12 +109,12 @@ def test_kill_9_during_ingest_then_rerun_gives_the_same_manifest(tmp_path: Path)
     want = ctx.path("data/manifest.csv").read_bytes()
     shutil.rmtree(ctx.path("data"))
     shutil.rmtree(ctx.path(".mlwright"), ignore_errors=True)
-    proc = subprocess.Popen([sys.executable, "-m", "mlwright.runtime.ingest"], cwd=ctx.root)
+    proc = subprocess.Popen([sys.executable, "-m", "mlwright.runtime.stages.ingest"], cwd=ctx.root)
     time.sleep(0.8)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = subprocess.run(
-        [sys.executable, "-m", "mlwright.runtime.ingest"], cwd=ctx.root, capture_output=True, text=True
+        [sys.executable, "-m", "mlwright.runtime.stages.ingest"], cwd=ctx.root, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert ctx.path("data/manifest.csv").read_bytes().split(b"\n")[0] == want.split(b"\n")[0]

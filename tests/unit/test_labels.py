@@ -12,8 +12,8 @@ import pytest
 
 from mlwright.contract.monitor import Concept
 from mlwright.runtime.context import UserError
-from mlwright.runtime.train import class_labels, labels
-from mlwright.runtime.truth import truth
+from mlwright.runtime.stages.train import class_labels, labels
+from mlwright.runtime.stats.truth import truth
 
 
 def test_named_classes_keep_the_positive_class_training_chose() -> None:
@@ -37,7 +37,7 @@ def test_yes_no_bool_and_numeric_targets() -> None:
 
 
 def test_multiclass_labels_and_predictions_become_class_codes() -> None:
-    from mlwright.runtime.monitor import class_code, judge_window, metric_value
+    from mlwright.runtime.monitoring.monitor import class_code, judge_window, metric_value
 
     classes = ["barbera", "barolo", "grignolino"]
     assert [class_code(v, classes) for v in ["barolo", " grignolino", "barbera"]] == [1.0, 2.0, 0.0]
@@ -54,7 +54,7 @@ def test_multiclass_labels_and_predictions_become_class_codes() -> None:
 
 
 def test_multiclass_labels_are_read_by_class_name(tmp_path: Path) -> None:
-    from mlwright.runtime.monitor import read_labels
+    from mlwright.runtime.monitoring.monitor import read_labels
 
     (tmp_path / "labels.csv").write_text("wine id,cultivar\nW1,barolo\nW2,barbera\nW3,nebbiolo\n")
     out = read_labels(
@@ -75,7 +75,7 @@ def test_multiclass_targets_become_class_indices_in_label_order() -> None:
 def test_a_multiclass_prediction_log_is_read_as_class_codes(tmp_path: Path) -> None:
     import json
 
-    from mlwright.runtime.monitor import read_log
+    from mlwright.runtime.monitoring.monitor import read_log
 
     records = [
         {"request_id": f"r{i}", "status": 200, "timestamp": "2026-01-01T00:00:00Z", "prediction": label,
@@ -94,7 +94,7 @@ def test_a_declared_label_key_joins_rows_that_share_entity_and_time(tmp_path: Pa
     """Two flights from one airport in the same hour share (entity, time): only a
     declared key (monitoring.concept.key: [flight_id]) tells their labels apart. A key
     that names two labels, or a file without the key, is refused."""
-    from mlwright.runtime.monitor import Current, join_labels, key_rows, read_labels
+    from mlwright.runtime.monitoring.monitor import Current, join_labels, key_rows, read_labels
 
     (tmp_path / "labels.csv").write_text(
         "origin,hour,flight_id,delayed\nJFK,2024-01-01T10:00:00,7,1\nJFK,2024-01-01T10:00:00,8,0\n"

@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from mlwright.runtime.online_store import SqliteOnlineStore
+from mlwright.runtime.stores.online_store import SqliteOnlineStore
 
 N = 600_000
 WRITER = """
 import sys
 from pathlib import Path
-from mlwright.runtime.online_store import SqliteOnlineStore
+from mlwright.runtime.stores.online_store import SqliteOnlineStore
 rows = ((f"e{i:07d}", 1_000 + i % 7, {"spend": float(i), "plan": "basic", "n": i}) for i in range(int(sys.argv[2])))
 store = SqliteOnlineStore(Path(sys.argv[1]), ttl_seconds=86400)
 print("start", flush=True)

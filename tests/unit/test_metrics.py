@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlwright.contract.train import Costs, Metric
-from mlwright.runtime.metrics import cost_optimal_threshold, expected_cost, fbeta
+from mlwright.runtime.stats.metrics import cost_optimal_threshold, expected_cost, fbeta
 
 
 def test_threshold_matches_hand_computed_optimum() -> None:
@@ -45,7 +45,7 @@ def test_ranking_metrics_equal_scikit_learn_and_scipy(scores: str) -> None:
     from scipy.stats import rankdata
     from sklearn import metrics as skm
 
-    from mlwright.runtime.metrics import average_ranks, score
+    from mlwright.runtime.stats.metrics import average_ranks, score
 
     rng = np.random.default_rng(len(scores))
     for _ in range(40):
@@ -65,7 +65,7 @@ def test_ranking_metrics_equal_scikit_learn_and_scipy(scores: str) -> None:
 
 
 def test_ranking_metrics_are_undefined_with_one_class() -> None:
-    from mlwright.runtime.metrics import score
+    from mlwright.runtime.stats.metrics import score
 
     y, p = np.ones(10, dtype=int), np.linspace(0, 1, 10)
     assert np.isnan(score("roc_auc", y, p)) and np.isnan(score("pr_auc", y, p))
@@ -74,7 +74,7 @@ def test_ranking_metrics_are_undefined_with_one_class() -> None:
 def test_multiclass_metrics_equal_scikit_learn() -> None:
     from sklearn.metrics import accuracy_score, average_precision_score, f1_score, fbeta_score, log_loss, roc_auc_score
 
-    from mlwright.runtime.metrics import multiclass_baseline, multiclass_report, multiclass_score
+    from mlwright.runtime.stats.metrics import multiclass_baseline, multiclass_report, multiclass_score
 
     rng = np.random.default_rng(7)
     for n, k in ((500, 3), (300, 5), (40, 4)):
@@ -104,7 +104,7 @@ def test_multiclass_metrics_equal_scikit_learn() -> None:
 def test_rank_correlation_equals_scipy_spearman() -> None:
     from scipy.stats import spearmanr
 
-    from mlwright.runtime.metrics import rank_correlation
+    from mlwright.runtime.stats.metrics import rank_correlation
 
     rng = np.random.default_rng(3)
     y = rng.normal(size=500)

@@ -12,8 +12,8 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from mlwright.contract.monitor import Alert, Concept
-from mlwright.runtime.alerts import DriftAlert, ModelOf, send_alerts
-from mlwright.runtime.monitor import judge_window
+from mlwright.runtime.monitoring.alerts import DriftAlert, ModelOf, send_alerts
+from mlwright.runtime.monitoring.monitor import judge_window
 
 CFG = Concept(labels=None, key=(), metric="f1", max_relative_drop=0.05, min_labels=50)
 
@@ -103,7 +103,7 @@ def test_webhook_retries_then_delivers_once_per_window(tmp_path: Path, monkeypat
 def test_weekly_windows_start_on_mondays_and_daily_ones_at_midnight() -> None:
     import numpy as np
 
-    from mlwright.runtime.monitor import windows_of
+    from mlwright.runtime.monitoring.monitor import windows_of
 
     # 2024-01-04 (a Thursday) 12:00 and 2024-01-08 (a Monday) 01:00 UTC, in microseconds
     ts = np.array([1704369600, 1704675600]) * 1_000_000
@@ -112,7 +112,7 @@ def test_weekly_windows_start_on_mondays_and_daily_ones_at_midnight() -> None:
 
 
 def test_windows_with_too_few_labels_fold_into_one_row_and_the_chart_fits_the_values() -> None:
-    from mlwright.runtime.monitor import concept_chart, folded_windows
+    from mlwright.runtime.monitoring.monitor import concept_chart, folded_windows
 
     def w(name: str, value: float | None, labels: int) -> dict[str, Any]:
         status = "insufficient" if value is None else "ok"

@@ -11,7 +11,7 @@ import pytest
 
 from mlwright.contract.errors import UserError
 from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
-from mlwright.runtime.online_store import DynamoOnlineStore, OnlineStore, RedisOnlineStore, SqliteOnlineStore
+from mlwright.runtime.stores.online_store import DynamoOnlineStore, OnlineStore, RedisOnlineStore, SqliteOnlineStore
 
 
 def dynamo_cfg(endpoint: str, ttl_seconds: int = 3600, **changes: object) -> OnlineStoreConfig:
@@ -113,7 +113,7 @@ def test_dynamodb_down_is_store_unavailable_within_its_timeout(aws_env: None) ->
     import subprocess
     import sys
 
-    from mlwright.runtime.online_store import StoreUnavailable
+    from mlwright.runtime.stores.online_store import StoreUnavailable
 
     from ..conftest import free_port, wait_http
 

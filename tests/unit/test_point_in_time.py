@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from mlwright.compiler import SpecError, compile_system
 from mlwright.compiler.write import write_tree
-from mlwright.runtime import featurize, ingest
 from mlwright.runtime.context import GateFailed, load_context
-from mlwright.runtime.featurize import load_offline
+from mlwright.runtime.stages import featurize, ingest
+from mlwright.runtime.stages.featurize import load_offline
 
 T0 = datetime(2024, 1, 1)
 WINDOW = timedelta(days=3)
@@ -218,7 +218,7 @@ def test_batch_features_as_of_each_rows_time_equal_the_training_features(tmp_pat
     """The offline path for batches: the label rows themselves, scored as a batch in
     another order, get exactly their training features; a window over the label
     source itself still sees the training rows, not the batch."""
-    from mlwright.runtime.asof import features_as_of
+    from mlwright.runtime.data.asof import features_as_of
 
     events = [("a", h % 30, float(h), h % 3 == 0) for h in range(40)] + [("b", 5, None, True)]
     prices = [("a", h, float(h) / 3, None) for h in range(0, 60, 2)]

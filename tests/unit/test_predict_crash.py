@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlwright.contract.errors import GateFailed
-from mlwright.runtime import featurize, ingest, register, train, validate
-from mlwright.runtime.predict import exclusive, run_batch
+from mlwright.runtime.serving.predict import exclusive, run_batch
+from mlwright.runtime.stages import featurize, ingest, register, train, validate
 
 from .stage_helpers import churn_build
 

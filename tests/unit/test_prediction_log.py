@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mlwright.runtime.context import UserError
-from mlwright.runtime.current import class_code, key_text
-from mlwright.runtime.prediction_log import read_log
+from mlwright.runtime.monitoring.current import class_code, key_text
+from mlwright.runtime.monitoring.prediction_log import read_log
 
 REFERENCE = {"fee": {"kind": "numeric"}, "tickets": {"kind": "numeric"}, "plan": {"kind": "categorical"}}
 

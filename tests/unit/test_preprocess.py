@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mlwright.runtime.preprocess import fit_preprocessor
+from mlwright.runtime.models.preprocess import fit_preprocessor
 
 COLUMNS = {
     "text": pa.chunked_array([["b", "a", None, "c"], ["a", "d"]]),

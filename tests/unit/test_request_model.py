@@ -10,8 +10,8 @@ import pytest
 
 from mlwright.compiler.api import build_plan
 from mlwright.contract.serve import InputConstraint
-from mlwright.runtime.predictor import BadInput
-from mlwright.runtime.request_model import request_adapter, validate_request
+from mlwright.runtime.serving.predictor import BadInput
+from mlwright.runtime.serving.request_model import request_adapter, validate_request
 
 
 def typed(rules: dict[str, dict[str, Any]]) -> dict[str, InputConstraint]:
@@ -94,8 +94,8 @@ expectations:
 def test_a_whole_float_is_an_integer_as_json_schema_says() -> None:
     """3.0 is an integer to JSON Schema and to the OpenAPI document clients read (a
     schemathesis finding); 3.5, "3" and true are still refused, and bounds still hold."""
-    from mlwright.runtime.predictor import BadInput
-    from mlwright.runtime.request_model import request_adapter, validate_request
+    from mlwright.runtime.serving.predictor import BadInput
+    from mlwright.runtime.serving.request_model import request_adapter, validate_request
 
     adapter = request_adapter({"n": "int"}, typed({"n": {"min": 0, "max": 10}}))
     assert validate_request(adapter, {"n": 3.0}) == {"n": 3}

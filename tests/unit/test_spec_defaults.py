@@ -13,7 +13,7 @@ import pytest
 from mlwright.compiler import SpecError
 from mlwright.compiler.api import load_spec
 from mlwright.runtime.context import UserError
-from mlwright.runtime.sources import apply_rename
+from mlwright.runtime.data.sources import apply_rename
 
 SHORT = """\
 name: short
@@ -106,7 +106,7 @@ def test_a_features_section_without_definitions_still_derives_them(tmp_path: Pat
 
 
 def test_files_for_predict_and_monitor_are_read_by_suffix(tmp_path: Path) -> None:
-    from mlwright.runtime.sources import read_table_file
+    from mlwright.runtime.data.sources import read_table_file
 
     (tmp_path / "labels.csv").write_text("id,label\n007,1\n")
     assert read_table_file(tmp_path / "labels.csv", ["id"]).column("id").to_pylist() == ["007"]
@@ -138,7 +138,7 @@ def test_parquet_written_by_pandas_keeps_its_times_and_text() -> None:
     back to text (validation then said "values are not timestamp")."""
     import pandas as pd
 
-    from mlwright.runtime.sources import cast_declared
+    from mlwright.runtime.data.sources import cast_declared
 
     ts = pd.Series(pd.Timestamp("2026-01-01") + pd.to_timedelta([0.123456789, 86400.000000001], unit="s"))
     table = pa.table(
@@ -156,7 +156,7 @@ def test_parquet_written_by_pandas_keeps_its_times_and_text() -> None:
 
 
 def test_event_times_of_files_handed_to_monitor_parse_as_at_ingest() -> None:
-    from mlwright.runtime.sources import event_times_us
+    from mlwright.runtime.data.sources import event_times_us
 
     ns = pa.chunked_array([pa.array([1_767_225_600_123_456_789], pa.timestamp("ns"))])
     assert event_times_us(ns, "f").to_pylist() == [1_767_225_600_123_456]

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from mlwright.contract.monitor import Covariate
-from mlwright.runtime.monitor import feature_drift
-from mlwright.runtime.stats import (
+from mlwright.runtime.monitoring.monitor import feature_drift
+from mlwright.runtime.stats.two_sample import (
     bin_shares,
     chi2_two_sample,
     ks_two_sample,

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlwright.contract.validate import ValidateParams
-from mlwright.runtime.validate import build_profile, distribution, target_layer
+from mlwright.runtime.stages.validate import build_profile, distribution, target_layer
 
 SECTION = {
     "name": "t",

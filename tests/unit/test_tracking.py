@@ -15,7 +15,7 @@ import pytest
 
 from mlwright.contract.train import Tracking
 from mlwright.runtime.context import UserError
-from mlwright.runtime.tracking import RunRecord, Tracker, Trial
+from mlwright.runtime.stores.tracking import RunRecord, Tracker, Trial
 
 # MLflow, imported here only to read back what the worker wrote, warns about its own SQLAlchemy use
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -65,7 +65,7 @@ def test_the_stage_process_never_imports_mlflow(tmp_path: Path) -> None:
 import sys
 from pathlib import Path
 from mlwright.contract.train import Tracking
-from mlwright.runtime.tracking import RunRecord, Tracker
+from mlwright.runtime.stores.tracking import RunRecord, Tracker
 with Tracker(Tracking(backend="mlflow", uri="sqlite:///t.db", experiment="e"), Path({str(tmp_path)!r})) as t:
     assert t.publish(RunRecord("r", {{}}, {{"a": 1}}, {{"m": 0.5}}))
 print("mlflow" in sys.modules)
@@ -107,7 +107,7 @@ def test_tracking_off_starts_no_worker(tmp_path: Path) -> None:
 
 
 def test_a_stashed_run_is_a_snapshot_published_once(tmp_path: Path) -> None:
-    from mlwright.runtime.outbox import OUTBOX, pending, publish_pending, stash
+    from mlwright.runtime.stores.outbox import OUTBOX, pending, publish_pending, stash
 
     model_dir = tmp_path / "candidate"
     model_dir.mkdir()
@@ -163,7 +163,7 @@ def test_publishing_a_record_again_finds_its_run_and_replaces_an_unfinished_one(
 def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlwright.runtime.outbox import pending, publish_pending, stash
+    from mlwright.runtime.stores.outbox import pending, publish_pending, stash
 
     stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
     with Tracker(Tracking(**{"backend": "mlflow", "uri": "none", "experiment": "e"}), tmp_path) as tracker:
@@ -178,7 +178,7 @@ def test_waiting_records_stay_when_the_tracker_is_off_or_unreachable(
 
 
 def test_a_damaged_record_is_one_line_naming_its_folder(tmp_path: Path) -> None:
-    from mlwright.runtime.outbox import load, pending, stash
+    from mlwright.runtime.stores.outbox import load, pending, stash
 
     stash(tmp_path, RunRecord("train", {}, {"a": 1}, {"m": 0.5}))
     [folder] = pending(tmp_path)
@@ -191,7 +191,7 @@ def test_a_damaged_record_is_one_line_naming_its_folder(tmp_path: Path) -> None:
 
 
 def test_a_stash_cut_off_long_ago_is_cleared_and_never_published(tmp_path: Path) -> None:
-    from mlwright.runtime.outbox import OUTBOX, pending, stash
+    from mlwright.runtime.stores.outbox import OUTBOX, pending, stash
 
     box = tmp_path / OUTBOX
     (old := box / ".0-dead.staging").mkdir(parents=True)
@@ -253,9 +253,9 @@ def test_a_stashed_run_is_published_once_in_wandb_and_the_stage_never_imports_it
     code = f"""
 import sys
 from pathlib import Path
-from mlwright.runtime.outbox import publish_pending, stash
+from mlwright.runtime.stores.outbox import publish_pending, stash
 from mlwright.contract.train import Tracking
-from mlwright.runtime.tracking import RunRecord, Tracker
+from mlwright.runtime.stores.tracking import RunRecord, Tracker
 root = Path({str(tmp_path)!r})
 record_id = stash(root, RunRecord("train", {{"stage": "train"}}, {{"a": 1}}, {{"m": 0.5}}))
 with Tracker(Tracking(**{WANDB!r}), root) as t:

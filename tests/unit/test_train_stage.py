@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mlwright.contract.errors import GateFailed
-from mlwright.runtime import featurize, ingest, register, train, validate
-from mlwright.runtime.splits import Split, check_split, time_split
+from mlwright.runtime.stages import featurize, ingest, register, train, validate
+from mlwright.runtime.stats.splits import Split, check_split, time_split
 
 from .stage_helpers import churn_build, recompile
 
@@ -110,8 +110,8 @@ def test_pairwise_separation_finds_a_label_copied_into_one_number() -> None:
     a feature that isolates one class only (iris petal length and setosa) is not flagged."""
     from sklearn.datasets import load_iris
 
-    from mlwright.runtime.metrics import rank_auc
-    from mlwright.runtime.train import LEAK_AUC, pairwise_separation
+    from mlwright.runtime.stages.train import LEAK_AUC, pairwise_separation
+    from mlwright.runtime.stats.metrics import rank_auc
 
     iris = load_iris()
     y = iris.target.astype(np.int64)

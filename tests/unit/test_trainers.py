@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlwright.compiler.spec import DEFAULT_PARAMS
-from mlwright.runtime.trainers import LightGBMTrainer, TrainData, load_model, trainer_for
+from mlwright.runtime.models.trainers import LightGBMTrainer, TrainData, load_model, trainer_for
 
 # the spec's defaults (the trainers have none of their own), with a few written over
 PARAMS = {
@@ -118,7 +118,7 @@ def test_lightgbm_loads_without_its_scikit_learn_layer_which_stays_importable() 
 
     code = """
 import sys
-from mlwright.runtime.trainers import _lightgbm
+from mlwright.runtime.models.trainers import _lightgbm
 lgb = _lightgbm()
 print('sklearn' in sys.modules, 'scipy.stats' in sys.modules)
 import sklearn.metrics  # still importable by anyone who wants it

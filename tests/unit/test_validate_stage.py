@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlwright.contract.errors import GateFailed
-from mlwright.runtime import ingest, validate
+from mlwright.runtime.stages import ingest, validate
 
 from ..conftest import chromium_screenshot, generate
 from .stage_helpers import churn_build, recompile

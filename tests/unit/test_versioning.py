@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mlwright.contract.errors import GateFailed
-from mlwright.runtime import ingest
-from mlwright.runtime.pipeline import pull, push, run_pipeline
-from mlwright.runtime.rebuild import rebuild
+from mlwright.runtime.commands.pipeline import pull, push, run_pipeline
+from mlwright.runtime.commands.rebuild import rebuild
+from mlwright.runtime.stages import ingest
 
 from .stage_helpers import churn_build
 
@@ -27,7 +27,7 @@ def _ingested(tmp: Path, *overrides: str):  # type: ignore[no-untyped-def]
 
 def _remote_written(build: Path, url_part: str) -> list[str]:
     """DVC config files (repo, local) that hold the remote's URL."""
-    from mlwright.runtime.pipeline import existing_dvc_root
+    from mlwright.runtime.commands.pipeline import existing_dvc_root
 
     root = existing_dvc_root(build.resolve())
     assert root is not None

@@ -10,23 +10,23 @@ import sys
 import zipfile
 from pathlib import Path
 
-from mlwright.runtime.wheel import write_wheel
+from mlwright.runtime.serving.wheel import write_wheel
 
 
 def test_the_wheel_installs_and_imports_without_the_checkout(tmp_path: Path) -> None:
     wheel = write_wheel(tmp_path / "a")
     names = zipfile.ZipFile(wheel).namelist()
     assert "mlwright/compiler/constraints.txt" in names and "mlwright/templates/features.sql.j2" in names
-    assert "mlwright/runtime/serve.py" in names and "mlwright/cli.py" in names
+    assert "mlwright/runtime/serving/serve.py" in names and "mlwright/cli.py" in names
     assert "mlwright/contract/params.py" in names and "mlwright/contract/errors.py" in names
     assert write_wheel(tmp_path / "b").read_bytes() == wheel.read_bytes(), "same code, same bytes"
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target)]
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
     code = (
-        "import mlwright, mlwright.runtime.serve, mlwright.contract, mlwright.compiler.pins as p;"
+        "import mlwright, mlwright.runtime.serving.serve, mlwright.contract, mlwright.compiler.pins as p;"
         # every package from the wheel: a dev venv's editable finder would otherwise supply a missing one
-        f"assert all(m.__file__.startswith({str(target)!r}) for m in (mlwright, mlwright.contract, mlwright.runtime.serve)), mlwright.contract.__file__;"
+        f"assert all(m.__file__.startswith({str(target)!r}) for m in (mlwright, mlwright.contract, mlwright.runtime.serving.serve)), mlwright.contract.__file__;"
         "print(p.serving_pins(False)['numpy'])"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -1,0 +1,1 @@
+"""What a model is: the training backends, the feature-to-matrix preprocessor, and the registered bundle."""

@@ -1,0 +1,1 @@
+"""Watching a served model: the prediction log, the current data, drift and its alerts."""
