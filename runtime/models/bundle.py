@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from mlwright.contract.featurize import ImageTransform, OnlineStore, RowFeature
+from mlwright.contract.train import Metric
 from mlwright.runtime.atomic import write_json
 from mlwright.runtime.context import GateFailed, UserError
 from mlwright.runtime.hashing import sha256_file
@@ -22,6 +25,76 @@ from mlwright.runtime.stats.two_sample import categorical_profile, numeric_profi
 
 REGISTERED = "models/registered"
 BUNDLE_FILE = "bundle.json"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DicomColumns(_Frozen):
+    """How the image source's DICOM headers map to columns (batch scoring reads DICOM too)."""
+
+    columns: dict[str, str]
+    metadata: dict[str, list[str]]
+
+
+class BundleServing(_Frozen):
+    """What serving needs of the features and the request."""
+
+    entity: str
+    target: str
+    timestamp: str | None
+    inputs: dict[str, str]
+    rename: dict[str, str] = {}  # batch files may keep the source's column names
+    row_features: tuple[RowFeature, ...]
+    window_counts: tuple[str, ...] = ()  # counts: 0, not missing, for an entity with no rows
+    online: OnlineStore
+    dicom_metadata: DicomColumns | None = None
+
+
+class SliceBaseline(_Frozen):
+    value: float | None
+    rows: int
+
+
+class ConceptBaseline(_Frozen):
+    """The concept metric on the test slice, overall and per slice: what monitoring's
+    delayed labels are compared with."""
+
+    metric: str
+    value: float | None
+    slices: dict[str, SliceBaseline] = {}
+
+
+class Bundle(_Frozen):
+    """bundle.json, typed: written by register, read by serve, predict and monitor."""
+
+    bundle_version: int
+    name: str
+    model_version: str
+    backend: str
+    task: str
+    threshold: float | None  # binary: the cost-optimal threshold; else None
+    preprocessor: list[dict[str, Any]]  # `Preprocessor.to_json()`
+    features: list[str]
+    feature_names: list[str]
+    image: ImageTransform | None
+    dataset_version: str
+    feature_set_hash: str
+    positive_class: str | None = None
+    classes: list[Any] | None = None  # multiclass: the label of each class index
+    metric: Metric
+    test_metrics: dict[str, Any]
+    feature_importance: dict[str, float] = {}  # shown beside each feature's drift
+    baseline: ConceptBaseline
+    serving: BundleServing
+    files: dict[str, str] = {}  # sha256 of every other file of the bundle
+
+    @model_validator(mode="after")
+    def _binary_has_a_threshold(self) -> Bundle:
+        if self.task == "binary_classification" and self.threshold is None:
+            raise ValueError("a binary classifier's bundle must hold its decision threshold")
+        return self
 
 
 def reference_profile(columns: dict[str, Any], bins: int) -> dict[str, Any]:
@@ -111,6 +184,13 @@ def verify_bundle(folder: Path) -> None:
         )
 
 
-def load_bundle(target: Path) -> tuple[Path, dict[str, Any]]:
+def load_bundle(target: Path) -> tuple[Path, Bundle]:
     folder = find_bundle(target)
-    return folder, json.loads((folder / BUNDLE_FILE).read_text())
+    try:
+        return folder, Bundle.model_validate_json((folder / BUNDLE_FILE).read_bytes())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise GateFailed(
+            f"{folder / BUNDLE_FILE}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']} "
+            "(written by another mlwright); re-register: mlwright run --stage register --force"
+        ) from None

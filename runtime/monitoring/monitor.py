@@ -28,7 +28,7 @@ from mlwright.contract.monitor import Concept, Covariate, MonitorParams
 from mlwright.runtime.atomic import write_json
 from mlwright.runtime.context import UserError
 from mlwright.runtime.data.sources import event_times_us
-from mlwright.runtime.models.bundle import load_reference
+from mlwright.runtime.models.bundle import ConceptBaseline, SliceBaseline, load_reference
 from mlwright.runtime.monitoring.alerts import DriftAlert, ModelOf, send_alerts
 from mlwright.runtime.monitoring.current import Current, class_code, key_text
 from mlwright.runtime.monitoring.prediction_log import is_prediction_log, read_log
@@ -97,7 +97,7 @@ def read_batch(
     ts = None
     if timestamp and timestamp in table.column_names:
         ts = event_times_us(table.column(timestamp), f"{pattern}: {timestamp}").to_numpy(zero_copy_only=False)
-    entity = predictor.serving["entity"]
+    entity = predictor.serving.entity
     return Current(
         cols,
         ts,
@@ -478,9 +478,9 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     root = state_root or target
     predictor, reference, cur = observed(target, current, mon)
     bundle = predictor.bundle
-    model = ModelOf(bundle["name"], bundle["model_version"], bundle["dataset_version"])
+    model = ModelOf(bundle.name, bundle.model_version, bundle.dataset_version)
     watched = {name: prof for name, prof in reference.items() if name in cur.columns}
-    features = covariate_drift(watched, cur, mon.covariate, bundle.get("feature_importance", {}))
+    features = covariate_drift(watched, cur, mon.covariate, bundle.feature_importance)
     windows = windows_of(cur.ts, cur.rows, mon.window_seconds)
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
@@ -531,7 +531,7 @@ def observed(target: Path, current: str, mon: MonitorParams) -> tuple[Predictor,
     key = list(mon.concept.key) or None
     try:
         reference = load_reference(predictor.folder / "reference")
-        entity = predictor.serving["entity"]
+        entity = predictor.serving.entity
         if is_prediction_log(current):
             cur = read_log(Path(current), reference, entity, predictor.classes, key)
         else:
@@ -584,7 +584,7 @@ def concept_drift(
 ) -> tuple[dict[str, Any], list[DriftAlert]]:
     """The concept metric on delayed labels against the registered baseline; or why it
     was not judged (no labels configured, or none arrived yet)."""
-    baseline = predictor.bundle["baseline"]["value"]
+    baseline = predictor.bundle.baseline.value
     concept: dict[str, Any] = {
         "metric": mon.concept.metric,
         "baseline": baseline,
@@ -595,6 +595,11 @@ def concept_drift(
         "alert_line": baseline * (1 - mon.concept.max_relative_drop) if baseline is not None else 0.0,
     }
     label_pattern = labels or mon.concept.labels
+    if baseline is None:
+        concept["message"] = (
+            f"the registered model has no {mon.concept.metric} on its test slice to compare with: concept drift not judged"
+        )
+        return concept, []
     if not label_pattern or cur.prediction is None:
         concept["message"] = (
             "no labels given: concept drift not judged (pass --labels or set monitoring.concept.labels)"
@@ -603,11 +608,11 @@ def concept_drift(
     pattern = label_pattern if labels else str(target / label_pattern)
     lab = read_labels(
         pattern,
-        predictor.serving["entity"],
+        predictor.serving.entity,
         mon.timestamp,
-        predictor.serving["target"],
-        predictor.serving.get("rename", {}),
-        predictor.bundle.get("positive_class"),
+        predictor.serving.target,
+        predictor.serving.rename,
+        predictor.bundle.positive_class,
         predictor.classes,
         list(mon.concept.key) or None,
     )
@@ -620,7 +625,7 @@ def concept_drift(
         join_labels(cur, lab, pattern),
         cur.prediction,
         cur.probability,
-        predictor.bundle["metric"]["beta"],
+        predictor.bundle.metric.beta,
         mon.concept,
         predictor.classes is not None,
     )
@@ -634,7 +639,7 @@ def concept_drift(
             alerts.append(
                 DriftAlert(model, "concept", None, None, w["relative_drop"], mon.concept.max_relative_drop, wname)
             )
-    for name, s in judge.slices(cur, mon.slices, predictor.bundle["baseline"], baseline).items():
+    for name, s in judge.slices(cur, mon.slices, predictor.bundle.baseline, baseline).items():
         concept["slices"][name] = s
         if s["alert"]:
             alerts.append(
@@ -669,7 +674,7 @@ class ConceptJudge:
         )
 
     def slices(
-        self, cur: Current, columns: tuple[str, ...], registered: dict[str, Any], overall: float
+        self, cur: Current, columns: tuple[str, ...], registered: ConceptBaseline, overall: float
     ) -> dict[str, dict[str, Any]]:
         """Each slice against its own registered baseline. Slices are small: a drop alerts
         only when it is clear of both samples' noise (a z-test at 97.5%)."""
@@ -680,9 +685,12 @@ class ConceptJudge:
             vals = cur.columns[col]
             for v in sorted({x for x in vals if x is not None}):
                 idx = np.array([i for i, x in enumerate(vals) if x == v])
-                base = registered.get("slices", {}).get(f"{col}={v}") or {"value": overall, "rows": 0}
-                s = self.window(idx, base["value"])
-                s["baseline"] = base["value"]
+                base = registered.slices.get(f"{col}={v}")
+                if base is None or base.value is None:  # a slice training's test rows never had
+                    base = SliceBaseline(value=overall, rows=0)
+                value = base.value if base.value is not None else overall
+                s = self.window(idx, value)
+                s["baseline"] = value
                 if s["alert"]:
                     s["z"] = drop_z(
                         self.name,
@@ -690,8 +698,8 @@ class ConceptJudge:
                         self.prediction[idx],
                         self.probability[idx],
                         self.beta,
-                        base["value"],
-                        base["rows"],
+                        value,
+                        base.rows,
                         multiclass=self.multiclass,
                     )
                     s["alert"] = s["z"] > Z_97_5

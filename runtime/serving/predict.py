@@ -28,6 +28,7 @@ from mlwright.contract.serve import Batch, ServeParams
 from mlwright.runtime.atomic import write_json, write_parquet
 from mlwright.runtime.compute import Compute, compute_of, open_engine
 from mlwright.runtime.context import GateFailed, UserError, say
+from mlwright.runtime.models.bundle import DicomColumns
 from mlwright.runtime.serving.batch_contract import PROBLEM, missing_inputs, refuse_if_any, row_problems, summary
 from mlwright.runtime.serving.predictor import Predictor
 from mlwright.runtime.serving.serve import fingerprint
@@ -50,12 +51,12 @@ def read_input(files: list[Path], predictor: Predictor) -> tuple[pa.Table, list[
     if suffixes <= {".dcm", ".dicom"} or (suffixes and predictor.image):
         from mlwright.runtime.data.dicom import read_dicom_source
 
-        meta = predictor.serving.get("dicom_metadata") or {"columns": {}, "metadata": {}}
-        table = read_dicom_source([(f, str(f)) for f in files], meta["metadata"])
-        return cast_declared(table, meta["columns"]), files
+        meta = predictor.serving.dicom_metadata or DicomColumns(columns={}, metadata={})
+        table = read_dicom_source([(f, str(f)) for f in files], meta.metadata)
+        return cast_declared(table, meta.columns), files
     tables = [read_table_file(f) for f in files]
-    types = {k: v for k, v in predictor.serving["inputs"].items() if v != "image"}
-    table = apply_rename(concat(tables), predictor.serving.get("rename", {}), "input", strict=False)
+    types = {k: v for k, v in predictor.serving.inputs.items() if v != "image"}
+    table = apply_rename(concat(tables), predictor.serving.rename, "input", strict=False)
     return cast_declared(table, types), None
 
 
@@ -135,7 +136,7 @@ def score_chunk(
         preds = predictor.predict_features(features.to_pylist(), images)
     else:  # as of now: the online store's latest row per entity
         preds = predictor.predict_batch(rows, images)
-    entity = predictor.serving["entity"]
+    entity = predictor.serving.entity
     problems = problems if problems is not None else [None] * len(rows)
     kept = [p is None for p in problems]
     columns = {

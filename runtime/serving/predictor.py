@@ -23,7 +23,7 @@ from mlwright.contract.featurize import OnlineStore as OnlineStoreConfig
 from mlwright.contract.serve import ServeParams
 from mlwright.runtime.context import UserError
 from mlwright.runtime.data.expr_eval import Unsupported, compile_expression
-from mlwright.runtime.models.bundle import load_bundle
+from mlwright.runtime.models.bundle import BundleServing, load_bundle
 from mlwright.runtime.models.preprocess import Preprocessor
 from mlwright.runtime.models.trainers import Model, load_model
 from mlwright.runtime.stores.online_store import OnlineStore, open_store
@@ -50,28 +50,28 @@ class Prediction:
 
 
 class FeatureAssembler:
-    def __init__(self, serving: dict[str, Any], features: list[str], store: OnlineStore | None):
-        self.entity = serving["entity"]
+    def __init__(self, serving: BundleServing, features: list[str], store: OnlineStore | None):
+        self.entity = serving.entity
         self.store = store
         self.features = features
-        inputs = serving["inputs"]
-        row = {f["name"]: f for f in serving["row_features"]}
+        inputs = serving.inputs
+        row = {f.name: f for f in serving.row_features}
         # a request field that is a plain-column feature gives that column's value
         self.column_of = {
-            n: row[n]["columns"][0]
+            n: row[n].columns[0]
             for n in inputs
-            if n in row and len(row[n]["columns"]) == 1 and row[n]["sql"].strip('"') == row[n]["columns"][0]
+            if n in row and len(row[n].columns) == 1 and row[n].sql.strip('"') == row[n].columns[0]
         }
         self.direct = [n for n in inputs if n in features]
         self.derived = []
         for name, f in row.items():
-            if name in inputs or not f["columns"] or not set(f["columns"]) <= set(self.column_of.values()):
+            if name in inputs or not f.columns or not set(f.columns) <= set(self.column_of.values()):
                 continue
             try:
-                self.derived.append((name, compile_expression(f["sql"]), f["columns"]))
+                self.derived.append((name, compile_expression(f.sql), f.columns))
             except Unsupported:
                 continue  # served from the online store
-        self.counts = set(serving.get("window_counts", []))
+        self.counts = set(serving.window_counts)
 
     def stored(self) -> list[str]:
         """Features only the online store supplies (not request fields, not derived from them)."""
@@ -97,17 +97,16 @@ class Predictor:
     def __init__(self, target: Path, store_root: Path | None = None, *, with_store: bool = True):
         self.folder, self.bundle = load_bundle(target)
         b = self.bundle
-        self.model_version: str = b["model_version"]
-        self.threshold = b["threshold"]
-        self.task = b["task"]
-        self.classes: list[Any] | None = b.get("classes")
-        self.pre = Preprocessor.from_json(b["preprocessor"])
-        self.model: Model = load_model(self.folder, b["backend"], b["feature_names"])
-        self.image = ImageTransform.model_validate(b["image"]) if b.get("image") else None
-        self.serving = b["serving"]
-        online = OnlineStoreConfig.model_validate(self.serving["online"])
-        self.store = open_online(self.folder, online, store_root, b["name"]) if with_store else None
-        self._assembler = FeatureAssembler(self.serving, b["features"], self.store)
+        self.model_version = b.model_version
+        self.threshold = b.threshold
+        self.task = b.task
+        self.classes = b.classes
+        self.pre = Preprocessor.from_json(b.preprocessor)
+        self.model: Model = load_model(self.folder, b.backend, b.feature_names)
+        self.image = b.image
+        self.serving = b.serving
+        self.store = open_online(self.folder, b.serving.online, store_root, b.name) if with_store else None
+        self._assembler = FeatureAssembler(self.serving, b.features, self.store)
         self._stored = self._assembler.stored() if self.store is not None else []
 
     def close(self) -> None:
@@ -126,8 +125,8 @@ class Predictor:
 
     def predict(self, request: dict[str, Any]) -> Prediction:
         online = None
-        if self.store is not None and request.get(self.serving["entity"]) is not None:
-            online = self.store.get([str(request[self.serving["entity"]])])[0]
+        if self.store is not None and request.get(self.serving.entity) is not None:
+            online = self.store.get([str(request[self.serving.entity])])[0]
         row = self._assembler.assemble(request, online or {})
         missing = [f for f in self._stored if online is None or f not in online]
         X = self.pre.transform_row(row)
@@ -157,6 +156,7 @@ class Predictor:
         if self.task == "regression":
             return Prediction(round(score, 6), None, logged)
         prob = min(max(score, 0.0), 1.0)
+        assert self.threshold is not None  # a binary bundle holds one (Bundle checks it on load)
         return Prediction(int(prob >= self.threshold), round(prob, 6), logged)
 
     def predict_features(self, rows: list[dict[str, Any]], images: np.ndarray | None = None) -> list[Prediction]:
@@ -167,7 +167,7 @@ class Predictor:
         return [self._result(s, {}) for s in self.model.predict(X, images)]
 
     def predict_batch(self, rows: list[dict[str, Any]], images: np.ndarray | None = None) -> list[Prediction]:
-        entity = self.serving["entity"]
+        entity = self.serving.entity
         online: list[dict[str, Any] | None] = [None] * len(rows)
         if self.store is not None:
             ids = [str(r.get(entity)) for r in rows]

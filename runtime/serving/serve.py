@@ -238,7 +238,7 @@ class Deployment:
                 self.canary.start(fingerprint(stable_dir), fingerprint(registered), time.time())
             if self.canary.state.status == "promoted":
                 self._promote_files(registered)
-        self.name = self.stable.bundle["name"]
+        self.name = self.stable.bundle.name
 
     def _stable_dir(self, registered: Path) -> Path:
         if self.root is None:
@@ -339,7 +339,7 @@ def create_app(target: Path, announce: str = "") -> FrontDoor:
         api_key=configured.encode("utf-8"),  # compared as bytes: a non-ASCII key or header is no 500
         header=serve.api_key_header,
         # a torch model or an image decode holds the loop too long: scored on a thread
-        offload=deployment.stable.bundle["backend"] == "torch" or bool(deployment.stable.image),
+        offload=deployment.stable.bundle.backend == "torch" or bool(deployment.stable.image),
     )
     app = documented_app(deployment, endpoint, inline_refs(adapter.json_schema()), announce)
     return FrontDoor(app, endpoint)

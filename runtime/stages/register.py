@@ -20,12 +20,24 @@ from typing import Any, NoReturn
 import numpy as np
 import pyarrow as pa
 
+from mlwright.contract.featurize import ImageTransform, OnlineStore, RowFeature
 from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.serve import ServeParams
 from mlwright.runtime.atomic import replace_dir, staging_dir, write_json, write_text
 from mlwright.runtime.compute import LocalEngine, compute_of, open_engine
 from mlwright.runtime.context import GateFailed, StageContext, UserError, say, stage_main
-from mlwright.runtime.models.bundle import BUNDLE_FILE, REGISTERED, content_hashes, reference_profile, save_reference
+from mlwright.runtime.models.bundle import (
+    BUNDLE_FILE,
+    REGISTERED,
+    Bundle,
+    BundleServing,
+    ConceptBaseline,
+    DicomColumns,
+    SliceBaseline,
+    content_hashes,
+    reference_profile,
+    save_reference,
+)
 from mlwright.runtime.stages.train import (
     CANDIDATE,
     CANDIDATE_STATUS,
@@ -85,14 +97,14 @@ def input_columns(p: Any, serve: ServeParams, ctx: StageContext) -> dict[str, An
     return cols
 
 
-def image_source_metadata(ctx: StageContext) -> dict[str, Any] | None:
+def image_source_metadata(ctx: StageContext) -> DicomColumns | None:
     """How the image source's DICOM headers map to columns (batch scoring reads DICOM too)."""
     image = ctx.params.featurize.image
     if not image:
         return None
     source = next(s for s in ctx.params.ingest.sources if s.name == image.source)
     metadata = {k: list(v) for k, v in source.metadata.items()} if source.format == "dicom" else {}
-    return {"columns": dict(source.columns), "metadata": metadata}
+    return DicomColumns(columns=dict(source.columns), metadata=metadata)
 
 
 def train_run_id(ctx: StageContext, tracker: Tracker, record_id: str | None) -> str | None:
@@ -182,7 +194,7 @@ def refuse(ctx: StageContext, tracker: Tracker, report: dict[str, Any], why: str
     raise GateFailed(f"not registered: {why}")
 
 
-def registered_bundle(ctx: StageContext, p: Any, model_meta: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+def registered_bundle(ctx: StageContext, p: Any, model_meta: dict[str, Any], trained: dict[str, Any]) -> Bundle:
     """models/registered/: the candidate's files, the monitoring reference, the model card
     and bundle.json (what serving, batch scoring and monitoring need), written last with
     the hashes of the others, and swapped into place whole."""
@@ -193,70 +205,65 @@ def registered_bundle(ctx: StageContext, p: Any, model_meta: dict[str, Any], tra
     # the reference profile and the concept baseline are built here, from register's own
     # params section: a change of bins or concept metric re-runs register (and says so in diff)
     save_reference(stage / "reference", reference_profile(input_columns(p, serve, ctx), reg.reference_bins))
-    bundle: dict[str, Any] = {
-        "bundle_version": 1,
-        "name": reg.name,
-        "model_version": reg.model_version,
-        **{
-            k: model_meta[k]
-            for k in (
-                "backend",
-                "task",
-                "threshold",
-                "preprocessor",
-                "features",
-                "feature_names",
-                "image",
-                "dataset_version",
-                "feature_set_hash",
-            )
-        },
-        "positive_class": model_meta.get("positive_class"),  # absent from candidates of older versions
-        "classes": model_meta.get("classes"),  # multiclass: the label of each class index
-        "metric": cfg.metric.model_dump(mode="json"),
-        "test_metrics": trained["test"],
-        "feature_importance": trained.get("feature_importance", {}),  # shown beside each feature's drift
-        "baseline": concept_baseline(trained, reg.concept_metric, cfg.metric.name),
-        "serving": serving_section(ctx),
-    }
     write_registered_card(ctx, stage)
-    write_json(stage / BUNDLE_FILE, {**bundle, "files": content_hashes(stage)})  # last: it holds the others' hashes
+    bundle = Bundle(
+        bundle_version=1,
+        name=reg.name,
+        model_version=reg.model_version,
+        backend=model_meta["backend"],
+        task=model_meta["task"],
+        threshold=model_meta["threshold"],
+        preprocessor=model_meta["preprocessor"],
+        features=model_meta["features"],
+        feature_names=model_meta["feature_names"],
+        image=ImageTransform.model_validate(model_meta["image"]) if model_meta["image"] else None,
+        dataset_version=model_meta["dataset_version"],
+        feature_set_hash=model_meta["feature_set_hash"],
+        positive_class=model_meta.get("positive_class"),
+        classes=model_meta.get("classes"),
+        metric=cfg.metric.model_copy(),
+        test_metrics=trained["test"],
+        feature_importance=trained.get("feature_importance", {}),
+        baseline=concept_baseline(trained, reg.concept_metric, cfg.metric.name),
+        serving=serving_section(ctx),
+        files=content_hashes(stage),  # last: bundle.json holds the other files' hashes
+    )
+    write_json(stage / BUNDLE_FILE, bundle.model_dump(mode="json"))
     replace_dir(stage, ctx.path(REGISTERED))
     return bundle
 
 
-def concept_baseline(trained: dict[str, Any], metric: str, fallback: str) -> dict[str, Any]:
-    """The concept metric on the test slice, overall and per slice: what monitoring's
-    delayed labels are compared with."""
-    return {
-        "metric": metric,
-        "value": trained["test"].get(metric, trained["test"].get(fallback)),
-        "slices": {
-            f"{col}={v}": {"value": s.get(metric), "rows": s["rows"]}
+def concept_baseline(trained: dict[str, Any], metric: str, fallback: str) -> ConceptBaseline:
+    """The concept metric on the test slice, overall and per slice."""
+    return ConceptBaseline(
+        metric=metric,
+        value=trained["test"].get(metric, trained["test"].get(fallback)),
+        slices={
+            f"{col}={v}": SliceBaseline(value=s.get(metric), rows=s["rows"])
             for col, vals in trained.get("slices", {}).items()
             for v, s in vals.items()
         },
-    }
+    )
 
 
-def serving_section(ctx: StageContext) -> dict[str, Any]:
+def serving_section(ctx: StageContext) -> BundleServing:
     """What serving needs of the features and the request, carried in the bundle."""
     cfg, serve, featurize = ctx.params.train, ctx.params.serve, ctx.params.featurize
-    return {
-        "entity": serve.entity,
-        "target": cfg.target,
-        "timestamp": cfg.timestamp,
-        "inputs": dict(serve.inputs),
-        "rename": dict(serve.rename),  # batch files may keep the source's column names
-        "row_features": [f.model_dump(mode="json") for f in featurize.row_features],
-        "window_counts": [f.name for f in featurize.window_features if f.counts],
-        "online": featurize.online.model_dump(mode="json"),
-        "dicom_metadata": image_source_metadata(ctx),
-    }
+    return BundleServing(
+        entity=serve.entity,
+        target=cfg.target,
+        timestamp=cfg.timestamp,
+        inputs=dict(serve.inputs),
+        rename=dict(serve.rename),
+        row_features=tuple(RowFeature.model_validate(f.model_dump()) for f in featurize.row_features),
+        window_counts=tuple(f.name for f in featurize.window_features if f.counts),
+        online=OnlineStore.model_validate(featurize.online.model_dump()),
+        dicom_metadata=image_source_metadata(ctx),
+    )
 
 
 def publish_bundle(
-    ctx: StageContext, tracker: Tracker, bundle: dict[str, Any], trained: dict[str, Any], train_run: str | None
+    ctx: StageContext, tracker: Tracker, bundle: Bundle, trained: dict[str, Any], train_run: str | None
 ) -> Any:
     """The register run in the tracker, and the bundle in its registry; the registry's version (None with tracking off)."""
     reg = ctx.params.register_
@@ -268,16 +275,14 @@ def publish_bundle(
                 "model_version": reg.model_version,
                 **({"train_run_id": train_run} if train_run else {}),
             },
-            {"model_version": reg.model_version, "dataset_version": bundle["dataset_version"]},
+            {"model_version": reg.model_version, "dataset_version": bundle.dataset_version},
             {f"test_{k}": v for k, v in trained["test"].items() if isinstance(v, float)},
             {"bundle": ctx.path(REGISTERED)},
         )
     )
     if run_id is None:
         return None
-    return tracker.register(
-        reg.name, run_id, "bundle", reg.model_version, {"dataset_version": bundle["dataset_version"]}
-    )
+    return tracker.register(reg.name, run_id, "bundle", reg.model_version, {"dataset_version": bundle.dataset_version})
 
 
 def write_registered_card(ctx: StageContext, bundle: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mlwright.contract.errors import GateFailed
+from mlwright.runtime.serving.predictor import Predictor
 from mlwright.runtime.stages import featurize, ingest, register, train, validate
 from mlwright.runtime.stats.splits import Split, check_split, time_split
 
@@ -48,6 +49,12 @@ def test_train_twice_gives_identical_metrics_and_model_bytes(tmp_path: Path) -> 
     }
     card = ctx.path("models/registered/model_card.md").read_text().splitlines()[0]
     assert card == "# Model card: churn v1.0.0", card  # the version it is registered under
+    assert Predictor(ctx.root, with_store=False).bundle.serving.entity == "customer_id"  # read back typed
+    bundle_file = ctx.path("models/registered/bundle.json")
+    bundle_file.write_text(json.dumps({**bundle, "threshold": None}))  # not hashed: it holds the hashes
+    with pytest.raises(GateFailed, match=r"bundle\.json: .*decision threshold .*re-register"):
+        Predictor(ctx.root, with_store=False)  # refused on load, not a crash at the first request
+    register.run(ctx)
     unchecked = register.run(recompile(ctx, "training.register.reproduce=false"))
     assert unchecked["registered"] and unchecked["reproduced"] is None  # not re-run: not claimed
 
