@@ -13,6 +13,8 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from mlwright import __version__
 from mlwright.contract import IR_VERSION, Params
 from mlwright.contract.commands import DeployParams, GatesParams, KubernetesRollout, VersioningParams
@@ -20,12 +22,19 @@ from mlwright.contract.compute import ComputeParams
 from mlwright.contract.featurize import FeaturizeParams, ImageTransform, OnlineStore, RowFeature, WindowFeature
 from mlwright.contract.ingest import CsvSource, DicomSource, IngestParams, JsonlSource, ParquetSource, Source
 from mlwright.contract.metrics import HIGHER_IS_BETTER
-from mlwright.contract.monitor import MonitorParams
+from mlwright.contract.monitor import Alert, Concept, Covariate, MonitorParams
 from mlwright.contract.register import PackageParams, RegisterParams
 from mlwright.contract.serve import Batch, Canary, InputConstraint, ServeParams, Sla
 from mlwright.contract.stages import STAGE_PARAMS
-from mlwright.contract.train import Tracking, TrainParams
-from mlwright.contract.validate import ValidateParams
+from mlwright.contract.train import Costs, Cv, Metric, Search, SearchSpace, Split, Tracking, TrainParams
+from mlwright.contract.validate import (
+    ColumnCheck,
+    CrossFieldCheck,
+    DistributionChecks,
+    Override,
+    TargetChecks,
+    ValidateParams,
+)
 
 from .expressions import in_fixed_order, parse_expression
 from .paths import is_remote, static_prefix
@@ -285,11 +294,6 @@ def _compute_params(spec: SystemSpec) -> ComputeParams:
     )
 
 
-def _problem(spec: SystemSpec) -> dict[str, Any]:
-    p = spec.spec
-    return {"task": p.task, "target": p.target, "entity": p.entity, "timestamp": p.timestamp}
-
-
 def _categorical_inputs(spec: SystemSpec) -> tuple[str, ...]:
     inputs = spec.spec.inputs
     return tuple(sorted(f.name for f in spec.features.definitions if f.name in inputs and f.encoding != "none"))
@@ -350,18 +354,23 @@ def _versioning_params(spec: SystemSpec) -> VersioningParams:
 
 def _validate_params(spec: SystemSpec, label_source: str) -> ValidateParams:
     e = spec.expectations
+    p = spec.spec
     # the task decides the target layer: class shares, or a regression target's distribution
-    return ValidateParams.model_validate(
-        {
-            "name": spec.name,  # the system's name, in its reports
-            **_problem(spec),
-            "label_source": label_source,
-            "schema": {t_: {c: cs.model_dump(mode="json") for c, cs in cols.items()} for t_, cols in e.schema_.items()},
-            "cross_field": [cf.model_dump(mode="json") for cf in e.cross_field],
-            "distribution": e.distribution.model_dump(mode="json"),
-            "target_proportion": e.target.model_dump(mode="json"),
-            "overrides": [o.model_dump(mode="json") for o in e.overrides],
-        }
+    return ValidateParams(
+        name=spec.name,  # the system's name, in its reports
+        task=p.task,
+        target=p.target,
+        entity=p.entity,
+        timestamp=p.timestamp,
+        label_source=label_source,
+        schema_={
+            source: {c: ColumnCheck.model_validate(cs.model_dump()) for c, cs in cols.items()}
+            for source, cols in e.schema_.items()
+        },
+        cross_field=tuple(CrossFieldCheck(name=cf.name, table=cf.table, check=cf.check) for cf in e.cross_field),
+        distribution=DistributionChecks.model_validate(e.distribution.model_dump()),
+        target_proportion=TargetChecks.model_validate(e.target.model_dump()),
+        overrides=tuple(Override(expectation=o.expectation, justification=o.justification) for o in e.overrides),
     )
 
 
@@ -371,7 +380,10 @@ def _featurize_params(
     store = spec.features.store
     return FeaturizeParams(
         name=spec.name,  # the system's name, in its reports (and the online store's namespace)
-        **_problem(spec),
+        task=spec.spec.task,
+        target=spec.spec.target,
+        entity=spec.spec.entity,
+        timestamp=spec.spec.timestamp,
         label_source=label_source,
         sql="features.sql",
         row_features=tuple(
@@ -413,34 +425,35 @@ def _featurize_params(
 
 def _train_params(spec: SystemSpec) -> TrainParams:
     p, t = spec.spec, spec.training
-    return TrainParams.model_validate(
-        {
-            "name": spec.name,  # the system's name, in its reports
-            **_problem(spec),
-            "backend": t.backend,
-            "seed": t.seed,
-            "missing_target": t.missing_target,
-            "metric": p.metric.model_dump(mode="json"),
-            "costs": p.costs.model_dump(mode="json"),
-            "split": {
-                "strategy": t.split.strategy,
-                "validation": t.split.validation,
-                "test": t.split.test,
-                "gap_seconds": int(duration_seconds(t.split.gap)),
-            },
-            "cv": t.cv.model_dump(mode="json"),
-            "hpo": {
-                "trials": t.hpo.trials,
-                "timeout_seconds": int(duration_seconds(t.hpo.timeout)),
-                "sampler": t.hpo.sampler,
-                "space": {k: v.model_dump(mode="json") for k, v in sorted(t.hpo.space.items())},
-            },
-            "params": dict(sorted(t.params.items())),
-            "slices": _categorical_inputs(spec),
-            "tracking": _tracking(spec),
-            # the offline store's Delta version to train on (None: what featurize wrote last)
-            "offline_as_of": spec.features.store.offline.as_of,
-        }
+    return TrainParams(
+        name=spec.name,  # the system's name, in its reports
+        task=p.task,
+        target=p.target,
+        entity=p.entity,
+        timestamp=p.timestamp,
+        backend=t.backend,
+        seed=t.seed,
+        missing_target=t.missing_target,
+        metric=Metric.model_validate(p.metric.model_dump()),
+        costs=Costs.model_validate(p.costs.model_dump()),
+        split=Split(
+            strategy=t.split.strategy,
+            validation=t.split.validation,
+            test=t.split.test,
+            gap_seconds=int(duration_seconds(t.split.gap)),
+        ),
+        cv=Cv.model_validate(t.cv.model_dump()),
+        hpo=Search(
+            trials=t.hpo.trials,
+            timeout_seconds=int(duration_seconds(t.hpo.timeout)),
+            sampler=t.hpo.sampler,
+            space={k: SEARCH_SPACE.validate_python(v.model_dump()) for k, v in sorted(t.hpo.space.items())},
+        ),
+        params=dict(sorted(t.params.items())),
+        slices=_categorical_inputs(spec),
+        tracking=_tracking(spec),
+        # the offline store's Delta version to train on (None: what featurize wrote last)
+        offline_as_of=spec.features.store.offline.as_of,
     )
 
 
@@ -513,23 +526,29 @@ def _serve_params(spec: SystemSpec, root: str) -> ServeParams:
 def _monitor_params(spec: SystemSpec, root: str) -> MonitorParams:
     p, s, m = spec.spec, spec.serving, spec.monitoring
     labels = m.concept.labels
-    return MonitorParams.model_validate(
-        {
-            "entity": p.entity,
-            "timestamp": p.timestamp,
-            "task": p.task,
-            "covariate": m.covariate.model_dump(mode="json"),
-            "concept": {
-                **m.concept.model_dump(mode="json"),
-                "labels": _join(root, labels) if labels and not is_remote(labels) else labels,
-            },
-            "window_seconds": int(duration_seconds(m.window)),
-            "alerts": [a.model_dump(mode="json") for a in m.alerts],
-            "dashboard": m.dashboard,
-            "slices": _categorical_inputs(spec),
-            "log_path": s.logging.path,
-        }
+    return MonitorParams(
+        entity=p.entity,
+        timestamp=p.timestamp,
+        task=p.task,
+        covariate=Covariate.model_validate(m.covariate.model_dump()),
+        concept=Concept(
+            labels=_join(root, labels) if labels and not is_remote(labels) else labels,
+            key=tuple(m.concept.key),
+            metric=m.concept.metric,
+            max_relative_drop=m.concept.max_relative_drop,
+            min_labels=m.concept.min_labels,
+        ),
+        window_seconds=int(duration_seconds(m.window)),
+        alerts=tuple(ALERT.validate_python(a.model_dump()) for a in m.alerts),
+        dashboard=m.dashboard,
+        slices=_categorical_inputs(spec),
+        log_path=s.logging.path,
     )
+
+
+# a discriminated union is built from its data: the spec's alert or search range, field for field
+ALERT: TypeAdapter[Alert] = TypeAdapter(Alert)
+SEARCH_SPACE: TypeAdapter[SearchSpace] = TypeAdapter(SearchSpace)
 
 
 def _stages(spec: SystemSpec, sources: tuple[SourcePlan, ...]) -> tuple[StagePlan, ...]:

@@ -75,8 +75,10 @@ class TrackedModel:
         return tracked(getattr(model, name), child)
 
     def __eq__(self, other: object) -> bool:
-        self.__getattr__("__eq__")
+        """A comparison reads the whole model."""
         model = object.__getattribute__(self, "_model")
+        if path := object.__getattribute__(self, "_path"):
+            READS.add(f"{path}.*")
         return bool(model == (object.__getattribute__(other, "_model") if isinstance(other, TrackedModel) else other))
 
     __hash__ = None  # type: ignore[assignment]
