@@ -629,6 +629,22 @@ def concept_drift(
         mon.concept,
         predictor.classes is not None,
     )
+    return judged_concept(judge, concept, cur, windows, mon, predictor.bundle.baseline, model)
+
+
+def judged_concept(
+    judge: ConceptJudge,
+    concept: dict[str, Any],
+    cur: Current,
+    windows: dict[str, np.ndarray],
+    mon: MonitorParams,
+    registered: ConceptBaseline,
+    model: ModelOf,
+) -> tuple[dict[str, Any], list[DriftAlert]]:
+    """The concept metric overall, per window and per slice, and an alert for each drop
+    past `max_relative_drop`."""
+    baseline = concept["baseline"]
+    drop = mon.concept.max_relative_drop
     overall = judge.window(np.arange(cur.rows), baseline)
     concept.update(overall=overall, relative_drop=overall["relative_drop"])
     alerts = []
@@ -636,15 +652,11 @@ def concept_drift(
         w = judge.window(idx, baseline)
         concept["windows"].append({"window": wname, **w})
         if w["alert"]:
-            alerts.append(
-                DriftAlert(model, "concept", None, None, w["relative_drop"], mon.concept.max_relative_drop, wname)
-            )
-    for name, s in judge.slices(cur, mon.slices, predictor.bundle.baseline, baseline).items():
+            alerts.append(DriftAlert(model, "concept", None, None, w["relative_drop"], drop, wname))
+    for name, s in judge.slices(cur, mon.slices, registered, baseline).items():
         concept["slices"][name] = s
         if s["alert"]:
-            alerts.append(
-                DriftAlert(model, "concept", None, name, s["relative_drop"], mon.concept.max_relative_drop, "all")
-            )
+            alerts.append(DriftAlert(model, "concept", None, name, s["relative_drop"], drop, "all"))
     concept["message"] = _concept_message(overall, mon.concept.metric)
     return concept, alerts
 
