@@ -23,14 +23,12 @@ IR_VERSION = 4
 
 class Params(Section):
     ingest: IngestParams
-    validate_: ValidateParams = Field(
-        validation_alias="validate", serialization_alias="validate"
-    )  # `validate` is a name BaseModel keeps
+    # `validate` and `register` are names pydantic's BaseModel (and ABCMeta) keep: the
+    # fields carry a trailing underscore and the file keeps the plain name
+    validate_: ValidateParams = Field(validation_alias="validate", serialization_alias="validate")
     featurize: FeaturizeParams
     train: TrainParams
-    register_: RegisterParams = Field(
-        validation_alias="register", serialization_alias="register"
-    )  # `register` is a name ABCMeta keeps
+    register_: RegisterParams = Field(validation_alias="register", serialization_alias="register")
     package: PackageParams
     serve: ServeParams
     monitor: MonitorParams

@@ -255,6 +255,7 @@ def serving_section(ctx: StageContext) -> BundleServing:
         timestamp=cfg.timestamp,
         inputs=dict(serve.inputs),
         rename=dict(serve.rename),
+        # copied through a dump: under MLWRIGHT_TRACK_READS the section is a recording stand-in, not the model
         row_features=tuple(RowFeature.model_validate(f.model_dump()) for f in featurize.row_features),
         window_counts=tuple(f.name for f in featurize.window_features if f.counts),
         online=OnlineStore.model_validate(featurize.online.model_dump()),
