@@ -15,7 +15,10 @@ single-thread workers, 8 entity buckets). Each stage runs through `mlwright run
 The outputs are compared before anything is printed: the offline feature store's
 sha256 per part, the model's test metrics and the batch scores must be equal.
 
-    python benchmarks/scale.py [--rows 1000000] [--rounds 2] [--trials 4]
+    python benchmarks/scale.py [--rows 1000000] [--rounds 2] [--trials 4] [--stages featurize,train,predict]
+
+`--stages` picks what is measured (every stage still runs once first, to put inputs in
+place): at 10M rows a measured search is hours on 2 cores, featurize and predict minutes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("featurize", "train", "predict")
 
 
 def mlwright(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -82,7 +86,17 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--trials", type=int, default=4)
+    ap.add_argument(
+        "--distributed-fit-rows",
+        type=int,
+        help="compute.distributed_fit_rows of the cluster build (profile: 5M); above --rows the fits are equal",
+    )
+    ap.add_argument("--stages", default="featurize,train,predict", help="comma-separated: what is measured")
     a = ap.parse_args()
+    measured_stages = a.stages.split(",")
+    unknown = set(measured_stages) - set(STAGES)
+    if unknown:
+        raise SystemExit(f"--stages: {', '.join(sorted(unknown))}: not one of {', '.join(STAGES)}")
     project = Path(tempfile.mkdtemp()) / "project"
     shutil.copytree(
         ROOT / "pipelines" / "churn", project / "pipelines" / "churn", ignore=shutil.ignore_patterns("data")
@@ -95,7 +109,7 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    print(f"generated {a.rows} label rows in {time.perf_counter() - started:.0f}s")
+    print(f"generated {a.rows} label rows in {time.perf_counter() - started:.0f}s", flush=True)
     common = [f"training.hpo.trials={a.trials}", "training.tracking.uri=none"]
     builds = {"one process": "build/local", "LocalCluster 2x1": "build/cluster"}
     mlwright("compile", "pipelines/churn/system.yaml", *common, "--out", builds["one process"], cwd=project)
@@ -104,18 +118,28 @@ def main() -> None:
         "pipelines/churn/system.yaml",
         *common,
         "profile=cluster",
+        *([f"compute.distributed_fit_rows={a.distributed_fit_rows}"] if a.distributed_fit_rows else []),
         "--out",
         builds["LocalCluster 2x1"],
         cwd=project,
     )
     for build in builds.values():
         mlwright("run", build, "--quiet", cwd=project)  # every stage once: inputs in place, caches warm
+        print(f"{build}: every stage run once ({time.perf_counter() - started:.0f}s)", flush=True)
     score = "pipelines/churn/data/score/*.parquet"
     work = {
         "featurize": lambda b: ("run", b, "--stage", "featurize", "--force", "--quiet"),
         "train": lambda b: ("run", b, "--stage", "train", "--force", "--quiet"),
         "predict": lambda b: ("predict", b, "--input", score, "--output", f"{b}/scored-{time.monotonic_ns()}"),
     }
+    for build in builds.values():
+        mlwright(*work["predict"](build), cwd=project)
+    scored = {name: sorted((project / build).glob("scored-*"))[-1] for name, build in builds.items()}
+    one, cluster = (outputs(project / builds[n], scored[n]) for n in builds)
+    assert one["features"] == cluster["features"], "offline feature store differs"
+    assert one["test"] == cluster["test"], "model metrics differ"
+    assert one["scores"] == cluster["scores"], "batch scores differ"
+    work = {stage: args for stage, args in work.items() if stage in measured_stages}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for rnd in range(a.rounds):
         order = list(builds.items()) if rnd % 2 == 0 else list(reversed(builds.items()))
@@ -127,11 +151,6 @@ def main() -> None:
         for stage, args in work.items()
         for name, build in builds.items()
     }
-    scored = {name: sorted((project / build).glob("scored-*"))[-1] for name, build in builds.items()}
-    one, cluster = (outputs(project / builds[n], scored[n]) for n in builds)
-    assert one["features"] == cluster["features"], "offline feature store differs"
-    assert one["test"] == cluster["test"], "model metrics differ"
-    assert one["scores"] == cluster["scores"], "batch scores differ"
     print(f"{a.rows} label rows, {os.cpu_count()} cores, {a.rounds} interleaved rounds; outputs identical")
     print(f"{'stage':10s} {'engine':18s} {'wall s':>8s} {'CPU s':>8s} {'CPU ratio':>10s} {'peak RSS/process MB':>20s}")
     for stage in work:

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlwright.runtime.stages.validate import column_checks
+from mlwright.runtime.validation.checks import column_checks
 
 FLOATS = [f"f{i}" for i in range(12)]
 INTS = [f"i{i}" for i in range(6)]

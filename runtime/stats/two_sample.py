@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from mlwright.runtime.stats.sample import merged_sample, sample_part
+
 MAX_EXACT_N = 10_000
 ASYMPTOTIC_EN = 100_000
-MAX_SAMPLE = 200_000
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,24 @@ def category_shares(ref: dict[str, int], cur: dict[str, int]) -> tuple[np.ndarra
     return r / max(r.sum(), 1), c / max(c.sum(), 1)
 
 
-def sample_sorted(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The sorted values, or a seeded uniform sample of them past MAX_SAMPLE."""
-    v = values[~np.isnan(values)] if values.dtype.kind == "f" else values
-    if len(v) > MAX_SAMPLE:
-        v = np.random.default_rng(seed).choice(v, MAX_SAMPLE, replace=False)
-    return np.sort(v.astype(np.float64))
+def sample_sorted(values: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    """The sorted values (NaN dropped), or past MAX_SAMPLE a uniform sample of them drawn
+    by row position (see sample.py: the same rows however the column is split)."""
+    at = np.arange(len(values)) if positions is None else positions
+    return merged_sample([sample_part(values, at)])
 
 
-def numeric_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
-    s = sample_sorted(values)
+def numeric_profile(values: np.ndarray, bins: int, positions: np.ndarray | None = None) -> dict[str, Any]:
+    """`values`' profile; `positions` are the rows' places in their table (default: in `values`)."""
+    return profile_of_sample(len(values), sample_sorted(values, positions), bins)
+
+
+def profile_of_sample(n: int, s: np.ndarray, bins: int) -> dict[str, Any]:
+    """The profile of `n` values from their sorted sample: one process or summed parts."""
     edges = quantile_edges(s, bins)
     return {
         "kind": "numeric",
-        "n": int(len(values)),
+        "n": int(n),
         "mean": float(s.mean()) if len(s) else None,
         "std": float(s.std()) if len(s) else None,
         "edges": edges.tolist(),

@@ -13,6 +13,7 @@ model's metrics and the batch scores.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -83,6 +84,7 @@ def test_the_churn_pipeline_on_a_real_scheduler_writes_the_same_bytes(scheduler:
     local = run_cli("run", "build/churn", "--quiet", cwd=project)
     assert local.returncode == 0, local.stdout + local.stderr
     features, metrics = offline_digests(build), json.loads((build / "reports" / "metrics.json").read_text())
+    validation = (build / "reports" / "validation.json").read_text()
     batch = "pipelines/churn/data/score/*.parquet"
     one = run_cli("predict", "build/churn", "--input", batch, "--output", str(tmp_path / "one"), cwd=project)
     assert one.returncode == 0, one.stdout + one.stderr
@@ -101,6 +103,11 @@ def test_the_churn_pipeline_on_a_real_scheduler_writes_the_same_bytes(scheduler:
     assert f"Dask scheduler {scheduler}, 2 workers" in forced.stdout
     assert "bucket 8/8 done" in forced.stdout
     assert offline_digests(build) == features
+    checked = run_cli("run", "build/churn", "--stage", "validate", "--force", cwd=project, env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"validate: Dask scheduler {scheduler}" in checked.stdout, checked.stdout
+    assert re.search(r"validate: part (\d+)/\1 done", checked.stdout), checked.stdout
+    assert (build / "reports" / "validation.json").read_text() == validation
 
     trained = run_cli("run", "build/churn", cwd=project, env=env)
     assert trained.returncode == 0, trained.stdout + trained.stderr

@@ -27,7 +27,7 @@ import pytest
 
 from mlwright.contract.compute import ComputeParams
 from mlwright.runtime.compute import Compute, LocalEngine, open_engine
-from mlwright.runtime.context import StageContext, UserError
+from mlwright.runtime.context import GateFailed, StageContext, UserError
 from mlwright.runtime.serving.predict import run_batch
 from mlwright.runtime.stages import featurize, ingest, register, train, validate
 from mlwright.runtime.stages.featurize import ORDINAL, SPINE, bucket_predicate, training_table, with_ordinal
@@ -126,6 +126,51 @@ def test_dask_local_cluster_equals_one_run(tricky: StageContext) -> None:
         got = training_table(ctx, engine)
     assert got.table.equals(want)
     assert got.latest == training_table(tricky, LocalEngine()).latest
+
+
+def validation_report(ctx: StageContext) -> dict[str, object]:
+    """validate's report as written, whether its gate passed or not (the tricky rows fail it)."""
+    try:
+        validate.run(ctx)
+    except GateFailed:
+        pass
+    report: dict[str, object] = json.loads(ctx.path("reports/validation.json").read_text())
+    return report
+
+
+def test_validate_on_dask_writes_the_same_report_as_one_process(tricky: StageContext) -> None:
+    """#18 item 6: the snapshots in five row ranges on a LocalCluster, against a reference
+    (the same version's profile, so layer B runs): the same report, every p-value and
+    histogram included."""
+    first = validation_report(tricky)
+    folder = tricky.path(f".mlwright/reference/{first['dataset_version']}")
+    if not folder.is_dir():  # a failed gate accepts nothing: save this version's profile as the reference
+        validate.save_profile(
+            folder.parent,
+            str(first["dataset_version"]),
+            validate.build_profile(
+                {s.name: read_snapshot(tricky, s.name) for s in tricky.params.ingest.sources}, tricky.params.validate_
+            ),
+        )
+
+    median_fee = float(np.median(read_snapshot(tricky, "events").column("monthly_fee").to_numpy()))
+
+    def against_itself(ctx: StageContext) -> StageContext:
+        cfg = ctx.params.validate_
+        checks = cfg.distribution.model_copy(update={"reference": str(folder.relative_to(ctx.root))})
+        # half the fees above the limit: a failure in every part, its counts and examples added up
+        fees = cfg.schema_["events"]["monthly_fee"].model_copy(update={"max": median_fee})
+        schema = {**cfg.schema_, "events": {**cfg.schema_["events"], "monthly_fee": fees}}
+        update = {"validate_": cfg.model_copy(update={"distribution": checks, "schema_": schema})}
+        return StageContext(ctx.root, ctx.params.model_copy(update=update))
+
+    one = validation_report(against_itself(tricky))
+    two = validation_report(against_itself(with_buckets(tricky, 5, engine="dask")))
+    assert one == two
+    layer_b = [e for e in one["expectations"] if e["layer"] == "distribution"]  # type: ignore[union-attr]
+    assert layer_b and all(e["status"] == "passed" for e in layer_b)
+    fee = next(e for e in one["expectations"] if e["id"] == "schema.events.monthly_fee.range")  # type: ignore[union-attr]
+    assert fee["status"] == "failed" and fee["observed"]["count"] >= 400 and len(fee["examples"]) == 20
 
 
 def test_two_local_featurize_runs_write_the_same_bytes(tricky: StageContext) -> None:
