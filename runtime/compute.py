@@ -79,6 +79,11 @@ class Engine(Protocol):
         """(position, result) as each task finishes: what a checkpointing caller records."""
         ...
 
+    def keep(self, fn: Callable[..., Any], items: Sequence[Any], what: str) -> list[Any]:
+        """`fn` over `items`, each result left where it was computed (a worker's memory),
+        as handles to pass as `map`'s items: several rounds over parts read once."""
+        ...
+
 
 class LocalEngine:
     """Every task in this process, one after another, each free to use every core."""
@@ -102,6 +107,9 @@ class LocalEngine:
         for i, item in enumerate(items):
             yield i, fn(item, **shared)
 
+    def keep(self, fn: Callable[..., Any], items: Sequence[Any], what: str) -> list[Any]:
+        return [fn(item) for item in items]
+
 
 class DaskEngine:
     """Tasks on a Dask cluster: each is a plain function of a picklable job."""
@@ -115,7 +123,9 @@ class DaskEngine:
         self.stage = stage
 
     def share(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=True, hash=False)
+        # in a list: Dask scatters a dict value by value, under its own keys as task keys
+        # (two shared dicts with a key in common would then overwrite each other)
+        return self.client.scatter([value], broadcast=True, hash=False)[0]
 
     def map(
         self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
@@ -124,6 +134,21 @@ class DaskEngine:
         for i, result in self.completed(fn, items, what, progress, **shared):
             results[i] = result
         return results
+
+    def keep(self, fn: Callable[..., Any], items: Sequence[Any], what: str) -> list[Any]:
+        from distributed import wait
+
+        keys = [f"{self.stage}-{what}-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(items))]
+        futures = self.client.map(fn, list(items), pure=False, key=keys)
+        wait(futures)
+        failed = next((f for f in futures if f.status != "finished"), None)
+        if failed is not None:
+            try:
+                failed.result()  # the task's error (UserError, or a crash) surfaces here
+            finally:
+                self.client.cancel(futures)  # after: cancelling first hides the error
+        out: list[Any] = futures
+        return out
 
     def completed(
         self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any

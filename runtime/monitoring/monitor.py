@@ -12,37 +12,34 @@ Alerts go to the configured sinks once per window (deduplicated).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-import time
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mlwright.contract.metrics import HIGHER_IS_BETTER
 from mlwright.contract.monitor import Concept, Covariate, MonitorParams
 from mlwright.runtime.atomic import write_json
-from mlwright.runtime.context import UserError
+from mlwright.runtime.compute import Engine, LocalEngine, compute_of, open_engine
+from mlwright.runtime.context import StageContext, UserError
 from mlwright.runtime.data.sources import event_times_us
 from mlwright.runtime.models.bundle import ConceptBaseline, SliceBaseline, load_reference
 from mlwright.runtime.monitoring.alerts import DriftAlert, ModelOf, send_alerts
+from mlwright.runtime.monitoring.covariate import Part, covariates
 from mlwright.runtime.monitoring.current import Current, class_code, key_text
-from mlwright.runtime.monitoring.prediction_log import is_prediction_log, read_log
+from mlwright.runtime.monitoring.prediction_log import LogPart, is_prediction_log, log_ranges, read_log, read_log_part
+from mlwright.runtime.monitoring.windows import windows_of
 from mlwright.runtime.reports import render_html
 from mlwright.runtime.serving.predictor import Predictor
 from mlwright.runtime.stats.metrics import fbeta, macro_fbeta, score
 from mlwright.runtime.stats.truth import truth
-from mlwright.runtime.stats.two_sample import (
-    category_shares,
-    chi2_two_sample,
-    histogram,
-    ks_and_shares,
-    psi_from_shares,
-)
 
 
 # --- inputs ---------------------------------------------------------------------
@@ -119,116 +116,24 @@ def key_rows(table: pa.Table, key: list[str], what: str) -> list[tuple[str | Non
     return list(zip(*columns, strict=True))
 
 
-# --- covariate drift ----------------------------------------------------------------
+# --- covariate drift (covariate.py: over parts, added up) ------------------------------
 def feature_drift(ref: dict[str, Any], values: Any, cfg: Covariate) -> dict[str, Any]:
-    """PSI plus KS (numeric) or chi-square (categorical) of one feature, each computed once."""
-    eps = cfg.epsilon
-    if ref["kind"] == "numeric":
-        nan = np.isnan(values)
-        v = values[~nan] if nan.any() else values
-        if len(v) < cfg.min_rows:
-            return {
-                "status": "insufficient",
-                "rows": int(len(v)),
-                "psi": None,
-                "test": None,
-                "statistic": None,
-                "p_value": None,
-                "effect": None,
-            }
-        ks, shares = ks_and_shares(ref["sample"], np.asarray(ref["edges"], dtype=np.float64), v)
-        psi = psi_from_shares(np.asarray(ref["shares"]), shares, eps)
-        shift = (float(v.mean()) - ref["mean"]) / ref["std"] if ref.get("std") else 0.0
-        return {
-            "status": "ok",
-            "rows": int(len(v)),
-            "psi": round(psi, 6),
-            "test": "ks",
-            "statistic": round(ks.statistic, 6),
-            "p_value": float(f"{ks.p_value:.6g}"),
-            "effect": round(shift, 4),
-            "effect_name": "mean_shift_sd",
-        }
-    counts = category_counts(values)
-    n = sum(counts.values())
-    if n < cfg.min_rows:
-        return {
-            "status": "insufficient",
-            "rows": n,
-            "psi": None,
-            "test": None,
-            "statistic": None,
-            "p_value": None,
-            "effect": None,
-        }
-    r, c = category_shares(ref["counts"], counts)
-    psi = psi_from_shares(r, c, eps)
-    chi = chi2_two_sample(ref["counts"], counts)
-    return {
-        "status": "ok",
-        "rows": n,
-        "psi": round(psi, 6),
-        "test": "chi2" if chi else None,
-        "statistic": round(chi.statistic, 4) if chi else None,
-        "p_value": float(f"{chi.p_value:.6g}") if chi else None,
-        "effect": round(chi.effect, 4) if chi else None,
-        "effect_name": "cramers_v",
-    }
+    """PSI plus KS (numeric) or chi-square (categorical) of one feature's values."""
+    return drift_all({"x": ref}, {"x": values}, cfg)["x"]
+
+
+def drift_all(reference: dict[str, Any], columns: dict[str, Any], cov: Covariate) -> dict[str, dict[str, Any]]:
+    """Every feature's drift over columns held in this process (one part)."""
+    rows = max((len(v) for v in columns.values()), default=0)
+    part = Part(0, Current(dict(columns), None, [None] * rows, [None] * rows, None, None, rows))
+    found = covariates(LocalEngine(), [part], reference, cov, 0, ())
+    return found.features
 
 
 def bins_used(reference: dict[str, Any]) -> int | None:
     """The number of PSI bins of the reference's numeric profiles (None without any)."""
     counts = {len(p["shares"]) for p in reference.values() if p.get("kind") == "numeric" and p.get("shares")}
     return max(counts) if counts else None
-
-
-def category_counts(values: Any) -> dict[str, int]:
-    """Counts of each non-null category (Arrow's value_counts: no Python loop per row)."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
-    vc = pc.value_counts(pc.drop_null(arr))
-    return {str(k): int(c) for k, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)}
-
-
-def drift_all(reference: dict[str, Any], columns: dict[str, Any], cov: Covariate) -> dict[str, dict[str, Any]]:
-    """`feature_drift` for every feature, one thread per core: the sorts and binary
-    searches that dominate release the GIL, so columns run side by side."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    names = sorted(reference)
-    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1) or 1) as pool:
-        results = list(pool.map(lambda n: feature_drift(reference[n], columns[n], cov), names))
-    return dict(zip(names, results, strict=True))
-
-
-DAY = 86_400
-MONDAY_OFFSET = 4 * DAY  # 1970-01-01 was a Thursday: Monday 1970-01-05 starts ISO weeks
-
-
-def window_origin(seconds: int) -> int:
-    """Where windows start, on the calendar: weeks on Mondays, days at midnight UTC,
-    hours on the hour (counting from the Unix epoch put 7-day windows on Thursdays)."""
-    return MONDAY_OFFSET if seconds % (7 * DAY) == 0 else 0
-
-
-def windows_of(ts: np.ndarray | None, n: int, seconds: int) -> dict[str, np.ndarray]:
-    """Row indices per window of event time, keyed by the window's start (ISO 8601)."""
-    if ts is None or n == 0 or seconds <= 0:
-        return {"all": np.arange(n)}
-    origin = window_origin(seconds)
-    keys = (ts - origin * 1_000_000) // (seconds * 1_000_000)
-    out = {}
-    for k in np.unique(keys):
-        start = _iso(int(k) * seconds + origin)
-        out[start] = np.nonzero(keys == k)[0]
-    return out
-
-
-def _iso(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-def _take(values: Any, idx: np.ndarray) -> Any:
-    return values[idx] if isinstance(values, np.ndarray) else [values[i] for i in idx]
 
 
 # --- concept drift ---------------------------------------------------------------------
@@ -474,17 +379,20 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     on delayed labels (overall, per window, per slice), alerts sent once, the report."""
     from mlwright.runtime.context import load_context
 
-    mon = load_context(target).params.monitor
+    ctx = load_context(target)
+    mon = ctx.params.monitor
     root = state_root or target
-    predictor, reference, cur = observed(target, current, mon)
+    with monitor_engine(ctx, current) as engine:
+        predictor, reference, parts = observed(engine, target, current, mon, compute_of(ctx).buckets)
+        found = covariates(engine, parts, reference, mon.covariate, mon.window_seconds, tuple(mon.slices))
+    cur = found.concept
     bundle = predictor.bundle
     model = ModelOf(bundle.name, bundle.model_version, bundle.dataset_version)
-    watched = {name: prof for name, prof in reference.items() if name in cur.columns}
-    features = covariate_drift(watched, cur, mon.covariate, bundle.feature_importance)
+    features = judged_features(found.features, mon.covariate, bundle.feature_importance)
     windows = windows_of(cur.ts, cur.rows, mon.window_seconds)
     if len(windows) > 1:  # judge the whole sample too: small windows may each be too thin
         windows = {"all": np.arange(cur.rows), **windows}
-    window_report, alerts = window_drift(watched, cur, windows, mon.covariate, model)
+    window_report, alerts = window_alerts(found.windows, mon.covariate, model)
     concept, concept_alerts = concept_drift(target, predictor, cur, windows, mon, labels, model)
     alerts += concept_alerts
     fresh = send_alerts(alerts, mon.alerts, root)
@@ -510,7 +418,7 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
         "concept": concept,
         "alerts": [a.as_json() for a in alerts],
         "alerts_sent_now": len(fresh),
-        "histograms": {n: _hist(watched[n], cur.columns[n]) for n in sorted(watched)},
+        "histograms": found.histograms,
     }
     write_json(root / "reports" / "drift.json", report)
     if mon.dashboard == "html":
@@ -524,29 +432,64 @@ def run_monitor(target: Path, current: str, labels: str | None, state_root: Path
     return report
 
 
-def observed(target: Path, current: str, mon: MonitorParams) -> tuple[Predictor, dict[str, Any], Current]:
-    """The registered model, its reference profile, and what it saw since: a prediction
-    log, or a batch scored here."""
+@contextlib.contextmanager
+def monitor_engine(ctx: StageContext, current: str) -> Iterator[Engine]:
+    """The build's Dask engine for a prediction log (read in byte ranges on the
+    workers); this process for a batch, which is scored here with the model."""
+    compute = compute_of(ctx)
+    if compute.engine != "dask" or not is_prediction_log(current):
+        yield LocalEngine()
+        return
+    with open_engine(compute, "monitor") as engine:
+        yield engine
+
+
+def observed(
+    engine: Engine, target: Path, current: str, mon: MonitorParams, buckets: int
+) -> tuple[Predictor, dict[str, Any], list[Any]]:
+    """The registered model, its reference profile, and what it saw since as parts (in
+    row order): a prediction log (on a cluster: `buckets` byte ranges), or a batch
+    scored here."""
     predictor = Predictor(target, target)
     key = list(mon.concept.key) or None
     try:
         reference = load_reference(predictor.folder / "reference")
         entity = predictor.serving.entity
-        if is_prediction_log(current):
-            cur = read_log(Path(current), reference, entity, predictor.classes, key)
+        if engine.name != "local":
+            parts = log_parts(engine, Path(current), target, buckets, reference, entity, predictor.classes, key)
+        elif is_prediction_log(current):
+            parts = [Part(0, read_log(Path(current), reference, entity, predictor.classes, key))]
         else:
-            cur = read_batch(current, predictor, reference, mon.timestamp, target, key)
+            parts = [Part(0, read_batch(current, predictor, reference, mon.timestamp, target, key))]
     finally:
         predictor.close()
-    return predictor, reference, cur
+    return predictor, reference, parts
 
 
-def covariate_drift(
-    watched: dict[str, Any], cur: Current, cov: Covariate, importance: dict[str, Any]
+def log_parts(
+    engine: Engine,
+    log: Path,
+    target: Path,
+    buckets: int,
+    reference: dict[str, Any],
+    entity: str,
+    classes: list[Any] | None,
+    key: list[str] | None,
+) -> list[Any]:
+    """The log in one byte range per bucket, each read on a worker and kept there."""
+    kinds = {name: {"kind": prof["kind"]} for name, prof in reference.items()}
+    # absolute paths: a worker's working directory is not this process's
+    with tempfile.TemporaryDirectory(prefix=".monitor-parts-", dir=target.resolve()) as folder:
+        ranges = log_ranges(log.resolve(), buckets)
+        jobs = [LogPart(i, r, folder, kinds, entity, classes, key) for i, r in enumerate(ranges)]
+        return engine.keep(read_log_part, jobs, "read")
+
+
+def judged_features(
+    features: dict[str, dict[str, Any]], cov: Covariate, importance: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
     """Each feature's drift over the whole sample: alerts go by PSI (the spec's threshold);
     a significant test with PSI below it is reported as such, not alerted."""
-    features = drift_all(watched, cur.columns, cov)
     for name, f in features.items():
         f["importance"] = importance.get(name)
         f["significant"] = f["p_value"] is not None and f["p_value"] < cov.ks_p_value
@@ -557,19 +500,16 @@ def covariate_drift(
     return features
 
 
-def window_drift(
-    watched: dict[str, Any], cur: Current, windows: dict[str, np.ndarray], cov: Covariate, model: ModelOf
+def window_alerts(
+    windows: list[tuple[str, int, dict[str, float | None]]], cov: Covariate, model: ModelOf
 ) -> tuple[list[dict[str, Any]], list[DriftAlert]]:
-    """PSI of every feature in every window, and an alert for each that crosses the threshold."""
+    """Every window's PSI per feature, and an alert for each that crosses the threshold."""
     report, alerts = [], []
-    for wname, idx in windows.items():
-        per = {}
-        for name, prof in sorted(watched.items()):
-            psi = feature_drift(prof, _take(cur.columns[name], idx), cov)["psi"]
-            per[name] = psi
+    for wname, rows, per in windows:
+        for name, psi in per.items():
             if psi is not None and psi > cov.threshold:
                 alerts.append(DriftAlert(model, "covariate", name, None, psi, cov.threshold, wname))
-        report.append({"window": wname, "rows": int(len(idx)), "psi": per})
+        report.append({"window": wname, "rows": rows, "psi": per})
     return report, alerts
 
 
@@ -724,21 +664,3 @@ def _concept_message(overall: dict[str, Any], name: str) -> str:
     if overall["status"] == "insufficient":
         return f"only {overall['labels']} labels arrived ({overall['coverage']:.0%} coverage): too few to judge"
     return f"{name} = {overall['value']:.4f} on {overall['labels']} labelled predictions ({overall['coverage']:.0%} coverage), relative drop {overall['relative_drop']:.2%}"
-
-
-def _hist(ref: dict[str, Any], values: Any) -> dict[str, Any]:
-    if ref["kind"] == "numeric":
-        nan = np.isnan(values)
-        v = values[~nan] if nan.any() else values
-        return histogram(ref["sample"], v)
-    counts: dict[str, int] = {}
-    for x in values:
-        if x is not None:
-            counts[x] = counts.get(x, 0) + 1
-    cats = sorted(set(ref["counts"]) | set(counts))
-    rt, ct = sum(ref["counts"].values()) or 1, sum(counts.values()) or 1
-    return {
-        "labels": cats,
-        "reference": [ref["counts"].get(c, 0) / rt for c in cats],
-        "current": [counts.get(c, 0) / ct for c in cats],
-    }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,18 @@ def _category(v: Any) -> str:
 
 
 def read_log(
-    path: Path, reference: dict[str, Any], entity: str, classes: list[Any] | None = None, key: list[str] | None = None
+    path: Path,
+    reference: dict[str, Any],
+    entity: str,
+    classes: list[Any] | None = None,
+    key: list[str] | None = None,
+    name: str | None = None,
 ) -> Current:
-    """The answered requests of a prediction log as a `Current`."""
+    """The answered requests of a prediction log as a `Current` (errors name `name`, the
+    log a part was cut from, or else `path`)."""
     import duckdb
 
+    shown = name or str(path)
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     try:
@@ -112,12 +120,14 @@ def read_log(
             "WHERE TRY_CAST(status AS DOUBLE) = 200 AND json_type(inputs) = 'OBJECT'"
         ).to_arrow_table()
     except duckdb.Error as exc:
-        raise UserError(f"{path}: not a readable prediction log ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{shown}: not a readable prediction log ({str(exc).splitlines()[0]})") from None
     finally:
         con.close()
     bad = int(np.count_nonzero(table.column("bad_ts").to_numpy(zero_copy_only=False)))
     if bad:
-        raise UserError(f"{path}: {bad} answered request(s) carry a timestamp that is not ISO 8601; the log is damaged")
+        raise UserError(
+            f"{shown}: {bad} answered request(s) carry a timestamp that is not ISO 8601; the log is damaged"
+        )
     # a field some answered request carries (a request log carries the inputs, not store features)
     present = {n: table.column(f"{alias}_kind").null_count < table.num_rows for n, alias in _aliases(names, texts)}
     columns: dict[str, Any] = {}
@@ -143,6 +153,64 @@ def read_log(
         table.num_rows,
         keys,
     )
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """Bytes [start, stop) of a log: whole lines, so every record is in one range."""
+
+    path: str
+    start: int
+    stop: int
+
+
+def log_ranges(path: Path, parts: int) -> list[LogRange]:
+    """At most `parts` ranges of near-equal size, each cut at a line's start."""
+    size = path.stat().st_size
+    cuts = {0, size}
+    with path.open("rb") as fh:
+        for i in range(1, parts):
+            fh.seek(size * i // parts - 1)
+            fh.readline()  # to the end of the line holding the byte before the cut
+            cuts.add(min(fh.tell(), size))
+    bounds = sorted(cuts)
+    return [LogRange(str(path), a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a] or [
+        LogRange(str(path), 0, 0)
+    ]
+
+
+@dataclass(frozen=True)
+class LogPart:
+    """One range of the log to read on a worker: a self-contained task."""
+
+    index: int
+    rows: LogRange
+    folder: str  # where the range is copied to for DuckDB's reader (seen by every worker)
+    reference: dict[str, Any]  # feature -> {"kind": ...}: what the reader needs of the profile
+    entity: str
+    classes: list[Any] | None
+    key: list[str] | None
+
+
+def read_log_part(job: LogPart) -> Any:
+    """The range's answered requests as a `covariate.Part`, errors naming the log."""
+    from mlwright.runtime.monitoring.covariate import Part
+
+    copy = Path(job.folder) / f"part-{job.index}.jsonl"
+    try:
+        with open(job.rows.path, "rb") as src, copy.open("wb") as out:
+            src.seek(job.rows.start)
+            left = job.rows.stop - job.rows.start
+            while left > 0:
+                chunk = src.read(min(left, 1 << 24))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+        cur = read_log(copy, job.reference, job.entity, job.classes, job.key, name=job.rows.path)
+    finally:
+        copy.unlink(missing_ok=True)
+    return Part(job.index, cur)
 
 
 def predictions(table: pa.Table, classes: list[Any] | None) -> np.ndarray:

@@ -63,27 +63,72 @@ def ks_and_bin_counts(ref_sorted: np.ndarray, cur: np.ndarray, edges: np.ndarray
     span = grid_span(ref_sorted)
     if span is None or len(cur) == 0:
         return None
+    cur_cell = cell_of(cur, *span)
+    cells = np.bincount(cur_cell, minlength=CELLS + 2)
+    resolve, lower = cells_to_resolve(ref_sorted, cells, edges, span)
+    return ks_from_cells(ref_sorted, cells, resolve, lower, np.sort(cur[resolve[cur_cell]]), edges, span)
+
+
+def cell_counts(values: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """How many of `values` fall in each cell: what parts of a sample add up (#18)."""
+    out: np.ndarray = np.bincount(cell_of(values, *span), minlength=CELLS + 2)
+    return out
+
+
+def picked(values: np.ndarray, resolve: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """The values in cells that must be resolved point by point."""
+    out: np.ndarray = values[resolve[cell_of(values, *span)]]
+    return out
+
+
+def cells_to_resolve(
+    ref_sorted: np.ndarray, cells: np.ndarray, edges: np.ndarray, span: tuple[float, float]
+) -> tuple[np.ndarray, float]:
+    """From the current sample's cell counts: which cells may hold D or a PSI edge (so
+    their values are needed), and the lower bound on D from the cell boundaries."""
     lo, scale = span
-    n, m = len(ref_sorted), len(cur)
-    cur_cell, ref_cell = cell_of(cur, lo, scale), cell_of(ref_sorted, lo, scale)
-    c_before, r_before = counts_before(cur_cell), counts_before(ref_cell)
+    n, m = len(ref_sorted), int(cells.sum())
+    c_before, r_before = _before(cells), counts_before(cell_of(ref_sorted, lo, scale))
     lower = float(np.abs(r_before / n - c_before / m).max())
     upper = np.maximum(r_before[1:] / n - c_before[:-1] / m, c_before[1:] / m - r_before[:-1] / n)
     resolve = upper >= lower
     resolve[cell_of(edges, lo, scale)] = True
-    picked = np.sort(cur[resolve[cur_cell]])
+    return resolve, lower
+
+
+def ks_from_cells(
+    ref_sorted: np.ndarray,
+    cells: np.ndarray,
+    resolve: np.ndarray,
+    lower: float,
+    picked_sorted: np.ndarray,
+    edges: np.ndarray,
+    span: tuple[float, float],
+) -> tuple[float, np.ndarray]:
+    """D and the PSI bin counts from the cell counts and the sorted values of the resolved
+    cells: one process and a cluster's parts both end here, with the same numbers."""
+    lo, scale = span
+    n, m = len(ref_sorted), int(cells.sum())
+    c_before = _before(cells)
+    ref_cell = cell_of(ref_sorted, lo, scale)
     # picked values in resolved cells before cell i: subtracting it turns a rank among the
     # picked values into a rank inside the cell
     picked_before = np.zeros(CELLS + 3, dtype=np.int64)
     np.cumsum(np.diff(c_before) * resolve, out=picked_before[1:])
 
     def cur_at_most(y: np.ndarray) -> np.ndarray:
-        cells = cell_of(y, lo, scale)
-        out: np.ndarray = c_before[cells] + np.searchsorted(picked, y, side="right") - picked_before[cells]
+        at = cell_of(y, lo, scale)
+        out: np.ndarray = c_before[at] + np.searchsorted(picked_sorted, y, side="right") - picked_before[at]
         return out
 
-    points = np.concatenate([picked, ref_sorted[resolve[ref_cell]]])
+    points = np.concatenate([picked_sorted, ref_sorted[resolve[ref_cell]]])
     inside = np.abs(np.searchsorted(ref_sorted, points, side="right") / n - cur_at_most(points) / m)
     d = max(lower, float(inside.max(initial=0.0)))
     at_edges = cur_at_most(np.asarray(edges, dtype=np.float64))
     return d, np.diff(np.concatenate([[0], at_edges, [m]]))
+
+
+def _before(cells: np.ndarray) -> np.ndarray:
+    out = np.zeros(CELLS + 3, dtype=np.int64)
+    np.cumsum(cells, out=out[1:])
+    return out

@@ -169,17 +169,35 @@ def categorical_profile(values: list[Any]) -> dict[str, Any]:
 
 def histogram(ref: np.ndarray, cur: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
     """Shared-edge histograms (shares) for the reports' plots."""
-    both = np.concatenate([ref, cur]) if len(cur) else ref
-    if len(both) == 0:
+    edges = plot_edges(ref, cur, bins)
+    if edges is None:
         return {"edges": [], "reference": [], "current": []}
+    return plot_shares(edges, plot_counts(ref, edges), plot_counts(cur, edges))
+
+
+def plot_edges(ref: np.ndarray, cur_sample: np.ndarray, bins: int = 20) -> np.ndarray | None:
+    """A plot's bin edges: equal widths between the 0.5 % and 99.5 % quantiles of both
+    samples (a current sample past MAX_SAMPLE rows: see sample.py); None with no values."""
+    both = np.concatenate([ref, cur_sample]) if len(cur_sample) else ref
+    if len(both) == 0:
+        return None
     lo, hi = np.quantile(both, [0.005, 0.995])
     if hi <= lo:
         lo, hi = float(both.min()) - 0.5, float(both.max()) + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    r, _ = np.histogram(np.clip(ref, lo, hi), edges)
-    c, _ = np.histogram(np.clip(cur, lo, hi), edges)
+    out: np.ndarray = np.linspace(lo, hi, bins + 1)
+    return out
+
+
+def plot_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Values per plot bin, the outer bins taking what lies beyond them: parts add up."""
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), edges)
+    out: np.ndarray = counts
+    return out
+
+
+def plot_shares(edges: np.ndarray, ref: np.ndarray, cur: np.ndarray) -> dict[str, list[float]]:
     return {
         "edges": edges.round(6).tolist(),
-        "reference": (r / max(r.sum(), 1)).round(6).tolist(),
-        "current": (c / max(c.sum(), 1)).round(6).tolist(),
+        "reference": (ref / max(ref.sum(), 1)).round(6).tolist(),
+        "current": (cur / max(cur.sum(), 1)).round(6).tolist(),
     }

@@ -89,6 +89,13 @@ def test_the_churn_pipeline_on_a_real_scheduler_writes_the_same_bytes(scheduler:
     one = run_cli("predict", "build/churn", "--input", batch, "--output", str(tmp_path / "one"), cwd=project)
     assert one.returncode == 0, one.stdout + one.stderr
 
+    prediction_log(project, project / "predictions.jsonl")  # relative below: workers run elsewhere
+    labels = "pipelines/churn/data/labels/delayed.csv"
+    watch = ("monitor", "build/churn", "--current", "predictions.jsonl", "--labels", labels)
+    watched = run_cli(*watch, cwd=project)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    drift = json.loads((build / "reports" / "drift.json").read_text())
+
     compiled = run_cli("compile", "pipelines/churn/system.yaml", *FAST, "profile=cluster", cwd=project)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     env = {"MLWRIGHT_DASK_SCHEDULER": scheduler}
@@ -125,6 +132,28 @@ def test_the_churn_pipeline_on_a_real_scheduler_writes_the_same_bytes(scheduler:
 
     pd.testing.assert_frame_equal(scores(tmp_path / "one"), scores(tmp_path / "two"))
 
+    # the log read in byte ranges on the workers, its counts added up here: the same report
+    again = run_cli(*watch, cwd=project, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"monitor: Dask scheduler {scheduler}" in again.stdout, again.stdout
+    on_cluster = json.loads((build / "reports" / "drift.json").read_text())
+    assert on_cluster["concept"]["overall"]["labels"] > 0 and len(on_cluster["windows"]) > 2
+    assert {**on_cluster, "alerts_sent_now": 0} == {**drift, "alerts_sent_now": 0}
+    assert list(build.glob(".monitor-parts-*")) == []
+
+
+def prediction_log(project: Path, path: Path) -> Path:
+    """The score batch as the endpoint logs answered requests (with a refused one)."""
+    batch = pd.concat([pd.read_parquet(p) for p in sorted((project / "pipelines/churn/data/score").glob("*.parquet"))])
+    lines = []
+    for i, row in enumerate(batch.to_dict("records")):
+        when = row["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        inputs = {k: (v.strftime("%Y-%m-%dT%H:%M:%S") if hasattr(v, "strftime") else v) for k, v in row.items()}
+        record = {"request_id": f"r{i}", "timestamp": when, "status": 200 if i % 97 else 422, "inputs": inputs}
+        lines.append(json.dumps({**record, "prediction": i % 2, "probability": (i % 100) / 100}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
 
 def test_an_unreachable_scheduler_fails_the_stage_in_one_line(tmp_path: Path) -> None:
     project = make_project(tmp_path, "churn")
@@ -134,8 +163,6 @@ def test_an_unreachable_scheduler_fails_the_stage_in_one_line(tmp_path: Path) ->
     started = time.monotonic()
     out = run_cli("run", "build/churn", cwd=project, env=env)
     assert out.returncode != 0
-    assert (
-        "featurize: compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:" in out.stdout + out.stderr
-    )
+    assert "validate: compute.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     assert time.monotonic() - started < 120
