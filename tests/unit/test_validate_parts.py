@@ -29,18 +29,11 @@ from mlwright.runtime.data.snapshot_parts import read_range, row_ranges
 from mlwright.runtime.stats.sample import MAX_SAMPLE, merged_sample, sample_part
 from mlwright.runtime.validation.parts import Facts, PartJob, facts, part_facts
 
+from .test_target_layer import column
+
 
 def check(type_: str, **kw: Any) -> ColumnCheck:
-    base: dict[str, Any] = {
-        "type": type_,
-        "nullable": True,
-        "min": None,
-        "max": None,
-        "values": None,
-        "unique": False,
-        "unique_with": None,
-    }
-    return ColumnCheck(**(base | kw))
+    return ColumnCheck(**(column(type_) | kw))
 
 
 def params(schema: dict[str, dict[str, ColumnCheck]], **kw: Any) -> ValidateParams:
