@@ -14,6 +14,7 @@ build at a cluster re-runs nothing).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from mlwright.runtime.context import StageContext, UserError, resolve_env, say
 
 R = TypeVar("R")
 
+IN_FLIGHT = 2  # tasks sent per worker before one finishes: a queued one each, no more
 CONNECT_TIMEOUT_S = 20  # an unreachable scheduler is a one-line error within this time
 
 
@@ -153,17 +155,33 @@ class DaskEngine:
     def completed(
         self, fn: Callable[..., R], items: Sequence[Any], what: str, progress: bool = True, **shared: Any
     ) -> Iterator[tuple[int, R]]:
+        """Tasks in flight are bounded (IN_FLIGHT per worker), the next sent as one
+        finishes: each task's input is serialised when it is sent, so a batch of many
+        chunks never has every chunk's copy in memory at once."""
         from distributed import as_completed
 
         if not items:
             return
-        keys = [f"{self.stage}-{what}-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(items))]
-        futures = self.client.map(fn, list(items), pure=False, key=keys, **shared)
-        position = {f.key: i for i, f in enumerate(futures)}
+        tag = uuid.uuid4().hex[:8]
+        waiting = iter(range(len(items)))
+        position: dict[str, int] = {}
+        live: set[Any] = set()
+
+        def send(i: int) -> Any:
+            future = self.client.submit(fn, items[i], pure=False, key=f"{self.stage}-{what}-{i}-{tag}", **shared)
+            position[future.key] = i
+            live.add(future)
+            return future
+
+        running = as_completed([send(i) for i in itertools.islice(waiting, IN_FLIGHT * self.workers)])  # type: ignore[no-untyped-call]
         done = 0
         try:
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            for future in running:
                 result = future.result()  # a task's UserError/GateFailed surfaces here
+                live.discard(future)
+                following = next(waiting, None)
+                if following is not None:
+                    running.add(send(following))
                 done += 1
                 if progress and len(items) > 1 and (done * 10 // len(items) > (done - 1) * 10 // len(items)):
                     say(f"{self.stage}: {what} {done}/{len(items)} done")  # about ten lines, whatever the count
@@ -171,7 +189,7 @@ class DaskEngine:
                 future.release()
         except BaseException:
             # a task's error (or a worker that died: KilledWorker, reported as the crash it is)
-            self.client.cancel(futures)
+            self.client.cancel(list(live))
             raise
 
 
