@@ -170,7 +170,10 @@ def log_ranges(path: Path, parts: int) -> list[LogRange]:
     cuts = {0, size}
     with path.open("rb") as fh:
         for i in range(1, parts):
-            fh.seek(size * i // parts - 1)
+            at = size * i // parts
+            if at == 0:  # a log smaller than the count of parts
+                continue
+            fh.seek(at - 1)
             fh.readline()  # to the end of the line holding the byte before the cut
             cuts.add(min(fh.tell(), size))
     bounds = sorted(cuts)

@@ -89,6 +89,22 @@ def test_the_ranges_hold_every_line_once(log: Path) -> None:
         assert all(r.start == 0 or text[r.start - 1 : r.start] == b"\n" for r in ranges)
 
 
+def test_a_log_smaller_than_the_parts_or_empty_is_cut_without_error(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.jsonl"
+    tiny.write_bytes(b'{"a":1}\n{"b":2}\n')
+    assert [(r.start, r.stop) for r in log_ranges(tiny, 64)] == [(0, 8), (8, 16)]
+    tiny.write_bytes(b"")
+    assert [(r.start, r.stop) for r in log_ranges(tiny, 8)] == [(0, 0)]
+
+
+def test_an_empty_log_reports_one_empty_window_in_parts_too(reference: dict[str, Any], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    (tmp_path / "parts").mkdir()
+    one, split = whole(empty, reference), in_parts(empty, reference, 8, tmp_path / "parts")
+    assert one.windows == split.windows == [("all", 0, {})] and one.features == split.features == {}
+
+
 @pytest.mark.parametrize("parts", [2, 3, 8, 61])
 def test_parts_of_the_log_give_the_same_report(
     log: Path, reference: dict[str, Any], parts: int, tmp_path: Path
