@@ -124,6 +124,7 @@ def counts_of(part: Part, reference: dict[str, Any], window_seconds: int, keep: 
         cur.probability,
         cur.rows,
         cur.keys,
+        cur.key_seen,
     )
     return PartCounts(cur.rows, names, window_rows, numeric, categorical, concept)
 
@@ -435,10 +436,10 @@ def _concatenated(parts: list[Current]) -> Current:
             columns[n] = [
                 v for x, p in zip(pieces, parts, strict=True) for v in (x if x is not None else [None] * p.rows)
             ]
-    width = max((len(p.keys[0]) for p in parts if p.keys), default=0)
-    keys = None
-    if any(p.keys is not None for p in parts):
-        keys = [k for p in parts for k in (p.keys if p.keys is not None else [(None,) * width] * p.rows)]
+    # the label key, as one read of the whole log has it: every row's, if every key
+    # column is carried by some row of some part (each part keyed all its rows)
+    seen = [any(flags) for flags in zip(*(p.key_seen for p in parts), strict=True)]
+    keys = [k for p in parts for k in p.keys or []] if seen and all(seen) else None
     ts = None if any(p.ts is None for p in parts) else np.concatenate([p.ts for p in parts if p.ts is not None])
     return Current(
         columns,
@@ -453,4 +454,5 @@ def _concatenated(parts: list[Current]) -> Current:
         else np.concatenate([p.probability for p in parts if p.probability is not None]),
         sum(p.rows for p in parts),
         keys,
+        tuple(seen),
     )

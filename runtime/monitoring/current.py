@@ -19,6 +19,7 @@ class Current:
     probability: np.ndarray | None
     rows: int
     keys: list[tuple[str | None, ...]] | None = None  # the declared label key per row (concept.key)
+    key_seen: tuple[bool, ...] = ()  # per key column: did any row carry it (a log's parts add these up)
 
 
 def key_text(v: Any) -> str | None:

@@ -89,9 +89,10 @@ def read_log(
     classes: list[Any] | None = None,
     key: list[str] | None = None,
     name: str | None = None,
+    part: bool = False,
 ) -> Current:
     """The answered requests of a prediction log as a `Current` (errors name `name`, the
-    log a part was cut from, or else `path`)."""
+    log a `part` was cut from, or else `path`)."""
     import duckdb
 
     shown = name or str(path)
@@ -140,7 +141,10 @@ def read_log(
             columns[n] = _as_text(table, f"v_{i}", _category)
     entities = _as_text(table, "t_0", str)
     keys = None
-    if key and all(present[c] for c in key):  # a declared label key the requests carry; else by request_id
+    seen = tuple(present[c] for c in key or [])
+    # a declared label key the requests carry (else labels join by request_id); a part of
+    # the log keys every row, as the driver decides by what all parts saw
+    if key and (part or all(seen)):
         parts = [_as_text(table, f"t_{j + 1}", key_text) for j in range(len(key))]
         keys = [tuple(key_text(v) for v in row) for row in zip(*parts, strict=True)]
     return Current(
@@ -152,6 +156,7 @@ def read_log(
         table.column("probability").to_numpy(zero_copy_only=False).astype(np.float64),
         table.num_rows,
         keys,
+        seen,
     )
 
 
@@ -210,7 +215,7 @@ def read_log_part(job: LogPart) -> Any:
                     break
                 out.write(chunk)
                 left -= len(chunk)
-        cur = read_log(copy, job.reference, job.entity, job.classes, job.key, name=job.rows.path)
+        cur = read_log(copy, job.reference, job.entity, job.classes, job.key, name=job.rows.path, part=True)
     finally:
         copy.unlink(missing_ok=True)
     return Part(job.index, cur)

@@ -80,6 +80,31 @@ def same(a: Covariates, b: Covariates) -> None:
     assert x.columns.keys() == y.columns.keys() == {"plan"} and x.columns["plan"] == y.columns["plan"]
 
 
+def test_a_key_column_only_later_requests_carry_joins_the_same_in_parts(
+    reference: dict[str, Any], tmp_path: Path
+) -> None:
+    """`flight` (half of the label key) appears only in the last third of the log: one
+    read keys every row (cid, flight or None); parts without it must not blank cid."""
+    import json
+
+    log = tmp_path / "late_key.jsonl"
+    write_log(log, 3_000)
+    lines = log.read_text().splitlines()
+    for i in range(2_000):
+        try:
+            r = json.loads(lines[i])
+        except ValueError:
+            continue
+        if isinstance(r.get("inputs"), dict):
+            r["inputs"].pop("flight", None)
+        lines[i] = json.dumps(r)
+    log.write_text("\n".join(lines) + "\n")
+    (tmp_path / "parts").mkdir()
+    one = whole(log, reference)
+    assert one.concept.keys is not None and one.concept.keys[0][0] is not None and one.concept.keys[0][1] is None
+    same(one, in_parts(log, reference, 6, tmp_path / "parts"))
+
+
 def test_the_ranges_hold_every_line_once(log: Path) -> None:
     text = log.read_bytes()
     for parts in (1, 2, 7, 64):
