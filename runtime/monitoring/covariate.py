@@ -37,6 +37,8 @@ from mlwright.runtime.stats.sample import SamplePart, merged_sample, sample_part
 from mlwright.runtime.stats.two_sample import (
     MAX_EXACT_N,
     TestResult,
+    added_counts,
+    category_plot,
     category_shares,
     chi2_two_sample,
     ks_p_value,
@@ -225,19 +227,22 @@ def covariates(
     resolved = {n: np.sort(np.concatenate([f[n].resolved for f in found if n in f])) for n in numeric}
     edges = {n: e for n in numeric if (e := plot_edges(watched[n]["sample"], samples[n])) is not None}
     plots = engine.map(plot_counts_of, parts, "plots", progress=False, edges=edges) if edges else [{} for _ in parts]
-    features = {}
-    for name, ref in watched.items():
-        if _is_num(ref):
-            features[name] = numeric_drift(ref, numeric[name], grids[name], resolved[name], cov)
-        else:
-            features[name] = category_drift(
-                ref, _summed_counts([c.categorical[name].counts for c in counts if name in c.categorical]), cov
-            )
+    categories = {
+        n: added_counts(c.categorical[n].counts for c in counts if n in c.categorical)
+        for n in watched
+        if not _is_num(watched[n])
+    }
+    features = {
+        name: numeric_drift(ref, numeric[name], grids[name], resolved[name], cov)
+        if _is_num(ref)
+        else category_drift(ref, categories[name], cov)
+        for name, ref in watched.items()
+    }
     return Covariates(
         watched,
         features,
-        _window_psi(watched, counts, cov),
-        _histograms(watched, counts, edges, plots),
+        _window_psi(watched, counts, features, cov),
+        _histograms(watched, categories, edges, plots),
         _concatenated([c.concept for c in counts]),
     )
 
@@ -335,19 +340,11 @@ def category_drift(ref: dict[str, Any], counts: dict[str, int], cov: Covariate) 
     }
 
 
-def _summed_counts(parts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for p in parts:
-        for k, n in p.items():
-            total[k] = total.get(k, 0) + n
-    return total
-
-
 def _window_psi(
-    watched: dict[str, Any], counts: list[PartCounts], cov: Covariate
+    watched: dict[str, Any], counts: list[PartCounts], features: dict[str, dict[str, Any]], cov: Covariate
 ) -> list[tuple[str, int, dict[str, float | None]]]:
     """PSI of every feature per window, the parts' windows merged by their start; with
-    more than one window, the whole sample first as "all"."""
+    more than one window, the whole sample first as "all" (the overall PSI)."""
     names = sorted({w for c in counts for w in c.windows})
     rows = {w: 0 for w in names}
     bins: dict[tuple[str, str], Any] = {}
@@ -359,23 +356,15 @@ def _window_psi(
                 bins[key] = nc.window_bins[i] + bins[key] if key in bins else nc.window_bins[i]
             for name, cc in c.categorical.items():
                 key = (w, name)
-                bins[key] = _summed_counts([bins.get(key, {}), cc.windows[i]])
+                bins[key] = added_counts([bins.get(key, {}), cc.windows[i]])
     if not names:  # no rows at all: one empty window, as one read of the whole log gives
         return [("all", 0, {n: None for n in watched})]
     out = []
     if len(names) > 1:
-        total = {n: _psi_of(watched[n], _overall(counts, n), cov) for n in watched}
-        out.append(("all", sum(c.rows for c in counts), total))
+        out.append(("all", sum(c.rows for c in counts), {n: features[n]["psi"] for n in watched}))
     for w in names:
         out.append((w, rows[w], {n: _psi_of(watched[n], bins.get((w, n)), cov) for n in watched}))
     return out
-
-
-def _overall(counts: list[PartCounts], name: str) -> Any:
-    nums = [c.numeric[name].bins for c in counts if name in c.numeric]
-    if nums:
-        return np.sum(nums, axis=0)
-    return _summed_counts([c.categorical[name].counts for c in counts if name in c.categorical])
 
 
 def _psi_of(ref: dict[str, Any], counted: Any, cov: Covariate) -> float | None:
@@ -395,26 +384,20 @@ def _psi_of(ref: dict[str, Any], counted: Any, cov: Covariate) -> float | None:
 
 
 def _histograms(
-    watched: dict[str, Any], counts: list[PartCounts], edges: dict[str, np.ndarray], plots: list[dict[str, np.ndarray]]
+    watched: dict[str, Any],
+    categories: dict[str, dict[str, int]],
+    edges: dict[str, np.ndarray],
+    plots: list[dict[str, np.ndarray]],
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, ref in watched.items():
-        if _is_num(ref):
-            e = edges.get(name)
-            if e is None:
-                out[name] = {"edges": [], "reference": [], "current": []}
-                continue
+        if not _is_num(ref):
+            out[name] = category_plot(ref["counts"], categories[name])
+        elif name in edges:
             cur = np.sum([p[name] for p in plots if name in p], axis=0)
-            out[name] = plot_shares(e, plot_counts(ref["sample"], e), cur)
+            out[name] = plot_shares(edges[name], plot_counts(ref["sample"], edges[name]), cur)
         else:
-            counted = _summed_counts([c.categorical[name].counts for c in counts if name in c.categorical])
-            cats = sorted(set(ref["counts"]) | set(counted))
-            rt, ct = sum(ref["counts"].values()) or 1, sum(counted.values()) or 1
-            out[name] = {
-                "labels": cats,
-                "reference": [ref["counts"].get(c, 0) / rt for c in cats],
-                "current": [counted.get(c, 0) / ct for c in cats],
-            }
+            out[name] = {"edges": [], "reference": [], "current": []}
     return out
 
 

@@ -27,7 +27,7 @@ from mlwright.runtime.context import GateFailed, StageContext, UserError, say, s
 from mlwright.runtime.data.snapshot_parts import row_ranges
 from mlwright.runtime.reports import render_html
 from mlwright.runtime.stages.ingest import VERSION, verified_snapshot_path
-from mlwright.runtime.stats.two_sample import chi2_two_sample, histogram, ks_two_sample
+from mlwright.runtime.stats.two_sample import category_plot, chi2_two_sample, histogram, ks_two_sample
 from mlwright.runtime.validation.checks import Outcome
 from mlwright.runtime.validation.parts import Facts, PartJob, facts, facts_of_table, part_facts
 
@@ -149,13 +149,7 @@ def distribution(
             }
             if unseen:
                 observed["unseen"] = ",".join(unseen[:10])
-            cats = sorted(set(ref["counts"]) | set(cur["counts"]))
-            rt, ct = sum(ref["counts"].values()) or 1, sum(cur["counts"].values()) or 1
-            plots[name] = {
-                "labels": cats,
-                "reference": [ref["counts"].get(c, 0) / rt for c in cats],
-                "current": [cur["counts"].get(c, 0) / ct for c in cats],
-            }
+            plots[name] = category_plot(ref["counts"], cur["counts"])
         failed = res.p_value < p_value
         msg = f"distribution changed (p = {res.p_value:.3g} < {p_value})" if failed else ""
         outs.append(Outcome(oid, "distribution", "failed" if failed else "passed", msg, source, col, observed))

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,26 @@ def categorical_profile(values: list[Any]) -> dict[str, Any]:
             key = ("true" if v else "false") if isinstance(v, bool) else str(v)
             counts[key] = counts.get(key, 0) + 1
     return {"kind": "categorical", "n": len(values), "counts": dict(sorted(counts.items()))}
+
+
+def added_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Category counts of several parts as one, by category."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, n in part.items():
+            total[key] = total.get(key, 0) + n
+    return dict(sorted(total.items()))
+
+
+def category_plot(ref: dict[str, int], cur: dict[str, int]) -> dict[str, Any]:
+    """Shares per category of both sides, for the reports' bar charts."""
+    cats = sorted(set(ref) | set(cur))
+    rt, ct = sum(ref.values()) or 1, sum(cur.values()) or 1
+    return {
+        "labels": cats,
+        "reference": [ref.get(c, 0) / rt for c in cats],
+        "current": [cur.get(c, 0) / ct for c in cats],
+    }
 
 
 def histogram(ref: np.ndarray, cur: np.ndarray, bins: int = 20) -> dict[str, list[float]]:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from mlwright.contract.validate import ValidateParams
 from mlwright.runtime.data.snapshot_parts import RowRange, read_range
 from mlwright.runtime.stats.sample import SamplePart, merged_sample, sample_part
-from mlwright.runtime.stats.two_sample import categorical_profile, profile_of_sample
+from mlwright.runtime.stats.two_sample import added_counts, categorical_profile, profile_of_sample
 from mlwright.runtime.validation.checks import (
     MAX_EXAMPLES,
     Outcome,
@@ -240,11 +240,7 @@ def _profile(by_source: dict[str, list[PartFacts]], cfg: ValidateParams) -> dict
 
 
 def _summed(parts: list[Counts]) -> Counts:
-    total: dict[str, int] = {}
-    for p in parts:
-        for key, n in p.counts.items():
-            total[key] = total.get(key, 0) + n
-    return Counts(sum(p.n for p in parts), dict(sorted(total.items())))
+    return Counts(sum(p.n for p in parts), added_counts(p.counts for p in parts))
 
 
 def _summary(by_source: dict[str, list[PartFacts]], cfg: ValidateParams) -> list[dict[str, Any]]:
